@@ -1,0 +1,225 @@
+"""Agent registry: departments, agents, prompt versions, API keys, model prices."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+ROLE_OPERATIONS = "Operations"
+ROLE_REVIEWERS = "Reviewers"
+ROLE_FINANCE = "Finance"
+ROLES = (ROLE_OPERATIONS, ROLE_REVIEWERS, ROLE_FINANCE)
+
+
+class Department(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    cost_center = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LifecycleStage(models.TextChoices):
+    PILOT = "pilot", "Pilot"
+    INTEGRATE = "integrate", "Integrate"
+    SCALE = "scale", "Scale"
+    OPTIMIZE = "optimize", "Optimize"
+    RETIRED = "retired", "Retired"
+
+
+class Agent(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT, related_name="agents")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_agents"
+    )
+    lifecycle_stage = models.CharField(max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.PILOT)
+    # Agents first seen in telemetry are registered automatically and wait for an operator to adopt them.
+    discovered = models.BooleanField(default=False)
+    model = models.CharField("default model", max_length=120, blank=True)
+    slo_p95_latency_ms = models.PositiveIntegerField(
+        "p95 latency target (ms)", null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    slo_min_success_rate = models.DecimalField(
+        "minimum success rate (%)",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    )
+    slo_min_quality = models.DecimalField(
+        "minimum quality score (0-1)",
+        max_digits=4,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+    )
+    slo_max_cost_per_run = models.DecimalField(
+        "maximum cost per run (USD)",
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    baseline_human_minutes = models.DecimalField(
+        "baseline human minutes per task",
+        max_digits=8,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:agent_detail", args=[self.slug])
+
+    def active_prompt(self) -> PromptVersion | None:
+        return self.prompt_versions.filter(is_active=True).first()
+
+
+class PromptVersion(models.Model):
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="prompt_versions")
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    change_note = models.CharField(max_length=500, blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["agent", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "version"], name="prompt_version_unique_per_agent"),
+            models.UniqueConstraint(
+                fields=["agent"], condition=models.Q(is_active=True), name="prompt_one_active_per_agent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent.slug} v{self.version}"
+
+
+API_KEY_PREFIX_LEN = 10
+
+
+def hash_secret(secret: str) -> str:
+    # Keys carry 256 bits of randomness, so a fast hash is enough (no password stretching needed).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self) -> ApiKeyQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A bearer key for telemetry intake. Format: ``ao_<prefix>_<secret>``; only a hash is stored."""
+
+    label = models.CharField(max_length=120)
+    agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys",
+        help_text="If set, the key may only send telemetry for this agent.",
+    )
+    prefix = models.CharField(max_length=API_KEY_PREFIX_LEN, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.label} (ao_{self.prefix}_…)"
+
+    @classmethod
+    def generate(cls, label: str, agent: Agent | None = None, created_by=None) -> tuple[ApiKey, str]:
+        """Create a key; returns the row and the plaintext token, which is never stored."""
+        prefix = secrets.token_hex(API_KEY_PREFIX_LEN // 2)
+        secret = secrets.token_urlsafe(32)
+        token = f"ao_{prefix}_{secret}"
+        key = cls.objects.create(
+            label=label, agent=agent, prefix=prefix, key_hash=hash_secret(token), created_by=created_by
+        )
+        return key, token
+
+    @classmethod
+    def authenticate(cls, token: str) -> ApiKey | None:
+        """The active key matching ``token``, or None. Constant-time comparison of the hash."""
+        parts = token.split("_", 2)
+        if len(parts) != 3 or parts[0] != "ao" or len(parts[1]) != API_KEY_PREFIX_LEN:
+            return None
+        key = cls.objects.active().select_related("agent").filter(prefix=parts[1]).first()
+        if key is None or not hmac.compare_digest(key.key_hash, hash_secret(token)):
+            return None
+        return key
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+
+class ModelPrice(models.Model):
+    """Price of a model, per million tokens, in force from ``effective_from`` until the next row."""
+
+    model_name = models.CharField(max_length=120)
+    input_per_mtok = models.DecimalField(
+        "input price per 1M tokens", max_digits=12, decimal_places=6, validators=[MinValueValidator(Decimal("0"))]
+    )
+    output_per_mtok = models.DecimalField(
+        "output price per 1M tokens", max_digits=12, decimal_places=6, validators=[MinValueValidator(Decimal("0"))]
+    )
+    currency = models.CharField(max_length=3, default="USD")
+    effective_from = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["model_name", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_name", "effective_from"], name="model_price_unique_from"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} from {self.effective_from:%Y-%m-%d}"
+
+    @classmethod
+    def in_force(cls, model_name: str, at: datetime) -> ModelPrice | None:
+        return cls.objects.filter(model_name=model_name, effective_from__lte=at).order_by("-effective_from").first()
+
+    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
+        million = Decimal(1_000_000)
+        return (Decimal(input_tokens) * self.input_per_mtok + Decimal(output_tokens) * self.output_per_mtok) / million

@@ -1,0 +1,102 @@
+"""The site navigation: each section is shown to the roles it serves.
+
+Entries whose URL name is not (yet) defined are skipped, so a section appears once its pages exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+
+from .permissions import FINANCE, OPERATIONS, REVIEWERS, user_roles
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+
+
+SECTIONS: list[tuple[str, tuple[str, ...], list[NavItem]]] = [
+    (
+        "Monitoring",
+        (OPERATIONS,),
+        [
+            NavItem("Overview", "monitoring:overview"),
+            NavItem("Runs", "monitoring:runs"),
+            NavItem("Alerts", "monitoring:alerts"),
+            NavItem("Root causes", "monitoring:root_causes"),
+            NavItem("Agent map", "monitoring:agent_map"),
+            NavItem("Dead letters", "monitoring:dead_letters"),
+        ],
+    ),
+    (
+        "Registry",
+        (OPERATIONS,),
+        [
+            NavItem("Agents", "registry:agent_list"),
+            NavItem("Departments", "registry:department_list"),
+            NavItem("API keys", "registry:apikey_list"),
+            NavItem("Model prices", "registry:modelprice_list"),
+        ],
+    ),
+    (
+        "Handoffs",
+        (REVIEWERS, OPERATIONS),
+        [
+            NavItem("Queues", "handoffs:queue_list"),
+            NavItem("My tickets", "handoffs:my_tickets"),
+            NavItem("Queue metrics", "handoffs:metrics"),
+        ],
+    ),
+    (
+        "ROI",
+        (FINANCE,),
+        [
+            NavItem("ROI report", "roi:report"),
+            NavItem("Assumptions", "roi:assumptions"),
+            NavItem("Spend watch", "roi:spend"),
+        ],
+    ),
+]
+
+# Pages inside a section that only some of its roles may open.
+ITEM_ROLES: dict[str, tuple[str, ...]] = {
+    "handoffs:my_tickets": (REVIEWERS,),
+    "handoffs:metrics": (OPERATIONS,),
+}
+
+
+# Counters shown beside a nav link (e.g. a reviewer's open claims). Higher apps register them in
+# their AppConfig.ready(), so agentops never imports them: register_badge("handoffs:my_tickets", fn).
+BADGES: dict[str, object] = {}
+
+
+def register_badge(url_name: str, count_for_user) -> None:
+    BADGES[url_name] = count_for_user
+
+
+def build_navigation(user, current_path: str = "") -> list[dict]:
+    roles = user_roles(user)
+    sections = []
+    for title, section_roles, items in SECTIONS:
+        if not roles & set(section_roles):
+            continue
+        links = []
+        for item in items:
+            allowed = ITEM_ROLES.get(item.url_name)
+            if allowed and not roles & set(allowed):
+                continue
+            try:
+                url = reverse(item.url_name)
+            except NoReverseMatch:
+                continue
+            badge_fn = BADGES.get(item.url_name)
+            badge = badge_fn(user) if badge_fn else None
+            links.append(
+                {"label": item.label, "url": url, "active": current_path.startswith(url), "badge": badge}
+            )
+        if links:
+            sections.append({"title": title, "links": links})
+    return sections

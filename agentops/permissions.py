@@ -1,0 +1,54 @@
+"""Roles are Django groups (created by a migration); each view states the roles it admits.
+
+Superusers pass every role check. A signed-out visitor is sent to the sign-in page; a signed-in
+user without the role gets the 403 page, which names the role that is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+
+from .models import ROLE_FINANCE, ROLE_OPERATIONS, ROLE_REVIEWERS
+
+OPERATIONS = ROLE_OPERATIONS
+REVIEWERS = ROLE_REVIEWERS
+FINANCE = ROLE_FINANCE
+
+
+def user_roles(user) -> frozenset[str]:
+    """The user's role names, cached on the user object for the request."""
+    if not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, "_agentops_roles", None)
+    if cached is None:
+        if user.is_superuser:
+            cached = frozenset((OPERATIONS, REVIEWERS, FINANCE))
+        else:
+            cached = frozenset(user.groups.values_list("name", flat=True))
+        user._agentops_roles = cached
+    return cached
+
+
+def has_role(user, *roles: str) -> bool:
+    return bool(user_roles(user) & set(roles))
+
+
+def role_required(*roles: str) -> Callable:
+    """Decorator for function views: sign-in required, then any one of ``roles``."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not has_role(request.user, *roles):
+                raise PermissionDenied(
+                    f"This page is for the {' or '.join(roles)} role, which your account does not have."
+                )
+            return view(request, *args, **kwargs)
+
+        return login_required(wrapped)
+
+    return decorator

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", views.healthz, name="healthz"),
+    path("registry/", include("agentops.registry_urls")),
+    path("monitoring/", include("monitoring.urls")),
+    path("handoffs/", include("handoffs.urls")),
+    path("roi/", include("roi.urls")),
+    # Machine endpoints: OTLP/HTTP at /v1/traces and the native JSON API at /api/v1/.
+    path("", include("monitoring.api_urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "agentops.views.forbidden"
+handler404 = "agentops.views.not_found"
+handler500 = "agentops.views.server_error"

@@ -1,0 +1,74 @@
+"""Project-level views: the start page, health check and error pages in the site's layout."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.cache import never_cache
+
+from .permissions import FINANCE, OPERATIONS, REVIEWERS, user_roles
+
+START_PAGES = [
+    (OPERATIONS, ("monitoring:overview", "registry:agent_list")),
+    (REVIEWERS, ("handoffs:queue_list",)),
+    (FINANCE, ("roi:report",)),
+]
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Send each user to the first page their roles open."""
+    roles = user_roles(request.user)
+    for role, url_names in START_PAGES:
+        if role in roles:
+            for name in url_names:
+                try:
+                    return redirect(reverse(name))
+                except NoReverseMatch:
+                    continue
+    return render(
+        request,
+        "error.html",
+        {
+            "status": 403,
+            "title": "No role yet",
+            "message": "Your account has no role (Operations, Reviewers or Finance). Ask an administrator to add one.",
+        },
+        status=403,
+    )
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return JsonResponse({"status": "ok"})
+    except Exception as exc:  # report, don't crash: this is what load balancers poll
+        return JsonResponse({"status": "error", "detail": exc.__class__.__name__}, status=503)
+
+
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    message = str(exception) if exception and str(exception) else "Your account does not have access to this page."
+    return render(request, "error.html", {"status": 403, "title": "Forbidden", "message": message}, status=403)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(
+        request,
+        "error.html",
+        {"status": 404, "title": "Page not found", "message": "There is nothing at this address."},
+        status=404,
+    )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "error.html",
+        {"status": 500, "title": "Something went wrong", "message": "The error was logged. Please try again."},
+        status=500,
+    )

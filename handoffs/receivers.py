@@ -1,0 +1,1 @@
+"""Receivers of monitoring.signals: escalations and failed runs become handoff tickets."""

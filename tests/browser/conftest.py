@@ -1,0 +1,61 @@
+"""Headless Chromium (Debian's package) driven by Playwright against pytest-django's live server.
+
+Never let Playwright download a browser: we always pass executable_path.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+]
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the test
+# itself (fixtures, assertions) are still synchronous and safe here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium chromium-driver")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """Factory: a fresh browser context (own cookies) signed in as ``user``; closed after the test."""
+    contexts = []
+
+    def _open(user=None):
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id="UTC")
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        if user is not None:
+            login(page, live_server.url, user.username)
+        return page
+
+    yield _open
+    for c in contexts:
+        c.close()
+
+
+def login(page, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("domcontentloaded")

@@ -1,0 +1,78 @@
+"""Shared personas and fixtures. Tests run against real PostgreSQL and Redis (see Makefile)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from agentops.models import ROLE_FINANCE, ROLE_OPERATIONS, ROLE_REVIEWERS
+
+PASSWORD = "correct-horse-battery"
+
+
+def make_user(username: str, *roles: str, superuser: bool = False) -> User:
+    user = User.objects.create_user(
+        username=username, password=PASSWORD, email=f"{username}@example.com", is_superuser=superuser,
+        is_staff=superuser, first_name=username.capitalize(),
+    )
+    for role in roles:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def ops_user(db) -> User:
+    """An operations manager."""
+    return make_user("olivia", ROLE_OPERATIONS)
+
+
+@pytest.fixture
+def reviewer(db) -> User:
+    return make_user("rita", ROLE_REVIEWERS)
+
+
+@pytest.fixture
+def reviewer2(db) -> User:
+    return make_user("ravi", ROLE_REVIEWERS)
+
+
+@pytest.fixture
+def finance_user(db) -> User:
+    return make_user("fiona", ROLE_FINANCE)
+
+
+@pytest.fixture
+def superuser(db) -> User:
+    return make_user("sam", superuser=True)
+
+
+@pytest.fixture
+def no_role_user(db) -> User:
+    return make_user("nobody")
+
+
+def _client_for(client_class, user: User):
+    c = client_class()
+    c.force_login(user)
+    return c
+
+
+@pytest.fixture
+def ops_client(ops_user):
+    from django.test import Client
+
+    return _client_for(Client, ops_user)
+
+
+@pytest.fixture
+def reviewer_client(reviewer):
+    from django.test import Client
+
+    return _client_for(Client, reviewer)
+
+
+@pytest.fixture
+def finance_client(finance_user):
+    from django.test import Client
+
+    return _client_for(Client, finance_user)
