@@ -182,3 +182,10 @@ class Escalation(models.Model):
 
     def __str__(self) -> str:
         return f"escalation {self.reason} on {self.trace_id}"
+
+
+# Models of the other monitoring areas live in their own modules (one area per module) and are
+# imported here so Django registers them with this app.
+from .alert_models import *  # noqa: E402,F401,F403
+from .insight_models import *  # noqa: E402,F401,F403
+from .rollup_models import *  # noqa: E402,F401,F403
