@@ -1,0 +1,103 @@
+"""Every page x every role x anonymous.
+
+Pages are discovered from the URL configuration, so a new page is covered automatically. Each page
+view must declare its roles with ``role_required`` (a page without it fails here), and those roles
+must follow the product's policy: registry and monitoring for Operations, handoffs for Reviewers
+(plus Operations where it supervises), ROI for Finance only.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from agentops.models import ROLE_FINANCE, ROLE_OPERATIONS, ROLE_REVIEWERS
+from tests.conftest import make_user
+
+pytestmark = pytest.mark.django_db
+
+# Routes that are not role-gated pages: sign-in, health, the machine endpoints (bearer keys), admin.
+PUBLIC_OR_MACHINE = re.compile(r"^(login/|logout/|healthz|admin/|v1/|api/|$)")
+
+# Which roles each area may open; the declared roles of every page must be a non-empty subset.
+POLICY = {
+    "registry": {ROLE_OPERATIONS},
+    "monitoring": {ROLE_OPERATIONS},
+    "handoffs": {ROLE_REVIEWERS, ROLE_OPERATIONS},
+    "roi": {ROLE_FINANCE},
+}
+
+SAMPLE_VALUES = {"int": "987654", "slug": "no-such-thing", "str": "no-such-thing", "path": "no/such", "uuid": "00000000-0000-0000-0000-000000000000"}
+
+
+def _walk(patterns, prefix="", namespace=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            ns = p.namespace or namespace
+            yield from _walk(p.url_patterns, prefix + str(p.pattern), ns)
+        elif isinstance(p, URLPattern):
+            yield prefix + str(p.pattern), namespace, p
+
+
+def _sample_path(route: str) -> str:
+    def repl(match: re.Match) -> str:
+        converter = match.group(1) or "str"
+        return SAMPLE_VALUES.get(converter, "x")
+
+    return "/" + re.sub(r"<(?:(\w+):)?\w+>", repl, route)
+
+
+def _pages():
+    pages = []
+    for route, namespace, pattern in _walk(get_resolver().url_patterns):
+        if PUBLIC_OR_MACHINE.match(route) or namespace not in POLICY:
+            continue
+        pages.append(pytest.param(route, namespace, pattern, id=route))
+    return pages
+
+
+PAGES = _pages()
+
+
+def test_pages_exist_in_every_area():
+    areas = {p.values[1] for p in PAGES}
+    assert {"registry"} <= areas
+
+
+@pytest.mark.parametrize(("route", "namespace", "pattern"), PAGES)
+def test_page_declares_roles_within_policy(route, namespace, pattern):
+    roles = getattr(pattern.callback, "required_roles", None)
+    assert roles, f"{route} has no role_required decorator"
+    assert roles <= POLICY[namespace], f"{route} admits {set(roles) - POLICY[namespace]}"
+
+
+@pytest.mark.parametrize(("route", "namespace", "pattern"), PAGES)
+def test_anonymous_is_sent_to_sign_in(client, route, namespace, pattern):
+    response = client.get(_sample_path(route))
+    assert response.status_code == 302, route
+    assert response["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize(("route", "namespace", "pattern"), PAGES)
+def test_each_role_is_admitted_or_refused_as_declared(client, route, namespace, pattern):
+    declared = getattr(pattern.callback, "required_roles", frozenset())
+    path = _sample_path(route)
+    for role in (ROLE_OPERATIONS, ROLE_REVIEWERS, ROLE_FINANCE, None):
+        user = make_user(f"u{abs(hash((route, role))) % 10**8}", *([role] if role else []))
+        client.force_login(user)
+        get = client.get(path)
+        if role in declared:
+            assert get.status_code != 403, f"{role} refused on {route}"
+            assert get.status_code < 500, f"{route} errored for {role}"
+        else:
+            status = get.status_code if get.status_code != 405 else client.post(path).status_code
+            assert status == 403, f"{role or 'no role'} got {status} on {route}"
+        client.logout()
+
+
+@pytest.mark.parametrize(("route", "namespace", "pattern"), PAGES)
+def test_superuser_is_admitted_everywhere(client, route, namespace, pattern):
+    client.force_login(make_user("root", superuser=True))
+    assert client.get(_sample_path(route)).status_code not in (403, 500)
