@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group, User
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from agentops.models import ROLE_FINANCE, ROLE_OPERATIONS, ROLE_REVIEWERS
 
 PASSWORD = "correct-horse-battery"
+
+# Property tests: enough examples to find edge cases, bounded so the suite stays fast; no deadline
+# because tests share a small machine with a real database.
+hypothesis_settings.register_profile(
+    "agentops", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+hypothesis_settings.load_profile("agentops")
 
 
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:
