@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC
 from decimal import Decimal
 
 from agentops.models import Agent, ApiKey, Department, ModelPrice, PromptVersion
@@ -42,7 +43,7 @@ def make_api_key(label: str = "test key", agent: Agent | None = None) -> tuple[A
 
 
 def make_price(model_name: str = "gpt-4o-mini", inp: str = "0.15", out: str = "0.60", **kw) -> ModelPrice:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    kw.setdefault("effective_from", datetime(2020, 1, 1, tzinfo=timezone.utc))
+    kw.setdefault("effective_from", datetime(2020, 1, 1, tzinfo=UTC))
     return ModelPrice.objects.create(model_name=model_name, input_per_mtok=Decimal(inp), output_per_mtok=Decimal(out), **kw)
