@@ -2,4 +2,113 @@
 
 from __future__ import annotations
 
-from django.db import models  # noqa: F401
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+# The reviewers' root-cause taxonomy (DESIGN.md, handoff tickets), so a group marked here and a
+# ticket resolved in handoffs speak the same words. handoffs is above monitoring, so it is repeated.
+ROOT_CAUSES: tuple[tuple[str, str], ...] = (
+    ("missing_knowledge", "Missing knowledge"),
+    ("tool_failure", "Tool failure"),
+    ("policy_restriction", "Policy restriction"),
+    ("unsupported_request", "Unsupported request"),
+    ("model_error", "Model error"),
+    ("guardrail_block", "Guardrail block"),
+    ("customer_request", "Customer request"),
+    ("other", "Other"),
+)
+
+
+class FailureGroup(models.Model):
+    """An operator's notes on one failure fingerprint.
+
+    Groups themselves are computed from ``Run.fingerprint`` on read; this row only exists once someone
+    marks a group. Keyed by fingerprint, so the root cause, note and owner apply to every run with
+    that fingerprint, including runs that arrive after the group was marked.
+    """
+
+    fingerprint = models.CharField(max_length=40, unique=True)
+    root_cause = models.CharField(max_length=32, choices=ROOT_CAUSES, blank=True)
+    note = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_failure_groups"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"failure group {self.fingerprint[:10]}"
+
+
+class EdgeKind(models.TextChoices):
+    AGENT = "agent", "Agent"
+    TOOL = "tool", "Tool"
+    HUMAN = "human", "Human queue"
+
+
+HUMAN_QUEUE = "human review"
+
+
+class InteractionEdge(models.Model):
+    """Traffic on one edge within one run: ``source`` agent -> an agent, a tool or the human queue.
+
+    One row per (run, source, target): ingest replaces a run's rows wholesale, so reprocessing a batch
+    or receiving a trace in pieces never double counts. The map aggregates these rows over a range
+    with the (started_at) / (department, started_at) indexes; rows are few per run (one per distinct
+    edge, not per call), which keeps the scan small compared to steps.
+    """
+
+    run = models.ForeignKey("monitoring.Run", on_delete=models.CASCADE, related_name="edges")
+    started_at = models.DateTimeField()  # the run's start, so a range filter needs no join
+    department = models.ForeignKey("agentops.Department", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")  # the source agent's department at ingest
+    source = models.ForeignKey("agentops.Agent", on_delete=models.CASCADE, related_name="outgoing_edges")
+    target_kind = models.CharField(max_length=8, choices=EdgeKind.choices)
+    target_agent = models.ForeignKey("agentops.Agent", null=True, blank=True, on_delete=models.CASCADE,
+                                     related_name="incoming_edges")
+    target_name = models.CharField(max_length=255)  # agent slug, tool name or HUMAN_QUEUE
+    calls = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    total_ms = models.FloatField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "source", "target_kind", "target_name"], name="edge_unique_per_run"),
+        ]
+        indexes = [
+            models.Index(fields=["started_at"], name="edge_time_idx"),
+            models.Index(fields=["department", "started_at"], name="edge_dept_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} -> {self.target_kind}:{self.target_name}"
+
+
+class PromptDraftCase(models.Model):
+    """A run or handoff ticket that motivated a prompt version draft (shown on the version's page).
+
+    ``ticket_id`` is a plain id, not a foreign key: handoffs depends on monitoring, not the reverse.
+    """
+
+    prompt_version = models.ForeignKey("agentops.PromptVersion", on_delete=models.CASCADE, related_name="draft_cases")
+    run = models.ForeignKey("monitoring.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    ticket_id = models.PositiveBigIntegerField(null=True, blank=True)
+    fingerprint = models.CharField(max_length=40, blank=True)
+    note = models.TextField(blank=True)  # e.g. the reviewer's corrected answer
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(run__isnull=False) | models.Q(ticket_id__isnull=False), name="draft_case_has_source"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"case for {self.prompt_version_id}: run {self.run_id} ticket {self.ticket_id}"
