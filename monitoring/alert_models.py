@@ -1,5 +1,118 @@
-"""Alert rules, alert events and notification channels (live monitoring)."""
+"""Alert rules, alert events and notification deliveries (live monitoring)."""
 
 from __future__ import annotations
 
-from django.db import models  # noqa: F401
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+
+class AlertMetric(models.TextChoices):
+    # The value each rule compares is defined in docs/metrics.md; "above"/"below" is fixed per metric.
+    P95_LATENCY = "p95_latency_ms", "p95 latency (ms) above"
+    SUCCESS_RATE = "success_rate", "success rate (%) below"
+    QUALITY = "quality", "quality score (0-1) below"
+    ERROR_RATE = "error_rate", "error rate (%) above"
+    ESCALATION_RATE = "escalation_rate", "escalation rate (%) above"
+    COST_PER_RUN = "cost_per_run", "cost per run (USD) above"
+    BURN_RATE = "burn_rate", "error-budget burn rate above"
+
+
+# Metrics that fire when the value falls *below* the threshold; all others fire above it.
+BELOW_METRICS = frozenset({AlertMetric.SUCCESS_RATE, AlertMetric.QUALITY})
+
+
+class AlertRule(models.Model):
+    name = models.CharField(max_length=120)
+    agent = models.ForeignKey("agentops.Agent", null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="alert_rules", help_text="Leave empty for the whole fleet.")
+    metric = models.CharField(max_length=20, choices=AlertMetric.choices)
+    threshold = models.DecimalField(max_digits=14, decimal_places=6, validators=[MinValueValidator(0)])
+    window_minutes = models.PositiveIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="The rule looks at runs started in the last N minutes.",
+    )
+    min_runs = models.PositiveIntegerField(
+        default=5, help_text="Do not judge a window with fewer runs than this (avoids alerts on noise)."
+    )
+    enabled = models.BooleanField(default=True)
+    webhook_url = models.URLField(blank=True, help_text="POSTed a JSON body when the alert opens or resolves.")
+    email_to = models.CharField(max_length=500, blank=True, help_text="Comma-separated addresses.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def fires_below(self) -> bool:
+        return self.metric in BELOW_METRICS
+
+    def breaches(self, value: float) -> bool:
+        limit = float(self.threshold)
+        return value < limit if self.fires_below else value > limit
+
+    def email_list(self) -> list[str]:
+        return [a.strip() for a in self.email_to.split(",") if a.strip()]
+
+
+class AlertEvent(models.Model):
+    """One firing of a rule: opened when the value breaches, resolved when it recovers."""
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="events")
+    agent = models.ForeignKey("agentops.Agent", null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="alert_events")
+    opened_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    value = models.FloatField(help_text="The metric's value when the alert opened.")
+    last_value = models.FloatField(null=True, blank=True)
+    threshold = models.DecimalField(max_digits=14, decimal_places=6)
+    message = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule"], condition=models.Q(resolved_at__isnull=True),
+                                    name="alert_one_open_event_per_rule"),
+        ]
+        indexes = [models.Index(fields=["agent", "-opened_at"], name="alert_event_agent_idx")]
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+
+class AlertDelivery(models.Model):
+    """A notification attempt, kept so operators can see whether their webhook and mail work."""
+
+    class Channel(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        EMAIL = "email", "E-mail"
+
+    class Kind(models.TextChoices):
+        OPENED = "opened", "Opened"
+        RESOLVED = "resolved", "Resolved"
+        TEST = "test", "Test"
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(AlertEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    target = models.CharField(max_length=500)
+    ok = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} via {self.channel} to {self.target}: {'ok' if self.ok else 'failed'}"

@@ -1,0 +1,163 @@
+"""Rollup cells: recomputed (never incremented) per minute, merged into hours, days and the fleet."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from monitoring import rollups, sketch
+from monitoring.models import RollupCell, Run
+from monitoring.rollup_models import Tier
+from tests.factories import make_agent
+from tests.monitoring.factories import make_run
+
+NOW = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def _cells() -> list[tuple]:
+    """Every cell's content, comparable across refreshes (no ids, no timestamps of writing)."""
+    return sorted(
+        RollupCell.objects.values_list(
+            "tier", "bucket", "agent_id", "runs", "errors", "escalations", "quality_sum", "quality_count",
+            "cost", "input_tokens", "output_tokens", "latency_sum_ms", "latency", "error_types",
+        ),
+        key=lambda row: (row[0], row[1], row[2] or 0),
+    )
+
+
+def _cell(tier: str, agent=None, bucket: datetime | None = None) -> RollupCell:
+    qs = RollupCell.objects.filter(tier=tier, agent=agent)
+    return qs.get(bucket=bucket) if bucket else qs.get()
+
+
+def test_a_run_is_counted_in_its_minute_hour_and_day_cells():
+    agent = make_agent()
+    run = make_run(agent, started_at=NOW - timedelta(minutes=3, seconds=20), duration_ms=900,
+                   cost=Decimal("0.0125"), input_tokens=300, output_tokens=40, quality_score=0.75)
+    rollups.refresh_for_runs([run.id])
+
+    minute = _cell(Tier.MINUTE, agent)
+    assert minute.bucket == datetime(2026, 3, 10, 12, 26, tzinfo=UTC)
+    assert (minute.runs, minute.errors, minute.cost, minute.input_tokens, minute.output_tokens) == (
+        1, 0, Decimal("0.0125"), 300, 40)
+    assert (minute.quality_sum, minute.quality_count) == (Decimal("0.75"), 1)
+    assert _cell(Tier.HOUR, agent).bucket == datetime(2026, 3, 10, 12, tzinfo=UTC)
+    assert _cell(Tier.DAY, agent).bucket == datetime(2026, 3, 10, tzinfo=UTC)
+
+
+def test_fleet_cells_add_up_all_agents():
+    a, b = make_agent(), make_agent()
+    runs = [make_run(a, started_at=NOW - timedelta(minutes=2)), make_run(b, started_at=NOW - timedelta(minutes=2),
+                                                                         status="error")]
+    rollups.refresh_for_runs([r.id for r in runs])
+    fleet = _cell(Tier.HOUR, None)
+    assert (fleet.runs, fleet.errors) == (2, 1)
+    assert sketch.count(fleet.latency) == 2
+
+
+def test_refreshing_the_same_runs_twice_does_not_double_count():
+    agent = make_agent()
+    runs = [make_run(agent, started_at=NOW - timedelta(minutes=i), status="error" if i % 3 == 0 else "ok")
+            for i in range(1, 8)]
+    ids = [r.id for r in runs]
+    rollups.refresh_for_runs(ids)
+    first = _cells()
+    rollups.refresh_for_runs(ids)
+    assert _cells() == first
+    assert _cell(Tier.DAY, agent).runs == 7
+
+
+def test_a_run_updated_by_a_later_batch_replaces_its_old_contribution():
+    agent = make_agent()
+    run = make_run(agent, started_at=NOW - timedelta(minutes=1), duration_ms=100)
+    rollups.refresh_for_runs([run.id])
+    # The rest of the trace arrives: the run failed and took longer.
+    Run.objects.filter(pk=run.pk).update(status="error", error_type="TimeoutError", duration_ms=5000)
+    rollups.refresh_for_runs([run.id])
+    hour = _cell(Tier.HOUR, agent)
+    assert (hour.runs, hour.errors, hour.error_types) == (1, 1, {"TimeoutError": 1})
+    assert sketch.quantile(hour.latency, 0.5) == pytest.approx(5000, rel=0.01)
+
+
+def test_incremental_refreshes_equal_a_rebuild_from_raw_runs():
+    rng = random.Random(11)
+    agents = [make_agent() for _ in range(3)]
+    batches = []
+    for _ in range(4):
+        batch = [make_run(rng.choice(agents), started_at=NOW - timedelta(minutes=rng.randint(1, 3000)),
+                          duration_ms=rng.lognormvariate(6, 1), status=rng.choice(["ok", "ok", "error"]),
+                          cost=Decimal(rng.randint(1, 900)) / 10000, quality_score=rng.choice([None, 0.5, 0.9]))
+                 for _ in range(15)]
+        batches.append([r.id for r in batch])
+    for ids in batches:
+        rollups.refresh_for_runs(ids)
+    incremental = _cells()
+    rollups.rebuild(NOW - timedelta(days=5), NOW)
+    assert _cells() == incremental
+
+
+def test_runs_older_than_minute_retention_get_hour_and_day_cells_only():
+    agent = make_agent()
+    run = make_run(agent, started_at=NOW - timedelta(days=5))
+    rollups.refresh_for_runs([run.id])
+    assert not RollupCell.objects.filter(tier=Tier.MINUTE).exists()
+    assert _cell(Tier.HOUR, agent).runs == 1
+    assert _cell(Tier.DAY, agent).runs == 1
+
+
+def test_rebuild_restores_cells_after_they_were_lost():
+    agent = make_agent()
+    runs = [make_run(agent, started_at=NOW - timedelta(hours=h)) for h in (1, 2, 30)]
+    rollups.refresh_for_runs([r.id for r in runs])
+    expected = _cells()
+    RollupCell.objects.all().delete()
+    result = rollups.rebuild(NOW - timedelta(days=2), NOW)
+    assert _cells() == expected
+    assert result.hour_cells == 3
+
+
+def test_prune_drops_minute_cells_past_retention_and_keeps_hours():
+    agent = make_agent()
+    run = make_run(agent, started_at=NOW - timedelta(minutes=5))
+    rollups.refresh_for_runs([run.id])
+    deleted = rollups.prune(now=NOW + timedelta(days=3))
+    assert deleted[Tier.MINUTE] == 2  # the agent's and the fleet's minute cell
+    assert RollupCell.objects.filter(tier=Tier.HOUR).count() == 2
+
+
+def test_refresh_of_no_runs_writes_nothing():
+    rollups.refresh_for_runs([])
+    rollups.refresh_for_runs([987654321])
+    assert not RollupCell.objects.exists()
+
+
+def test_rebuild_command_recomputes_the_range_and_reports_it():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    agent = make_agent()
+    make_run(agent, started_at=NOW - timedelta(hours=3))
+    out = StringIO()
+    call_command("rebuild_rollups", "--days", "1", stdout=out)
+    assert _cell(Tier.HOUR, agent).runs == 1
+    assert "1 hour" in out.getvalue()
+
+
+def test_rebuild_command_rejects_a_bad_date():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="ISO date"):
+        call_command("rebuild_rollups", "--from", "yesterday")
