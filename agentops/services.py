@@ -1,0 +1,93 @@
+"""Registry writes that touch more than one row or must hold a lock. Each owns its transaction."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from .models import Agent, ApiKey, Department, ModelPrice, PromptVersion
+
+
+class RegistryError(Exception):
+    """A registry rule was broken; the message is safe to show to the user."""
+
+
+def _lock_agent(agent: Agent) -> Agent:
+    # Serialises prompt writes per agent: version numbering and activation both read-then-write.
+    return Agent.objects.select_for_update().get(pk=agent.pk)
+
+
+@transaction.atomic
+def activate_prompt_version(prompt: PromptVersion) -> PromptVersion:
+    """Make ``prompt`` its agent's only active version.
+
+    Others are deactivated first, in the same transaction, so the partial unique constraint
+    (one active version per agent) never sees two active rows.
+    """
+    _lock_agent(prompt.agent)
+    PromptVersion.objects.filter(agent_id=prompt.agent_id, is_active=True).exclude(pk=prompt.pk).update(
+        is_active=False
+    )
+    # The in-memory flag may be stale (another request activated a sibling), so always write it.
+    PromptVersion.objects.filter(pk=prompt.pk).update(is_active=True)
+    prompt.is_active = True
+    return prompt
+
+
+@transaction.atomic
+def create_prompt_version(
+    agent: Agent, text: str, change_note: str = "", author: AbstractBaseUser | None = None, make_active: bool = False
+) -> PromptVersion:
+    """Add the agent's next version (highest + 1); optionally make it the active one.
+
+    The first version of an agent is always made active: an agent with prompts but no active one
+    would leave runs without a version to attribute to.
+    """
+    _lock_agent(agent)
+    last = PromptVersion.objects.filter(agent=agent).aggregate(m=Max("version"))["m"] or 0
+    prompt = PromptVersion.objects.create(
+        agent=agent, version=last + 1, text=text, change_note=change_note, author=author
+    )
+    if make_active or last == 0:
+        activate_prompt_version(prompt)
+    return prompt
+
+
+@transaction.atomic
+def adopt_agent(
+    agent: Agent, department: Department, owner: AbstractBaseUser | None, lifecycle_stage: str
+) -> Agent:
+    """Take a telemetry-discovered agent into the registry proper."""
+    agent.department = department
+    agent.owner = owner
+    agent.lifecycle_stage = lifecycle_stage
+    agent.discovered = False
+    agent.save(update_fields=["department", "owner", "lifecycle_stage", "discovered", "updated_at"])
+    return agent
+
+
+def create_api_key(label: str, agent: Agent | None, created_by: AbstractBaseUser | None) -> tuple[ApiKey, str]:
+    """A new key and its plaintext token. The token exists only in this return value."""
+    return ApiKey.generate(label=label, agent=agent, created_by=created_by)
+
+
+def revoke_api_key(key: ApiKey) -> ApiKey:
+    """Revoke ``key``; revoking twice keeps the first revocation time."""
+    key.revoke()
+    return key
+
+
+def delete_model_price(price: ModelPrice) -> None:
+    """Delete a price row that has not taken effect yet.
+
+    Past rows priced real runs, so removing them would silently change historical costs; a
+    correction is a new effective-dated row instead.
+    """
+    if price.effective_from <= timezone.now():
+        raise RegistryError(
+            f"The {price.model_name} price from {price.effective_from:%Y-%m-%d %H:%M} UTC is already in force; "
+            "add a new effective-dated row instead of deleting it."
+        )
+    price.delete()
