@@ -1,5 +1,28 @@
-from django.urls import path  # noqa: F401
+"""Registry pages, mounted at /registry/ (namespace "registry"; nav entries in navigation.py)."""
+
+from django.urls import path
+
+from . import registry_views as views
 
 app_name = "registry"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("agents/", views.agent_list, name="agent_list"),
+    path("agents/new/", views.agent_create, name="agent_create"),
+    path("agents/<slug:slug>/", views.agent_detail, name="agent_detail"),
+    path("agents/<slug:slug>/edit/", views.agent_edit, name="agent_edit"),
+    path("agents/<slug:slug>/adopt/", views.agent_adopt, name="agent_adopt"),
+    path("agents/<slug:slug>/prompts/", views.prompt_list, name="prompt_list"),
+    path("agents/<slug:slug>/prompts/new/", views.prompt_create, name="prompt_create"),
+    path("agents/<slug:slug>/prompts/diff/", views.prompt_diff, name="prompt_diff"),
+    path("agents/<slug:slug>/prompts/<int:version>/", views.prompt_detail, name="prompt_detail"),
+    path("agents/<slug:slug>/prompts/<int:version>/activate/", views.prompt_activate, name="prompt_activate"),
+    path("api-keys/", views.apikey_list, name="apikey_list"),
+    path("api-keys/new/", views.apikey_create, name="apikey_create"),
+    path("api-keys/<int:pk>/revoke/", views.apikey_revoke, name="apikey_revoke"),
+    path("model-prices/", views.modelprice_list, name="modelprice_list"),
+    path("model-prices/<int:pk>/delete/", views.modelprice_delete, name="modelprice_delete"),
+    path("departments/", views.department_list, name="department_list"),
+    path("departments/new/", views.department_create, name="department_create"),
+    path("departments/<int:pk>/edit/", views.department_edit, name="department_edit"),
+]

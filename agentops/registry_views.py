@@ -1,0 +1,326 @@
+"""Registry pages: agents, prompt versions, API keys, model prices, departments (Operations role).
+
+Views are thin: validate input with a form, call one query or service, render. With htmx, list
+pages render only their ``results`` partial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import queries, services
+from .forms import (
+    AdoptAgentForm,
+    AgentFilterForm,
+    AgentForm,
+    ApiKeyForm,
+    DepartmentForm,
+    ModelPriceForm,
+    PromptDiffForm,
+    PromptVersionForm,
+)
+from .models import ApiKey, Department, ModelPrice
+from .permissions import OPERATIONS, role_required
+from .prompt_diff import change_counts, side_by_side, unified_diff
+
+AGENTS_PER_PAGE = 50
+
+
+def operations_page(view: Callable) -> Callable:
+    """Operations role required; a 404 raised inside renders the layout's error page with its message.
+
+    The project-wide 404 handler shows a generic text; here the message names what is missing
+    (an agent slug, a prompt version), which is what an operator needs to fix a bookmarked link.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Http404 as exc:
+            return _not_found(request, str(exc))
+
+    return role_required(OPERATIONS)(wrapped)
+
+
+def _not_found(request: HttpRequest, message: str) -> HttpResponse:
+    # get_object_or_404's default message ("No Agent matches the given query.") is readable enough.
+    return render(
+        request, "error.html", {"status": 404, "title": "Not found", "message": message or "Not found."}, status=404
+    )
+
+
+def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "error.html", {"status": 400, "title": "Bad request", "message": message}, status=400)
+
+
+def _agent_or_404(slug: str):
+    try:
+        return queries.agent_by_slug(slug)
+    except Http404:
+        raise Http404(f"There is no agent with the slug “{slug}”.") from None
+
+
+# --- agents -----------------------------------------------------------------------------------
+
+
+@operations_page
+def agent_list(request: HttpRequest) -> HttpResponse:
+    form = AgentFilterForm(request.GET or None)
+    if form.is_bound:
+        form.is_valid()  # invalid filters are reported next to the field and otherwise ignored
+    filters = form.filters() if form.is_bound else queries.AgentFilters()
+    page = Paginator(queries.agent_list(filters), AGENTS_PER_PAGE).get_page(request.GET.get("page"))
+    querystring = request.GET.copy()
+    querystring.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "agents": page.object_list,
+        "filtered": filters != queries.AgentFilters(),
+        "discovered_count": queries.discovered_count(),
+        "querystring": querystring.urlencode(),
+    }
+    template = "agentops/agent_list.html#results" if request.htmx else "agentops/agent_list.html"
+    return render(request, template, context)
+
+
+@operations_page
+def agent_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = _agent_or_404(slug)
+    context = {
+        "agent": agent,
+        "versions": queries.prompt_versions(agent),
+        "active_prompt": agent.active_prompt(),
+        "api_keys": queries.agent_api_keys(agent),
+    }
+    return render(request, "agentops/agent_detail.html", context)
+
+
+@operations_page
+@require_http_methods(["GET", "POST"])
+def agent_create(request: HttpRequest) -> HttpResponse:
+    form = AgentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        agent = form.save()
+        messages.success(request, f"Agent “{agent.name}” registered as {agent.slug}.")
+        return redirect(agent)
+    return render(request, "agentops/agent_form.html", {"form": form, "agent": None})
+
+
+@operations_page
+@require_http_methods(["GET", "POST"])
+def agent_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = _agent_or_404(slug)
+    form = AgentForm(request.POST or None, instance=agent)
+    if request.method == "POST" and form.is_valid():
+        agent = form.save()
+        messages.success(request, f"Agent “{agent.name}” saved.")
+        return redirect(agent)
+    return render(request, "agentops/agent_form.html", {"form": form, "agent": agent})
+
+
+@operations_page
+@require_http_methods(["GET", "POST"])
+def agent_adopt(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = _agent_or_404(slug)
+    if not agent.discovered:
+        messages.info(request, f"“{agent.name}” is already a registered agent.")
+        return redirect(agent)
+    initial = {"owner": request.user.pk, "department": agent.department_id}
+    form = AdoptAgentForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.adopt_agent(agent, **form.cleaned_data)
+        messages.success(request, f"“{agent.name}” adopted into {agent.department}.")
+        return redirect(agent)
+    return render(request, "agentops/agent_adopt.html", {"form": form, "agent": agent})
+
+
+# --- prompt versions --------------------------------------------------------------------------
+
+
+@operations_page
+def prompt_list(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = _agent_or_404(slug)
+    versions = list(queries.prompt_versions(agent))
+    return render(request, "agentops/prompt_list.html", {"agent": agent, "versions": versions})
+
+
+@operations_page
+@require_http_methods(["GET", "POST"])
+def prompt_create(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = _agent_or_404(slug)
+    active = agent.active_prompt()
+    form = PromptVersionForm(request.POST or None, initial={"text": active.text if active else ""})
+    if request.method == "POST" and form.is_valid():
+        prompt = services.create_prompt_version(agent, author=request.user, **form.cleaned_data)
+        state = "active" if prompt.is_active else "not active"
+        messages.success(request, f"Version {prompt.version} saved ({state}).")
+        return redirect("registry:prompt_detail", slug=agent.slug, version=prompt.version)
+    return render(request, "agentops/prompt_form.html", {"agent": agent, "form": form, "active": active})
+
+
+def _version_or_404(agent, version: int):
+    try:
+        return queries.prompt_version(agent, version)
+    except Http404:
+        raise Http404(f"{agent.name} has no prompt version {version}.") from None
+
+
+@operations_page
+def prompt_detail(request: HttpRequest, slug: str, version: int) -> HttpResponse:
+    agent = _agent_or_404(slug)
+    prompt = _version_or_404(agent, version)
+    previous = agent.prompt_versions.filter(version__lt=version).order_by("-version").values_list(
+        "version", flat=True
+    ).first()
+    context = {"agent": agent, "prompt": prompt, "previous": previous}
+    return render(request, "agentops/prompt_detail.html", context)
+
+
+@operations_page
+@require_POST
+def prompt_activate(request: HttpRequest, slug: str, version: int) -> HttpResponse:
+    agent = _agent_or_404(slug)
+    prompt = _version_or_404(agent, version)
+    services.activate_prompt_version(prompt)
+    messages.success(request, f"Version {prompt.version} is now the active prompt of {agent.name}.")
+    return redirect("registry:prompt_list", slug=agent.slug)
+
+
+@operations_page
+def prompt_diff(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = _agent_or_404(slug)
+    numbers = list(agent.prompt_versions.order_by("version").values_list("version", flat=True))
+    context: dict = {"agent": agent, "numbers": numbers}
+    if len(numbers) < 2:
+        return render(request, "agentops/prompt_diff.html", {**context, "form": None})
+    data = request.GET.copy() if "a" in request.GET or "b" in request.GET else None
+    if data is None:  # a plain link: compare the two newest versions
+        data = {"a": numbers[-2], "b": numbers[-1], "mode": request.GET.get("mode", "unified")}
+    form = PromptDiffForm(data)
+    if not form.is_valid():
+        problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+        return _bad_request(request, f"Cannot compare these versions ({problems}). Use whole version numbers.")
+    old = _version_or_404(agent, form.cleaned_data["a"])
+    new = _version_or_404(agent, form.cleaned_data["b"])
+    lines = unified_diff(old.text, new.text, f"v{old.version}", f"v{new.version}")
+    added, removed = change_counts(lines)
+    mode = form.cleaned_data["mode"] or "unified"
+    context |= {
+        "form": form,
+        "old": old,
+        "new": new,
+        "mode": mode,
+        "lines": lines,
+        "rows": side_by_side(old.text, new.text) if mode == "split" else [],
+        "added": added,
+        "removed": removed,
+    }
+    return render(request, "agentops/prompt_diff.html", context)
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+@operations_page
+def apikey_list(request: HttpRequest) -> HttpResponse:
+    context = {"keys": queries.api_keys(), "form": ApiKeyForm()}
+    return render(request, "agentops/apikey_list.html", context)
+
+
+@never_cache  # the response carries the only copy of the token: browsers and proxies must not keep it
+@operations_page
+@require_http_methods(["GET", "POST"])
+def apikey_create(request: HttpRequest) -> HttpResponse:
+    form = ApiKeyForm(request.POST or None, initial={"agent": request.GET.get("agent")})
+    if request.method == "POST" and form.is_valid():
+        key, token = services.create_api_key(
+            form.cleaned_data["label"], form.cleaned_data["agent"], created_by=request.user
+        )
+        intake_url = request.build_absolute_uri("/v1/traces")
+        context = {"key": key, "token": token, "intake_url": intake_url}
+        return render(request, "agentops/apikey_created.html", context)
+    return render(request, "agentops/apikey_form.html", {"form": form})
+
+
+@operations_page
+@require_http_methods(["GET", "POST"])
+def apikey_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    key = get_object_or_404(ApiKey.objects.select_related("agent"), pk=pk)
+    if request.method == "POST":
+        services.revoke_api_key(key)
+        messages.success(request, f"Key “{key.label}” (ao_{key.prefix}_…) revoked; it no longer authenticates.")
+        return redirect("registry:apikey_list")
+    return render(request, "agentops/apikey_revoke.html", {"key": key})
+
+
+# --- model prices -----------------------------------------------------------------------------
+
+
+@operations_page
+@require_http_methods(["GET", "POST"])
+def modelprice_list(request: HttpRequest) -> HttpResponse:
+    form = ModelPriceForm(request.POST or None, initial={"currency": "USD", "model_name": request.GET.get("model", "")})
+    if request.method == "POST" and form.is_valid():
+        price = form.save(commit=False)
+        price.created_by = request.user
+        price.save()
+        messages.success(request, f"Price for {price.model_name} from {price.effective_from:%Y-%m-%d %H:%M} added.")
+        return redirect("registry:modelprice_list")
+    context = {"groups": queries.model_price_groups(), "form": form, "now": timezone.now()}
+    return render(request, "agentops/modelprice_list.html", context)
+
+
+@operations_page
+@require_http_methods(["GET", "POST"])
+def modelprice_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    price = get_object_or_404(ModelPrice, pk=pk)
+    if request.method == "POST":
+        try:
+            services.delete_model_price(price)
+        except services.RegistryError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Scheduled {price.model_name} price removed.")
+        return redirect("registry:modelprice_list")
+    return render(request, "agentops/modelprice_delete.html", {"price": price})
+
+
+# --- departments ------------------------------------------------------------------------------
+
+
+@operations_page
+def department_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "agentops/department_list.html", {"departments": queries.departments()})
+
+
+@operations_page
+@require_http_methods(["GET", "POST"])
+def department_create(request: HttpRequest) -> HttpResponse:
+    return _department_form(request, DepartmentForm(request.POST or None))
+
+
+@operations_page
+@require_http_methods(["GET", "POST"])
+def department_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    department = get_object_or_404(Department, pk=pk)
+    return _department_form(request, DepartmentForm(request.POST or None, instance=department))
+
+
+def _department_form(request: HttpRequest, form: DepartmentForm) -> HttpResponse:
+    if request.method == "POST" and form.is_valid():
+        department = form.save()
+        messages.success(request, f"Department “{department.name}” saved.")
+        return redirect(reverse("registry:department_list"))
+    return render(request, "agentops/department_form.html", {"form": form})
