@@ -111,6 +111,9 @@ class Step(models.Model):
     span_id = models.CharField(max_length=16)
     parent_span_id = models.CharField(max_length=16, blank=True)
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="steps")
+    # True when the span named its agent itself (gen_ai.agent.*); otherwise ``agent`` is inherited from
+    # the nearest such ancestor, re-derived by ingest as more spans of the trace arrive.
+    declared_agent = models.BooleanField(default=True)
     name = models.CharField(max_length=255)
     kind = models.CharField(max_length=10, choices=StepKind.choices, default=StepKind.OTHER)
     operation = models.CharField(max_length=64, blank=True)  # raw gen_ai.operation.name

@@ -1,0 +1,550 @@
+"""Telemetry intake services: accept (inbox), ingest (worker), feedback, dead letters, sweeping.
+
+Durability: ``accept_batch`` commits the raw body before the sender hears 200/202 and enqueues the
+Celery task on commit. ``ingest_batch`` processes one inbox row in one transaction, idempotently:
+rows are keyed on OpenTelemetry ids (steps on (trace_id, span_id), runs on trace_id, scores on
+(run, dedupe key), escalations on (trace_id, span_id)), and run aggregates are recomputed from *all*
+stored steps of each touched trace, so batches may arrive in any order, twice, or be replayed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError, transaction
+from django.db.models import Avg, F, Q
+from django.utils import timezone
+
+from agentops.models import Agent, ApiKey, ModelPrice, PromptVersion
+
+from . import edges, native, otlp, rollups
+from .fingerprint import fingerprint_run
+from .models import Escalation, InboxBatch, Run, RunStatus, Score, Step, StepKind
+from .normalize import NormalizedBatch, SpanRecord, normalize_spans
+from .signals import escalations_recorded, runs_recorded
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+PREVIEW_CHARS = 500
+LAST_USED_THROTTLE = timedelta(minutes=1)
+PENDING_COUNT_CACHE_SECONDS = 1
+# Step columns needed to recompute a run; the big text/JSON columns stay in the database.
+AGGREGATE_STEP_FIELDS = (
+    "id", "run", "span_id", "parent_span_id", "agent", "declared_agent", "kind", "model", "started_at",
+    "ended_at", "status", "error_type", "input_tokens", "output_tokens", "cost",
+)
+
+
+class BatchRejected(ValueError):
+    """A whole native-API request is unusable (400)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Accepting (web process)
+# ---------------------------------------------------------------------------------------------
+
+
+def touch_api_key(key: ApiKey) -> None:
+    """Record use of ``key`` at most once a minute (a write per request would dominate intake)."""
+    now = timezone.now()
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_THROTTLE:
+        return
+    ApiKey.objects.filter(pk=key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_THROTTLE)
+    ).update(last_used_at=now)
+
+
+def inbox_is_full() -> bool:
+    """Back-pressure: too many unprocessed batches. Cached briefly so the count is not per request."""
+    pending = cache.get("intake:pending")
+    if pending is None:
+        pending = InboxBatch.objects.filter(status=InboxBatch.Status.PENDING).count()
+        cache.set("intake:pending", pending, PENDING_COUNT_CACHE_SECONDS)
+    return pending >= settings.INTAKE_MAX_PENDING_BATCHES
+
+
+def restricted_agent(key: ApiKey | None) -> str | None:
+    return key.agent.slug if key is not None and key.agent_id else None
+
+
+def accept_batch(kind: str, payload: bytes, api_key: ApiKey | None, span_count: int) -> InboxBatch:
+    """Store the body durably and enqueue its processing once the row is committed."""
+    with transaction.atomic():
+        batch = InboxBatch.objects.create(
+            kind=kind, payload=payload, api_key=api_key, span_count=span_count, enqueued_at=timezone.now()
+        )
+        transaction.on_commit(lambda: enqueue(batch.pk))
+    return batch
+
+
+def enqueue(batch_id: int) -> None:
+    """Hand the batch to Celery. A broker outage is not the sender's problem: the sweeper retries."""
+    from .tasks import process_batch
+
+    try:
+        process_batch.apply_async(args=[batch_id])
+    except Exception:  # noqa: BLE001 - any broker failure; the row is durable and swept later
+        logger.warning("could not enqueue inbox batch %s; the sweeper will pick it up", batch_id, exc_info=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding a stored batch
+# ---------------------------------------------------------------------------------------------
+
+
+def normalize_batch(batch: InboxBatch) -> NormalizedBatch:
+    """Same decision the intake view made: decode, then normalize against the receive time."""
+    payload = bytes(batch.payload)
+    allowed = restricted_agent(batch.api_key)
+    cap = settings.INTAKE_TEXT_CAP_BYTES
+    if batch.kind == InboxBatch.Kind.NATIVE_RUNS:
+        spans = native.decode_runs(payload).spans
+    else:
+        content_type = otlp.JSON if batch.kind == InboxBatch.Kind.OTLP_JSON else otlp.PROTOBUF
+        spans = otlp.decode(payload, content_type)
+    return normalize_spans(spans, now=batch.received_at, text_cap=cap, allowed_agent=allowed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ingesting (worker)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    status: str  # "done", "skipped" (already done or being processed elsewhere), "dead"
+    run_ids: tuple[int, ...] = ()
+    stored_spans: int = 0
+
+
+def ingest_batch(batch_id: int) -> IngestResult:
+    """Process one inbox row. Transient database errors propagate (the task retries them); any other
+    failure moves the batch to the dead-letter list with the error."""
+    if not _count_attempt(batch_id):
+        return IngestResult("skipped")
+    try:
+        with transaction.atomic():
+            batch = (
+                InboxBatch.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("api_key__agent")
+                .filter(pk=batch_id, status=InboxBatch.Status.PENDING)
+                .first()
+            )
+            if batch is None:
+                return IngestResult("skipped")
+            normalized = normalize_batch(batch)
+            run_ids = write_records(normalized.records)
+            batch.status, batch.processed_at, batch.error = InboxBatch.Status.DONE, timezone.now(), ""
+            batch.save(update_fields=["status", "processed_at", "error"])
+            return IngestResult("done", tuple(run_ids), len(normalized.records))
+    except DatabaseError:
+        raise  # transient (connection lost, deadlock, serialization): the task retries with backoff
+    except Exception as exc:  # noqa: BLE001 - a poison batch must not block the queue
+        logger.exception("inbox batch %s failed; moved to dead letters", batch_id)
+        mark_dead(batch_id, f"{type(exc).__name__}: {exc}")
+        return IngestResult("dead")
+
+
+def _count_attempt(batch_id: int) -> bool:
+    """Count the attempt in its own commit, so a worker killed mid-batch still leaves a trace of it.
+    Returns False when the batch is no longer pending."""
+    return bool(
+        InboxBatch.objects.filter(pk=batch_id, status=InboxBatch.Status.PENDING).update(attempts=F("attempts") + 1)
+    )
+
+
+def mark_dead(batch_id: int, error: str) -> None:
+    InboxBatch.objects.filter(pk=batch_id).exclude(status=InboxBatch.Status.DONE).update(
+        status=InboxBatch.Status.DEAD, error=error[:4000], processed_at=timezone.now()
+    )
+
+
+def write_records(records: list[SpanRecord]) -> list[int]:
+    """Store normalized spans and everything derived from them; returns the touched run ids.
+
+    Precondition: inside a transaction (the batch's). Used by the worker and by the demo seeder.
+    """
+    if not records:
+        return []
+    inherit_agent_keys(records)
+    agents = resolve_agents(records)
+    runs_by_trace = _lock_runs(records, agents)
+    _insert_steps(records, runs_by_trace, agents)
+    _insert_scores(records, runs_by_trace)
+    escalation_ids = _insert_escalations(records, runs_by_trace, agents)
+    runs = list(runs_by_trace.values())
+    recompute_runs(runs, records)
+    run_ids = sorted(r.pk for r in runs)
+    rollups.refresh_for_runs(run_ids)
+    edges.refresh_for_runs(run_ids)
+    runs_recorded.send(sender=Run, run_ids=run_ids)
+    if escalation_ids:
+        escalations_recorded.send(sender=Escalation, escalation_ids=escalation_ids)
+    return run_ids
+
+
+def inherit_agent_keys(records: list[SpanRecord]) -> None:
+    """Spans that name no agent take their nearest declaring ancestor's, looked up in the batch and
+    then among stored steps, before any agent is resolved: a service.name fallback agent is only
+    registered when no ancestor is known yet (recompute_runs fixes those later)."""
+    by_key = {(r.trace_id, r.span_id): r for r in records}
+    undeclared = [r for r in records if not r.declared_agent and r.parent_span_id]
+    if not undeclared:
+        return
+    outside = {(r.trace_id, r.parent_span_id) for r in undeclared} - by_key.keys()
+    stored: dict[tuple[str, str], tuple[str, str]] = {}
+    if outside:
+        keys = Q()
+        for trace_id, span_id in outside:
+            keys |= Q(trace_id=trace_id, span_id=span_id)
+        for trace_id, span_id, slug, name in Step.objects.filter(keys).values_list(
+            "trace_id", "span_id", "agent__slug", "agent__name"
+        ):
+            stored[(trace_id, span_id)] = (slug, name)
+    for record in undeclared:
+        found = _declared_ancestor(record, by_key, stored)
+        if found is not None:
+            record.agent_key, record.agent_name = found
+
+
+def _declared_ancestor(
+    record: SpanRecord, by_key: dict[tuple[str, str], SpanRecord], stored: dict[tuple[str, str], tuple[str, str]]
+) -> tuple[str, str] | None:
+    parent_key, hops = (record.trace_id, record.parent_span_id), 0
+    while hops <= len(by_key):
+        parent = by_key.get(parent_key)
+        if parent is None:
+            return stored.get(parent_key)
+        if parent.declared_agent:
+            return parent.agent_key, parent.agent_name
+        if not parent.parent_span_id:
+            return None
+        parent_key, hops = (parent.trace_id, parent.parent_span_id), hops + 1
+    return None
+
+
+def resolve_agents(records: Iterable[SpanRecord]) -> dict[str, int]:
+    """slug -> agent id, registering unknown agents as "discovered" for an operator to adopt."""
+    names: dict[str, str] = {}
+    for record in records:
+        names.setdefault(record.agent_key, record.agent_name)
+    known = dict(Agent.objects.filter(slug__in=names).values_list("slug", "id"))
+    missing = [Agent(slug=slug, name=names[slug][:120], discovered=True) for slug in names if slug not in known]
+    if missing:
+        Agent.objects.bulk_create(missing, ignore_conflicts=True)  # a concurrent batch may win the race
+        known = dict(Agent.objects.filter(slug__in=names).values_list("slug", "id"))
+    return known
+
+
+def _lock_runs(records: list[SpanRecord], agents: dict[str, int]) -> dict[str, Run]:
+    """Create placeholder runs for new traces and lock every touched run (in trace id order, so two
+    workers never deadlock). The lock serialises recomputation of a trace split across batches."""
+    first_by_trace: dict[str, SpanRecord] = {}
+    for record in records:
+        current = first_by_trace.get(record.trace_id)
+        if current is None or record.started_at < current.started_at:
+            first_by_trace[record.trace_id] = record
+    placeholders = [
+        Run(trace_id=trace_id, agent_id=agents[r.agent_key], started_at=r.started_at, ended_at=r.ended_at)
+        for trace_id, r in sorted(first_by_trace.items())
+    ]
+    Run.objects.bulk_create(placeholders, ignore_conflicts=True)
+    locked = Run.objects.select_for_update().filter(trace_id__in=sorted(first_by_trace)).order_by("trace_id")
+    return {run.trace_id: run for run in locked}
+
+
+def _prices(records: list[SpanRecord]) -> dict[str, list[ModelPrice]]:
+    models = {r.model for r in records if r.cost is None and r.model and r.kind == StepKind.LLM}
+    prices: dict[str, list[ModelPrice]] = defaultdict(list)
+    for price in ModelPrice.objects.filter(model_name__in=models).order_by("model_name", "-effective_from"):
+        prices[price.model_name].append(price)
+    return prices
+
+
+def step_cost(record: SpanRecord, prices: dict[str, list[ModelPrice]]) -> Decimal:
+    """Sent cost, else tokens x the price in force at the span's start; 0 when the model is unpriced."""
+    if record.cost is not None:
+        return record.cost
+    for price in prices.get(record.model, ()):  # newest first
+        if price.effective_from <= record.started_at:
+            return price.cost(record.input_tokens, record.output_tokens).quantize(Decimal("0.000001"))
+    return Decimal("0")
+
+
+def _insert_steps(records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int]) -> None:
+    prices = _prices(records)
+    steps = [
+        Step(
+            run_id=runs[r.trace_id].pk, trace_id=r.trace_id, span_id=r.span_id, parent_span_id=r.parent_span_id,
+            agent_id=agents[r.agent_key], declared_agent=r.declared_agent, name=r.name, kind=r.kind,
+            operation=r.operation, model=r.model, tool_name=r.tool_name, started_at=r.started_at,
+            ended_at=r.ended_at, duration_ms=r.duration_ms, status=r.status, error_type=r.error_type,
+            error_message=r.error_message, input_tokens=r.input_tokens, output_tokens=r.output_tokens,
+            cost=step_cost(r, prices), input=r.input, output=r.output, attributes=r.attributes, events=r.events,
+        )
+        for r in records
+    ]
+    Step.objects.bulk_create(steps, ignore_conflicts=True, batch_size=500)
+
+
+def _insert_scores(records: list[SpanRecord], runs: dict[str, Run]) -> None:
+    scores = [
+        Score(run_id=runs[r.trace_id].pk, span_id=r.span_id, name=s.name, value=s.value, label=s.label,
+              comment=s.comment, source=Score.Source.EVALUATION, dedupe_key=s.dedupe_key)
+        for r in records
+        for s in r.scores
+    ]
+    if scores:
+        Score.objects.bulk_create(scores, ignore_conflicts=True)
+
+
+def _insert_escalations(records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int]) -> list[int]:
+    escalations = [
+        Escalation(run_id=runs[r.trace_id].pk, agent_id=agents[r.agent_key], trace_id=r.trace_id, span_id=r.span_id,
+                   reason=r.escalation.reason, summary=r.escalation.summary, priority=r.escalation.priority,
+                   occurred_at=r.escalation.occurred_at)
+        for r in records
+        if r.escalation is not None
+    ]
+    if not escalations:
+        return []
+    Escalation.objects.bulk_create(escalations, ignore_conflicts=True)
+    keys = Q()
+    for e in escalations:
+        keys |= Q(trace_id=e.trace_id, span_id=e.span_id)
+    return sorted(Escalation.objects.filter(keys).values_list("id", flat=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Run aggregates, recomputed from every stored step of the trace
+# ---------------------------------------------------------------------------------------------
+
+
+def _inherit_agents(steps: list[Step]) -> list[Step]:
+    """Give each step without its own agent the agent of its nearest declaring ancestor.
+    Returns the steps whose agent changed."""
+    by_span = {s.span_id: s for s in steps}
+    changed = []
+    for step in steps:
+        if step.declared_agent:
+            continue
+        parent, hops = by_span.get(step.parent_span_id), 0
+        while parent is not None and not parent.declared_agent and hops < len(steps):
+            parent, hops = by_span.get(parent.parent_span_id), hops + 1
+        if parent is not None and parent.declared_agent and parent.agent_id != step.agent_id:
+            step.agent_id = parent.agent_id
+            changed.append(step)
+    return changed
+
+
+def _root(steps: list[Step]) -> Step | None:
+    roots = [s for s in steps if not s.parent_span_id]
+    return min(roots, key=lambda s: (s.started_at, s.span_id)) if roots else None
+
+
+def _aggregate(run: Run, steps: list[Step]) -> None:
+    """Set the run's fields from its steps. Deterministic in the set of steps, whatever their order."""
+    ordered = sorted(steps, key=lambda s: (s.started_at, s.span_id))
+    root = _root(ordered)
+    llm = [s for s in ordered if s.kind == StepKind.LLM]
+    errored = [s for s in ordered if s.status == RunStatus.ERROR]
+    lead = root or next((s for s in ordered if s.declared_agent), ordered[0])
+    run.agent_id = lead.agent_id
+    run.root_span_id = root.span_id if root else ""
+    run.started_at = min(s.started_at for s in ordered)
+    run.ended_at = max(s.ended_at for s in ordered)
+    run.duration_ms = (run.ended_at - run.started_at).total_seconds() * 1000
+    if root is not None:
+        run.status = root.status
+    else:
+        run.status = RunStatus.ERROR if errored else RunStatus.OK
+    if run.status == RunStatus.ERROR:
+        run.error_type = (root.error_type if root and root.error_type else "") or next(
+            (s.error_type for s in errored if s.error_type), "Error"
+        )
+    else:
+        run.error_type = ""
+    run.model = (root.model if root and root.model else "") or next((s.model for s in llm if s.model), "")
+    run.step_count = len(ordered)
+    run.input_tokens = sum(s.input_tokens for s in llm)
+    run.output_tokens = sum(s.output_tokens for s in llm)
+    run.cost = sum((Decimal(s.cost) for s in llm), Decimal("0"))
+
+
+def _text_hints(runs: list[Run], records: list[SpanRecord]) -> None:
+    """Name, session, prompt version and previews come from the root span, else the first span that
+    carries them. Only spans in this batch carry text, so a value is set once and then kept."""
+    by_run = {r.trace_id: r for r in runs}
+    for record in sorted(records, key=lambda r: (bool(r.parent_span_id), r.started_at, r.span_id)):
+        run = by_run[record.trace_id]
+        is_root = not record.parent_span_id
+        if is_root or not run.name:
+            run.name = record.name
+        if record.session_id and (is_root or not run.session_id):
+            run.session_id = record.session_id
+        if record.prompt_version and (is_root or not run.prompt_version):
+            run.prompt_version = record.prompt_version
+        if is_root:
+            run.input_preview = record.input[:PREVIEW_CHARS]
+            run.output_preview = record.output[:PREVIEW_CHARS]
+
+
+def _link_prompts(runs: list[Run]) -> None:
+    wanted = {(r.agent_id, int(r.prompt_version)) for r in runs if r.prompt_version.isdigit()}
+    if not wanted:
+        return
+    agent_ids = {a for a, _ in wanted}
+    versions = {v for _, v in wanted}
+    found = {
+        (p.agent_id, p.version): p.pk
+        for p in PromptVersion.objects.filter(agent_id__in=agent_ids, version__in=versions).only("id", "agent_id", "version")
+    }
+    for run in runs:
+        if run.prompt_version.isdigit():
+            run.prompt_id = found.get((run.agent_id, int(run.prompt_version)))
+
+
+def _quality(run_ids: list[int]) -> dict[int, float]:
+    """Mean score per run over values on the 0..1 scale (evaluations and feedback alike)."""
+    rows = (
+        Score.objects.filter(run_id__in=run_ids, value__gte=0, value__lte=1)
+        .values("run_id").annotate(mean=Avg("value")).values_list("run_id", "mean")
+    )
+    return dict(rows)
+
+
+RUN_FIELDS = [
+    "agent", "root_span_id", "name", "session_id", "started_at", "ended_at", "duration_ms", "status", "error_type",
+    "model", "prompt_version", "prompt", "step_count", "input_tokens", "output_tokens", "cost", "quality_score",
+    "has_escalation", "fingerprint", "input_preview", "output_preview",
+]
+
+
+def recompute_runs(runs: list[Run], records: list[SpanRecord] = ()) -> None:
+    """Recompute ``runs`` (locked by the caller) from all their stored steps, scores and escalations."""
+    run_ids = [r.pk for r in runs]
+    steps_by_run: dict[int, list[Step]] = defaultdict(list)
+    for step in Step.objects.filter(run_id__in=run_ids).only(*AGGREGATE_STEP_FIELDS):
+        steps_by_run[step.run_id].append(step)
+    moved = [s for steps in steps_by_run.values() for s in _inherit_agents(steps)]
+    if moved:
+        Step.objects.bulk_update(moved, ["agent"], batch_size=500)
+        _move_escalations(moved)
+    quality = _quality(run_ids)
+    escalated = set(Escalation.objects.filter(run_id__in=run_ids).values_list("run_id", flat=True).distinct())
+    for run in runs:
+        if steps_by_run.get(run.pk):
+            _aggregate(run, steps_by_run[run.pk])
+        run.quality_score = quality.get(run.pk)
+        run.has_escalation = run.pk in escalated
+    _text_hints(runs, list(records))
+    _link_prompts(runs)
+    _fingerprint(runs)
+    Run.objects.bulk_update(runs, RUN_FIELDS, batch_size=200)
+
+
+def _move_escalations(moved: list[Step]) -> None:
+    """An escalation belongs to its span's agent, which changes when the span inherits one."""
+    by_key = {(s.run_id, s.span_id): s.agent_id for s in moved}
+    for (run_id, span_id), agent_id in by_key.items():
+        Escalation.objects.filter(run_id=run_id, span_id=span_id).exclude(agent_id=agent_id).update(agent_id=agent_id)
+
+
+def _fingerprint(runs: list[Run]) -> None:
+    """Failed or escalated runs get a failure fingerprint computed from their full steps."""
+    flagged = [r for r in runs if r.status == RunStatus.ERROR or r.has_escalation]
+    for run in runs:
+        if run not in flagged:
+            run.fingerprint = ""
+    if not flagged:
+        return
+    steps_by_run: dict[int, list[Step]] = defaultdict(list)
+    for step in Step.objects.filter(run_id__in=[r.pk for r in flagged]).order_by("started_at", "span_id"):
+        steps_by_run[step.run_id].append(step)
+    for run in flagged:
+        run.fingerprint = fingerprint_run(run, steps_by_run.get(run.pk, []))[:40]
+
+
+# ---------------------------------------------------------------------------------------------
+# Feedback (native API), dead letters, sweeper
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    score: Score
+    created: bool
+
+
+def record_feedback(
+    trace_id: str, *, name: str, value: float | None, label: str = "", comment: str = "",
+    feedback_id: str = "", api_key: ApiKey | None = None,
+) -> FeedbackResult:
+    """Store a feedback score on an existing run and refresh its quality. Idempotent on ``feedback_id``
+    (or on the content when no id is given). Raises Run.DoesNotExist or PermissionError."""
+    dedupe = "feedback:" + (feedback_id or hashlib.sha256(f"{name}|{value}|{label}|{comment}".encode()).hexdigest())
+    with transaction.atomic():
+        run = Run.objects.select_for_update().select_related("agent").get(trace_id=trace_id)
+        allowed = restricted_agent(api_key)
+        if allowed is not None and run.agent.slug != allowed:
+            raise PermissionError(f"this key may only send feedback for agent {allowed!r}")
+        score, created = Score.objects.get_or_create(
+            run=run, dedupe_key=dedupe[:200],
+            defaults={"name": name, "value": value, "label": label, "comment": comment, "source": Score.Source.FEEDBACK},
+        )
+        if created:
+            recompute_runs([run])
+            rollups.refresh_for_runs([run.pk])
+            runs_recorded.send(sender=Run, run_ids=[run.pk])
+    return FeedbackResult(score, created)
+
+
+def replay_batch(batch_id: int) -> bool:
+    """Put a dead batch back in the queue. Safe: ingest is idempotent. False if it was not dead."""
+    updated = InboxBatch.objects.filter(pk=batch_id, status=InboxBatch.Status.DEAD).update(
+        status=InboxBatch.Status.PENDING, error="", attempts=0, processed_at=None, enqueued_at=timezone.now()
+    )
+    if updated:
+        transaction.on_commit(lambda: enqueue(batch_id))
+    return bool(updated)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeued: list[int]
+    dead: list[int]
+
+
+def sweep_inbox(*, older_than: timedelta = timedelta(minutes=2), limit: int = 500) -> SweepResult:
+    """Re-enqueue pending batches not processed in time (killed worker, lost broker message) and give
+    up on those that used all their attempts. Duplicated queue messages are harmless: a batch that is
+    done or locked by a worker is skipped."""
+    cutoff = timezone.now() - older_than
+    stale = InboxBatch.objects.filter(status=InboxBatch.Status.PENDING).filter(
+        Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, received_at__lt=cutoff)
+    )
+    exhausted = list(stale.filter(attempts__gte=MAX_ATTEMPTS).values_list("id", flat=True)[:limit])
+    for batch_id in exhausted:
+        mark_dead(batch_id, f"gave up after {MAX_ATTEMPTS} attempts (worker crashed or timed out each time)")
+    requeue = list(stale.filter(attempts__lt=MAX_ATTEMPTS).order_by("received_at").values_list("id", flat=True)[:limit])
+    if requeue:
+        InboxBatch.objects.filter(pk__in=requeue).update(enqueued_at=timezone.now())
+        for batch_id in requeue:
+            enqueue(batch_id)
+    return SweepResult(requeue, exhausted)
+
+
+def dead_letters() -> list[InboxBatch]:
+    return list(
+        InboxBatch.objects.filter(status=InboxBatch.Status.DEAD).defer("payload").select_related("api_key")
+        .order_by("-received_at")[:200]
+    )

@@ -1,0 +1,34 @@
+"""Celery tasks of the monitoring app. Each takes ids or small JSON and calls a service.
+
+Intake: ``process_batch`` ingests one inbox row; ``sweep_inbox`` (beat, every 30 s) re-enqueues rows
+left unprocessed and dead-letters those that keep failing.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from . import services
+
+
+@shared_task(
+    name="monitoring.tasks.process_batch",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=services.MAX_ATTEMPTS,
+    soft_time_limit=120,
+    time_limit=150,
+)
+def process_batch(batch_id: int) -> str:
+    return services.ingest_batch(batch_id).status
+
+
+@shared_task(name="monitoring.tasks.sweep_inbox", expires=25, soft_time_limit=25, time_limit=30)
+def sweep_inbox() -> dict[str, int]:
+    result = services.sweep_inbox()
+    return {"requeued": len(result.requeued), "dead": len(result.dead)}

@@ -1,0 +1,244 @@
+"""Ingest service: rows, run aggregates from all stored spans, idempotency, hooks and signals."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+
+from agentops.models import Agent
+from monitoring import services
+from monitoring.models import Escalation, InboxBatch, Run, Score, Step
+from monitoring.normalize import EventInput, normalize_spans
+from monitoring.signals import escalations_recorded, runs_recorded
+from tests.factories import make_agent, make_api_key, make_price, make_prompt
+from tests.monitoring.otlp_builders import T0, agent_trace, ns, protobuf_body, span_input
+
+pytestmark = pytest.mark.django_db
+NOW = T0 + timedelta(hours=1)
+
+
+def write(spans, **kw) -> list[int]:
+    normalized = normalize_spans(spans, now=NOW, **kw)
+    with transaction.atomic():
+        return services.write_records(normalized.records)
+
+
+def run_snapshot(trace_id: str) -> tuple:
+    run = Run.objects.get(trace_id=trace_id)
+    return (run.agent.slug, run.root_span_id, run.status, run.error_type, run.step_count, run.input_tokens,
+            run.output_tokens, run.cost, run.started_at, run.ended_at, run.model, run.session_id,
+            run.prompt_version, run.name, run.fingerprint)
+
+
+def test_a_trace_becomes_one_run_with_steps_and_llm_totals():
+    make_price("gpt-4o", inp="2.50", out="10.00")
+    spans = agent_trace("refund-agent")
+    write(spans)
+    run = Run.objects.get(trace_id=spans[0].trace_id)
+    assert (run.step_count, run.input_tokens, run.output_tokens) == (3, 1000, 200)
+    assert run.cost == Decimal("0.004500")  # 1000 x 2.50/1M + 200 x 10/1M
+    assert (run.agent.slug, run.model, run.session_id, run.prompt_version) == ("refund-agent", "gpt-4o", "sess-1", "2")
+
+
+def test_unknown_agents_are_registered_as_discovered():
+    write(agent_trace("brand-new-agent"))
+    assert Agent.objects.get(slug="brand-new-agent").discovered
+
+
+def test_known_agent_is_reused_and_prompt_version_linked():
+    agent = make_agent("Refund agent", slug="refund-agent")
+    make_prompt(agent, version=1)
+    prompt = make_prompt(agent, version=2)
+    spans = agent_trace("refund-agent")
+    write(spans)
+    run = Run.objects.get(trace_id=spans[0].trace_id)
+    assert (run.agent_id, run.prompt_id) == (agent.pk, prompt.pk)
+    assert not Agent.objects.filter(discovered=True).exists()
+
+
+def test_cost_uses_the_price_in_force_at_the_span_time():
+    make_price("gpt-4o", inp="1", out="0")
+    make_price("gpt-4o", inp="5", out="0", effective_from=T0 + timedelta(days=1))
+    spans = agent_trace(start=T0)
+    write(spans)
+    assert Run.objects.get(trace_id=spans[0].trace_id).cost == Decimal("0.001000")
+
+
+def test_sent_cost_wins_over_the_price_list():
+    make_price("gpt-4o", inp="100", out="100")
+    spans = agent_trace()
+    spans[1].attributes["gen_ai.usage.cost"] = "0.0042"
+    write(spans)
+    assert Run.objects.get(trace_id=spans[0].trace_id).cost == Decimal("0.004200")
+
+
+def test_failed_tool_propagated_to_the_root_fails_the_run_and_fingerprints_it():
+    spans = agent_trace(error=True)
+    write(spans)
+    run = Run.objects.get(trace_id=spans[0].trace_id)
+    assert (run.status, run.error_type) == ("error", "TimeoutError") and len(run.fingerprint) == 40
+
+
+def test_spans_in_any_order_and_split_across_batches_give_the_same_run():
+    spans = agent_trace(error=True)
+    sub_id = spans[0].span_id
+    # a sub-agent under the root, with a child that names no agent of its own
+    sub = span_input(trace_id=spans[0].trace_id, parent=spans[0].span_id, name="invoke_agent kb-search-agent",
+                     attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "kb-search-agent"})
+    leaf = span_input(trace_id=spans[0].trace_id, parent=sub.span_id, name="retrieval kb", service="support-desk",
+                      attributes={"gen_ai.operation.name": "retrieval"})
+    all_spans = spans + [sub, leaf]
+    write(all_spans)
+    expected = run_snapshot(spans[0].trace_id)
+    Run.objects.all().delete()
+    for order in itertools.islice(itertools.permutations(all_spans), 0, 120, 37):
+        Run.objects.all().delete()
+        for chunk in (order[:2], order[2:3], order[3:]):
+            write(list(chunk))
+        assert run_snapshot(spans[0].trace_id) == expected
+        assert Step.objects.get(span_id=leaf.span_id).agent.slug == "kb-search-agent"
+    assert expected[1] == sub_id
+
+
+def test_processing_the_same_spans_twice_changes_nothing():
+    spans = agent_trace(error=True)
+    spans[0].events.append(EventInput("gen_ai.evaluation.result", ns(T0), {"gen_ai.evaluation.name": "helpfulness",
+                                                                            "gen_ai.evaluation.score.value": 0.4}))
+    spans[0].events.append(EventInput("agentops.escalation", ns(T0), {"agentops.escalation.reason": "tool_failure"}))
+    write(spans)
+    first = run_snapshot(spans[0].trace_id)
+    write(spans)
+    assert run_snapshot(spans[0].trace_id) == first
+    assert (Step.objects.count(), Score.objects.count(), Escalation.objects.count()) == (3, 1, 1)
+
+
+def test_scores_set_run_quality_and_escalations_flag_the_run():
+    spans = agent_trace()
+    spans[0].events += [
+        EventInput("gen_ai.evaluation.result", ns(T0), {"gen_ai.evaluation.name": "a", "score.value": 0.5}),
+        EventInput("gen_ai.evaluation.result", ns(T0), {"gen_ai.evaluation.name": "b", "score.value": 1.0}),
+        EventInput("agentops.escalation", ns(T0), {"agentops.escalation.reason": "customer_request",
+                                                   "agentops.escalation.priority": "high"}),
+    ]
+    write(spans)
+    run = Run.objects.get(trace_id=spans[0].trace_id)
+    assert run.quality_score == pytest.approx(0.75) and run.has_escalation
+    escalation = run.escalations.get()
+    assert (escalation.reason, escalation.priority, escalation.agent.slug) == ("customer_request", "high", "refund-agent")
+
+
+def test_signals_and_hooks_fire_inside_the_batch_transaction(monkeypatch):
+    seen = {}
+
+    def on_runs(sender, run_ids, **kw):
+        seen["runs"] = (run_ids, transaction.get_connection().in_atomic_block)
+
+    def on_escalations(sender, escalation_ids, **kw):
+        seen["escalations"] = escalation_ids
+
+    hooked = []
+    monkeypatch.setattr(services.rollups, "refresh_for_runs", lambda ids: hooked.append(("rollups", ids)))
+    monkeypatch.setattr(services.edges, "refresh_for_runs", lambda ids: hooked.append(("edges", ids)))
+    runs_recorded.connect(on_runs)
+    escalations_recorded.connect(on_escalations)
+    try:
+        spans = agent_trace()
+        spans[0].events.append(EventInput("agentops.escalation", ns(T0), {"agentops.escalation.reason": "x"}))
+        run_ids = write(spans)
+    finally:
+        runs_recorded.disconnect(on_runs)
+        escalations_recorded.disconnect(on_escalations)
+    assert seen["runs"] == (run_ids, True)
+    assert seen["escalations"] == list(Escalation.objects.values_list("id", flat=True))
+    assert hooked == [("rollups", run_ids), ("edges", run_ids)]
+
+
+def test_ingest_batch_marks_the_batch_done_and_is_idempotent():
+    batch = InboxBatch.objects.create(kind=InboxBatch.Kind.OTLP_PROTOBUF, payload=protobuf_body(agent_trace()),
+                                      received_at=NOW)
+    assert services.ingest_batch(batch.pk).status == "done"
+    assert services.ingest_batch(batch.pk).status == "skipped"
+    batch.refresh_from_db()
+    assert (batch.status, batch.attempts, Step.objects.count()) == ("done", 1, 3)
+
+
+def test_undecodable_stored_batch_goes_to_dead_letters_with_the_error():
+    batch = InboxBatch.objects.create(kind=InboxBatch.Kind.OTLP_PROTOBUF, payload=b"\xff\xfe garbage", received_at=NOW)
+    assert services.ingest_batch(batch.pk).status == "dead"
+    batch.refresh_from_db()
+    assert batch.status == "dead" and "PayloadError" in batch.error
+
+
+def test_replaying_a_dead_batch_requeues_it_once():
+    batch = InboxBatch.objects.create(kind=InboxBatch.Kind.OTLP_PROTOBUF, payload=b"x", status="dead", error="boom")
+    assert services.replay_batch(batch.pk) and not services.replay_batch(batch.pk)
+    batch.refresh_from_db()
+    assert (batch.status, batch.error, batch.attempts) == ("pending", "", 0)
+
+
+def test_restricted_key_batch_only_stores_its_agents_spans():
+    agent = make_agent("Refund agent", slug="refund-agent")
+    key, _ = make_api_key(agent=agent)
+    other = agent_trace("billing-agent")
+    own = agent_trace("refund-agent")
+    batch = InboxBatch.objects.create(kind=InboxBatch.Kind.OTLP_PROTOBUF, payload=protobuf_body(other + own),
+                                      api_key=key, received_at=NOW)
+    services.ingest_batch(batch.pk)
+    assert set(Step.objects.values_list("agent__slug", flat=True)) == {"refund-agent"}
+    assert Step.objects.count() == 5  # billing root rejected; its children attributed to the key's agent
+
+
+def test_sweeper_requeues_stale_pending_batches_and_kills_exhausted_ones():
+    old = NOW - timedelta(hours=1)
+    stale = InboxBatch.objects.create(kind="otlp_protobuf", payload=b"", enqueued_at=old, received_at=old)
+    fresh = InboxBatch.objects.create(kind="otlp_protobuf", payload=b"")
+    exhausted = InboxBatch.objects.create(kind="otlp_protobuf", payload=b"", enqueued_at=old, attempts=5)
+    result = services.sweep_inbox(older_than=timedelta(minutes=2))
+    assert result.requeued == [stale.pk] and result.dead == [exhausted.pk]
+    assert InboxBatch.objects.get(pk=fresh.pk).status == "pending"
+
+
+def test_feedback_adds_a_score_once_and_updates_quality():
+    spans = agent_trace()
+    write(spans)
+    trace_id = spans[0].trace_id
+    first = services.record_feedback(trace_id, name="thumbs", value=0.0, label="down", feedback_id="c-1")
+    again = services.record_feedback(trace_id, name="thumbs", value=0.0, label="down", feedback_id="c-1")
+    assert first.created and not again.created
+    run = Run.objects.get(trace_id=trace_id)
+    assert run.quality_score == 0.0 and run.scores.get().source == "feedback"
+
+
+def test_feedback_from_a_key_restricted_to_another_agent_is_refused():
+    spans = agent_trace("billing-agent")
+    write(spans)
+    key, _ = make_api_key(agent=make_agent("Refund", slug="refund-agent"))
+    with pytest.raises(PermissionError):
+        services.record_feedback(spans[0].trace_id, name="thumbs", value=1.0, api_key=key)
+
+
+def test_touch_api_key_writes_at_most_once_a_minute():
+    key, _ = make_api_key()
+    services.touch_api_key(key)
+    key.refresh_from_db()
+    stamped = key.last_used_at
+    services.touch_api_key(key)
+    key.refresh_from_db()
+    assert stamped is not None and key.last_used_at == stamped
+
+
+def test_many_traces_in_one_batch_need_a_bounded_number_of_queries(django_assert_max_num_queries, monkeypatch):
+    # Only ingest's own queries are counted here; rollups and edges have their own tests.
+    monkeypatch.setattr(services.rollups, "refresh_for_runs", lambda ids: None)
+    monkeypatch.setattr(services.edges, "refresh_for_runs", lambda ids: None)
+    rng = random.Random(4)
+    spans = [s for i in range(30) for s in agent_trace(rng.choice(["a-1", "a-2", "a-3"]), error=i % 3 == 0)]
+    normalized = normalize_spans(spans, now=NOW)
+    with django_assert_max_num_queries(16), transaction.atomic():
+        services.write_records(normalized.records)
+    assert Run.objects.count() == 30
