@@ -1,0 +1,621 @@
+"""Read-only selectors for the insights pages: root causes, prompt comparison, agent map.
+
+Every selector runs a fixed number of queries whatever the number of rows (asserted in tests).
+Handoff tickets are read by model label (``handoffs.Ticket``) and guarded: monitoring sits below
+handoffs and must work without it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist, FieldError
+from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, Min, Q, StdDev, Sum
+from django.urls import NoReverseMatch, reverse
+
+from agentops.models import Agent, PromptVersion
+
+from . import stats
+from .fingerprint import FailureSignature, failure_signature, first_failed_step
+from .insight_models import EdgeKind, FailureGroup, InteractionEdge, PromptDraftCase
+from .models import Run, RunStatus, Step
+
+MAX_GROUPS = 50
+GROUP_RUNS_SHOWN = 50
+TOP_GROUPS_PER_VERSION = 3
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL ``percentile_cont(p) WITHIN GROUP (ORDER BY expr)``; ``p`` is a constant we choose."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, percentile: float, **extra):
+        if not 0 <= percentile <= 1:
+            raise ValueError("percentile must be within 0..1")
+        super().__init__(expression, percentile=float(percentile), **extra)
+
+
+# --- small pure helpers (tested directly) -------------------------------------------------------
+
+NEW, RISING, FALLING, STEADY = "new", "rising", "falling", "steady"
+TREND_FACTOR = 1.5
+TREND_MIN_CHANGE = 3
+
+
+def classify_trend(current: int, previous: int, first_seen: datetime | None, start: datetime) -> str:
+    """new: first ever seen inside the range; rising/falling: 1.5x and at least 3 runs of change."""
+    if first_seen is not None and first_seen >= start:
+        return NEW
+    if current >= previous * TREND_FACTOR and current - previous >= TREND_MIN_CHANGE:
+        return RISING
+    if previous >= current * TREND_FACTOR and previous - current >= TREND_MIN_CHANGE:
+        return FALLING
+    return STEADY
+
+
+@dataclass(frozen=True)
+class VersionCount:
+    label: str
+    first_seen: datetime
+    total: int  # all runs of the agent on this version (or model)
+    hits: int  # runs in the failure group
+
+    @property
+    def rate(self) -> float:
+        return self.hits / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class Regression:
+    label: str
+    how: str  # "appeared" or "grew"
+    rate_before: float
+    rate_after: float
+
+
+MIN_RUNS_BEFORE = 5
+GROWTH_FACTOR = 2.0
+MIN_HITS_TO_GROW = 3
+
+
+def regressed_in(versions: list[VersionCount]) -> Regression | None:
+    """The version (or model) since which a failure appeared or grew most, comparing consecutive ones.
+
+    ``versions`` are one agent's versions ordered by first use. "appeared": the previous version had
+    enough runs and none failed this way; "grew": the rate at least doubled with a few hits.
+    """
+    best: Regression | None = None
+    for before, after in zip(versions, versions[1:], strict=False):
+        if after.hits == 0:
+            continue
+        if before.hits == 0 and before.total >= MIN_RUNS_BEFORE:
+            how = "appeared"
+        elif before.hits and after.rate >= before.rate * GROWTH_FACTOR and after.hits >= MIN_HITS_TO_GROW:
+            how = "grew"
+        else:
+            continue
+        candidate = Regression(after.label, how, before.rate, after.rate)
+        if best is None or candidate.rate_after - candidate.rate_before > best.rate_after - best.rate_before:
+            best = candidate
+    return best
+
+
+def describe_signature(signature: FailureSignature | None, agents: dict[int, Agent]) -> str:
+    if signature is None:
+        return "unknown failure"
+    agent = agents.get(signature.agent_id)
+    where = signature.tool_name or signature.step_name or signature.kind
+    what = signature.error_type or "error"
+    text = f"{agent.name if agent else 'agent'} · {where} · {what}"
+    return f"{text}: {signature.message}" if signature.message else text
+
+
+def prompt_label(prompt_id: int | None, raw: str, versions: dict[int, PromptVersion]) -> str:
+    if prompt_id and prompt_id in versions:
+        return f"v{versions[prompt_id].version}"
+    return f"{raw} (unregistered)" if raw else "no version"
+
+
+def prompt_key(prompt_id: int | None, raw: str) -> str:
+    """A stable key for a prompt version seen in telemetry: the registry id, else the raw label."""
+    return f"pv{prompt_id}" if prompt_id else f"raw:{raw}"
+
+
+# --- shared lookups --------------------------------------------------------------------------------
+
+
+def signatures_for(fingerprints: list[str]) -> dict[str, FailureSignature | None]:
+    """Each fingerprint's signature, recomputed from its latest run (two queries)."""
+    if not fingerprints:
+        return {}
+    latest = dict(
+        Run.objects.filter(fingerprint__in=fingerprints).values("fingerprint").annotate(last=Max("id"))
+        .values_list("fingerprint", "last")
+    )
+    runs = {r.id: r for r in Run.objects.filter(id__in=latest.values()).prefetch_related("steps")}
+    return {fp: failure_signature(runs[run_id], runs[run_id].steps.all()) if run_id in runs else None
+            for fp, run_id in latest.items()}
+
+
+def ticket_model():
+    """handoffs.Ticket when the handoffs app is installed, else None."""
+    try:
+        return apps.get_model("handoffs", "Ticket")
+    except LookupError:
+        return None
+
+
+def ticket_url(ticket_id: int) -> str | None:
+    try:
+        return reverse("handoffs:ticket", args=[ticket_id])
+    except NoReverseMatch:
+        return None
+
+
+def tickets_for_runs(run_ids: list[int]) -> list[dict]:
+    """Handoff tickets of these runs (one query), newest first; [] without handoffs."""
+    Ticket = ticket_model()
+    if Ticket is None or not run_ids:
+        return []
+    try:
+        rows = list(
+            Ticket.objects.filter(run_id__in=run_ids).order_by("-created_at")
+            .values("id", "run_id", "status", "outcome", "root_cause__name", "corrected_answer", "created_at",
+                    "resolved_at")[:GROUP_RUNS_SHOWN]
+        )
+    except (FieldError, FieldDoesNotExist):
+        return []
+    for row in rows:
+        row["url"] = ticket_url(row["id"])
+    return rows
+
+
+# --- root causes ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FailureGroupRow:
+    fingerprint: str
+    runs: int
+    errors: int
+    escalations: int
+    last_seen: datetime
+    previous: int = 0
+    first_seen: datetime | None = None
+    trend: str = STEADY
+    description: str = ""
+    agents: list[tuple[Agent, int]] = field(default_factory=list)
+    versions: list[tuple[str, int]] = field(default_factory=list)
+    regression: Regression | None = None
+    annotation: FailureGroup | None = None
+
+
+def failure_groups(start: datetime, end: datetime, agent: Agent | None = None,
+                   fingerprint: str | None = None) -> list[FailureGroupRow]:
+    """Failure groups with runs in [start, end), by count, with trend against the previous period.
+
+    Nine queries whatever the number of groups; ``fingerprint`` narrows to one group (drill-down).
+    """
+    in_range = Run.objects.filter(started_at__gte=start, started_at__lt=end).exclude(fingerprint="")
+    if fingerprint is not None:
+        in_range = in_range.filter(fingerprint=fingerprint)
+    if agent is not None:
+        in_range = in_range.filter(agent=agent)
+    rows = [
+        FailureGroupRow(**row) for row in in_range.values("fingerprint").annotate(
+            runs=Count("id"), errors=Count("id", filter=Q(status=RunStatus.ERROR)),
+            escalations=Count("id", filter=Q(has_escalation=True)), last_seen=Max("started_at"),
+        ).order_by("-runs", "fingerprint")[:MAX_GROUPS]
+    ]
+    if not rows:
+        return []
+    fps = [r.fingerprint for r in rows]
+    previous_start = start - (end - start)
+    previous_runs = Run.objects.filter(fingerprint__in=fps, started_at__gte=previous_start, started_at__lt=start)
+    if agent is not None:
+        previous_runs = previous_runs.filter(agent=agent)
+    previous = dict(previous_runs.values("fingerprint").annotate(n=Count("id")).values_list("fingerprint", "n"))
+    first_seen = dict(Run.objects.filter(fingerprint__in=fps).values("fingerprint")
+                      .annotate(first=Min("started_at")).values_list("fingerprint", "first"))
+    signatures = signatures_for(fps)
+    breakdown = _breakdown(in_range.filter(fingerprint__in=fps))
+    regressions = _regressions(fps, breakdown, previous_start, end)
+    agent_ids = {a for per_fp in breakdown.values() for a in per_fp["agents"]}
+    agent_ids |= {s.agent_id for s in signatures.values() if s is not None}
+    agents = Agent.objects.in_bulk(agent_ids)
+    annotations = {g.fingerprint: g for g in FailureGroup.objects.filter(fingerprint__in=fps).select_related("owner")}
+    for row in rows:
+        row.previous = previous.get(row.fingerprint, 0)
+        row.first_seen = first_seen.get(row.fingerprint)
+        row.trend = classify_trend(row.runs, row.previous, row.first_seen, start)
+        row.description = describe_signature(signatures.get(row.fingerprint), agents)
+        per_fp = breakdown.get(row.fingerprint, {"agents": {}, "versions": {}})
+        row.agents = sorted(((agents[a], n) for a, n in per_fp["agents"].items() if a in agents),
+                            key=lambda pair: -pair[1])
+        row.versions = sorted(per_fp["versions"].items(), key=lambda pair: -pair[1])
+        row.regression = regressions.get(row.fingerprint)
+        row.annotation = annotations.get(row.fingerprint)
+    return rows
+
+
+def _breakdown(runs) -> dict[str, dict]:
+    """Per fingerprint: run counts by agent and by prompt version label (one query + one lookup)."""
+    per: dict[str, dict] = defaultdict(lambda: {"agents": defaultdict(int), "versions": defaultdict(int)})
+    rows = list(runs.values("fingerprint", "agent_id", "prompt_id", "prompt_version").annotate(n=Count("id")))
+    versions = PromptVersion.objects.in_bulk({r["prompt_id"] for r in rows if r["prompt_id"]})
+    for r in rows:
+        per[r["fingerprint"]]["agents"][r["agent_id"]] += r["n"]
+        label = prompt_label(r["prompt_id"], r["prompt_version"], versions)
+        per[r["fingerprint"]]["versions"][label] += r["n"]
+    return per
+
+
+def _regressions(fps: list[str], breakdown: dict, start: datetime, end: datetime) -> dict[str, Regression]:
+    """"Regressed in" per group, on its main agent, over [start, end) (two aggregate queries).
+
+    Prompt versions are checked first (the usual cause); the model is checked when the prompt did not
+    change.
+    """
+    main_agent = {fp: max(b["agents"].items(), key=lambda p: p[1])[0] for fp, b in breakdown.items() if b["agents"]}
+    if not main_agent:
+        return {}
+    window = Run.objects.filter(agent_id__in=set(main_agent.values()), started_at__gte=start, started_at__lt=end)
+    totals = list(window.values("agent_id", "prompt_id", "prompt_version", "model")
+                  .annotate(n=Count("id"), first=Min("started_at")))
+    hits = list(window.filter(fingerprint__in=fps)
+                .values("fingerprint", "agent_id", "prompt_id", "prompt_version", "model").annotate(n=Count("id")))
+    versions = PromptVersion.objects.in_bulk({r["prompt_id"] for r in totals if r["prompt_id"]})
+    result: dict[str, Regression] = {}
+    for fp, agent_id in main_agent.items():
+        for dimension in ("prompt", "model"):
+            series = _series(dimension, agent_id, fp, totals, hits, versions)
+            found = regressed_in(series)
+            if found is not None:
+                result[fp] = found
+                break
+    return result
+
+
+def _series(dimension: str, agent_id: int, fp: str, totals: list[dict], hits: list[dict],
+            versions: dict[int, PromptVersion]) -> list[VersionCount]:
+    def label(r: dict) -> str:
+        if dimension == "prompt":
+            return prompt_label(r["prompt_id"], r["prompt_version"], versions)
+        return f"model {r['model']}" if r["model"] else "unknown model"
+
+    total: dict[str, int] = defaultdict(int)
+    first: dict[str, datetime] = {}
+    for r in totals:
+        if r["agent_id"] == agent_id:
+            key = label(r)
+            total[key] += r["n"]
+            first[key] = min(first.get(key, r["first"]), r["first"])
+    hit: dict[str, int] = defaultdict(int)
+    for r in hits:
+        if r["agent_id"] == agent_id and r["fingerprint"] == fp:
+            hit[label(r)] += r["n"]
+    return sorted((VersionCount(k, first[k], total[k], hit[k]) for k in total), key=lambda v: v.first_seen)
+
+
+def reviewer_root_causes(start: datetime, end: datetime) -> list[dict]:
+    """Pareto rows of root causes reviewers assigned on tickets resolved in [start, end)."""
+    Ticket = ticket_model()
+    if Ticket is None:
+        return []
+    try:
+        rows = list(
+            Ticket.objects.filter(resolved_at__gte=start, resolved_at__lt=end, root_cause__isnull=False)
+            .values(name=F("root_cause__name")).annotate(n=Count("id")).order_by("-n", "name")
+        )
+    except (FieldError, FieldDoesNotExist):
+        return []
+    total = sum(r["n"] for r in rows)
+    running = 0
+    for r in rows:
+        running += r["n"]
+        r["cumulative_pct"] = round(100 * running / total, 1)
+    return rows
+
+
+@dataclass
+class FailureGroupDetail:
+    fingerprint: str
+    description: str
+    signature: FailureSignature | None
+    annotation: FailureGroup | None
+    runs: list[Run]
+    total_runs: int
+    daily: list[tuple[datetime, int]]
+    tickets: list[dict]
+    origin: FailureOrigin | None
+    row: FailureGroupRow | None
+
+
+def failure_group_detail(fingerprint: str, start: datetime, end: datetime) -> FailureGroupDetail | None:
+    """A group's runs in the range (latest first), daily counts, tickets and where it failed first."""
+    from django.db.models.functions import TruncDay
+
+    runs_qs = Run.objects.filter(fingerprint=fingerprint, started_at__gte=start, started_at__lt=end)
+    runs = list(runs_qs.select_related("agent", "prompt").order_by("-started_at", "-id")[:GROUP_RUNS_SHOWN])
+    if not runs and not Run.objects.filter(fingerprint=fingerprint).exists():
+        return None
+    daily = list(runs_qs.annotate(day=TruncDay("started_at")).values("day").annotate(n=Count("id"))
+                 .order_by("day").values_list("day", "n"))
+    signature = signatures_for([fingerprint]).get(fingerprint)
+    rows = failure_groups(start, end, fingerprint=fingerprint)
+    row = rows[0] if rows else None
+    agents = Agent.objects.in_bulk([signature.agent_id] if signature and signature.agent_id else [])
+    return FailureGroupDetail(
+        fingerprint=fingerprint,
+        description=describe_signature(signature, agents),
+        signature=signature,
+        annotation=FailureGroup.objects.filter(fingerprint=fingerprint).select_related("owner").first(),
+        runs=runs,
+        total_runs=sum(n for _day, n in daily),
+        daily=daily,
+        tickets=tickets_for_runs([r.id for r in runs]),
+        origin=failure_origin(runs[0].id) if runs else None,
+        row=row,
+    )
+
+
+# --- failure propagation -------------------------------------------------------------------------
+
+
+@dataclass
+class FailureOrigin:
+    run_id: int
+    step: Step
+    agent: Agent
+    chain: list[Agent]  # agents from the run's root to the one that failed first
+
+
+def failure_origin(run_id: int) -> FailureOrigin | None:
+    """Which agent in the chain failed first: the earliest-ending error span, and its agent ancestry.
+
+    One query. None when the run has no error step.
+    """
+    steps = list(Step.objects.filter(run_id=run_id).select_related("agent"))
+    origin = first_failed_step(steps)
+    if origin is None:
+        return None
+    by_span = {s.span_id: s for s in steps}
+    chain: list[Agent] = []
+    current, seen = origin, set()
+    while current is not None and current.span_id not in seen:
+        seen.add(current.span_id)
+        if not chain or chain[-1].id != current.agent_id:
+            chain.append(current.agent)
+        current = by_span.get(current.parent_span_id)
+    chain.reverse()
+    return FailureOrigin(run_id=run_id, step=origin, agent=origin.agent, chain=chain)
+
+
+# --- prompt comparison ---------------------------------------------------------------------------
+
+
+@dataclass
+class VersionStats:
+    key: str
+    label: str
+    prompt: PromptVersion | None
+    runs: int
+    successes: int
+    escalations: int
+    quality_mean: float | None
+    quality_sd: float | None
+    quality_n: int
+    p50_ms: float | None
+    p95_ms: float | None
+    cost_total: Decimal
+    first_seen: datetime | None = None
+    top_groups: list[tuple[str, int, str]] = field(default_factory=list)  # (fingerprint, runs, description)
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.successes / self.runs if self.runs else None
+
+    @property
+    def escalation_rate(self) -> float | None:
+        return self.escalations / self.runs if self.runs else None
+
+    @property
+    def cost_per_run(self) -> Decimal | None:
+        return (self.cost_total / self.runs).quantize(Decimal("0.000001")) if self.runs else None
+
+    @property
+    def success_interval(self) -> stats.Interval | None:
+        return stats.wilson_interval(self.successes, self.runs)
+
+    @property
+    def success_pct(self) -> float | None:
+        return 100 * self.successes / self.runs if self.runs else None
+
+    @property
+    def escalation_pct(self) -> float | None:
+        return 100 * self.escalations / self.runs if self.runs else None
+
+    @property
+    def success_interval_pct(self) -> tuple[float, float] | None:
+        ci = self.success_interval
+        return (100 * ci.low, 100 * ci.high) if ci else None
+
+
+def version_stats(agent: Agent, start: datetime, end: datetime) -> list[VersionStats]:
+    """Run metrics per prompt version of one agent over [start, end), oldest version first.
+
+    Reads runs directly (agent + time index): a per-agent page, acceptable until rollups carry the
+    prompt version. Latency percentiles are exact (percentile_cont) over the agent's runs in range.
+    """
+    runs = Run.objects.filter(agent=agent, started_at__gte=start, started_at__lt=end)
+    rows = list(runs.values("prompt_id", "prompt_version").annotate(
+        n=Count("id"), ok=Count("id", filter=Q(status=RunStatus.OK)),
+        esc=Count("id", filter=Q(has_escalation=True)),
+        q_mean=Avg("quality_score"), q_sd=StdDev("quality_score", sample=True), q_n=Count("quality_score"),
+        p50=PercentileCont("duration_ms", 0.5), p95=PercentileCont("duration_ms", 0.95),
+        cost=Sum("cost"), first=Min("started_at"),
+    ))
+    prompts = PromptVersion.objects.in_bulk({r["prompt_id"] for r in rows if r["prompt_id"]})
+    result = [
+        VersionStats(
+            key=prompt_key(r["prompt_id"], r["prompt_version"]),
+            label=prompt_label(r["prompt_id"], r["prompt_version"], prompts),
+            prompt=prompts.get(r["prompt_id"]), runs=r["n"], successes=r["ok"], escalations=r["esc"],
+            quality_mean=r["q_mean"], quality_sd=_finite(r["q_sd"]), quality_n=r["q_n"],
+            p50_ms=r["p50"], p95_ms=r["p95"], cost_total=r["cost"] or Decimal(0), first_seen=r["first"],
+        )
+        for r in rows
+    ]
+    _attach_top_groups(result, runs)
+    return sorted(result, key=lambda v: (v.prompt.version if v.prompt else -1, v.first_seen or end))
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _attach_top_groups(result: list[VersionStats], runs) -> None:
+    counts = list(runs.exclude(fingerprint="").values("prompt_id", "prompt_version", "fingerprint")
+                  .annotate(n=Count("id")).order_by("-n", "fingerprint"))
+    by_key: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for c in counts:
+        group = by_key[prompt_key(c["prompt_id"], c["prompt_version"])]
+        if len(group) < TOP_GROUPS_PER_VERSION:
+            group.append((c["fingerprint"], c["n"]))
+    fps = sorted({fp for groups in by_key.values() for fp, _n in groups})
+    signatures = signatures_for(fps)
+    agents = Agent.objects.in_bulk({s.agent_id for s in signatures.values() if s is not None})
+    for v in result:
+        v.top_groups = [(fp, n, describe_signature(signatures.get(fp), agents)) for fp, n in by_key.get(v.key, [])]
+
+
+@dataclass(frozen=True)
+class VersionComparison:
+    a: VersionStats
+    b: VersionStats
+    success: stats.Comparison
+    quality: stats.Comparison
+
+    @property
+    def success_points(self) -> float | None:
+        return 100 * self.success.difference if self.success.difference is not None else None
+
+
+def compare_versions(a: VersionStats, b: VersionStats) -> VersionComparison:
+    return VersionComparison(
+        a=a, b=b,
+        success=stats.two_proportion_test(a.successes, a.runs, b.successes, b.runs),
+        quality=stats.welch_t_test(a.quality_mean, a.quality_sd, a.quality_n, b.quality_mean, b.quality_sd,
+                                   b.quality_n),
+    )
+
+
+# --- agent map -----------------------------------------------------------------------------------
+
+
+@dataclass
+class EdgeRow:
+    source: Agent
+    target_kind: str
+    target_name: str
+    target_agent: Agent | None
+    calls: int
+    errors: int
+    total_ms: float
+    p95_ms: float | None
+    cost: Decimal
+
+    @property
+    def target_label(self) -> str:
+        if self.target_agent is not None:
+            return self.target_agent.name
+        return self.target_name
+
+    @property
+    def failure_rate(self) -> float:
+        return self.errors / self.calls if self.calls else 0.0
+
+    @property
+    def failure_rate_pct(self) -> float:
+        return 100 * self.failure_rate
+
+    @property
+    def kind_label(self) -> str:
+        return EdgeKind(self.target_kind).label
+
+    @property
+    def cost_per_call(self) -> Decimal:
+        return (self.cost / self.calls).quantize(Decimal("0.000001")) if self.calls else Decimal(0)
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.calls if self.calls else 0.0
+
+
+EDGE_SORTS = {
+    "source": lambda e: e.source.name.lower(),
+    "target": lambda e: e.target_label.lower(),
+    "kind": lambda e: e.target_kind,
+    "calls": lambda e: e.calls,
+    "failure_rate": lambda e: e.failure_rate,
+    "p95": lambda e: e.p95_ms or 0.0,
+    "cost_per_call": lambda e: e.cost_per_call,
+}
+
+
+def interaction_edges(start: datetime, end: datetime, department_id: int | None = None,
+                      sort: str = "calls", descending: bool = True) -> list[EdgeRow]:
+    """Edges summed over [start, end), optionally for agents of one department (two queries).
+
+    p95 latency is taken over runs of the per-run mean call latency on the edge: exact when a run
+    calls an edge once (the common case), an approximation for repeated calls within a run.
+    """
+    edges = InteractionEdge.objects.filter(started_at__gte=start, started_at__lt=end)
+    if department_id is not None:
+        edges = edges.filter(department_id=department_id)
+    per_run_mean = F("total_ms") / F("calls")
+    rows = list(edges.values("source_id", "target_kind", "target_name", "target_agent_id").annotate(
+        calls_sum=Sum("calls"), errors_sum=Sum("errors"), ms_sum=Sum("total_ms"), cost_sum=Sum("cost"),
+        p95=PercentileCont(per_run_mean, 0.95, filter=~Q(target_kind=EdgeKind.HUMAN)),
+    ))
+    agents = Agent.objects.in_bulk({r["source_id"] for r in rows} | {r["target_agent_id"] for r in rows} - {None})
+    result = [
+        EdgeRow(source=agents[r["source_id"]], target_kind=r["target_kind"], target_name=r["target_name"],
+                target_agent=agents.get(r["target_agent_id"]), calls=r["calls_sum"] or 0,
+                errors=r["errors_sum"] or 0, total_ms=r["ms_sum"] or 0.0, p95_ms=r["p95"],
+                cost=r["cost_sum"] or Decimal(0))
+        for r in rows if r["source_id"] in agents
+    ]
+    key = EDGE_SORTS.get(sort, EDGE_SORTS["calls"])
+    return sorted(result, key=key, reverse=descending)
+
+
+# --- prompt drafts (for the registry's prompt version page) -------------------------------------
+
+
+def cases_for_prompt_version(prompt_version_id: int) -> list[dict]:
+    """The runs and tickets that motivated a prompt version draft (two queries at most).
+
+    Each row: ``run`` (Run or None, with its agent), ``ticket_id``, ``ticket_url``, ``fingerprint``,
+    ``group_url``, ``note``. Rendered by templates/monitoring/insights/_prompt_cases.html.
+    """
+    cases = list(PromptDraftCase.objects.filter(prompt_version_id=prompt_version_id).select_related("run__agent"))
+    return [
+        {
+            "run": c.run,
+            "ticket_id": c.ticket_id,
+            "ticket_url": ticket_url(c.ticket_id) if c.ticket_id else None,
+            "fingerprint": c.fingerprint,
+            "group_url": reverse("monitoring:failure_group", args=[c.fingerprint]) if c.fingerprint else None,
+            "note": c.note,
+        }
+        for c in cases
+    ]

@@ -1,0 +1,206 @@
+"""Insight selectors and services: failure groups, trends, regressions, origins, drafts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from monitoring import insight_queries as q
+from monitoring import insights
+from monitoring.insight_models import PromptDraftCase
+from tests.factories import make_agent, make_prompt
+from tests.monitoring.factories import make_run
+
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+FP_A, FP_B = "a" * 40, "b" * 40
+
+
+def failing(agent, fp=FP_A, at=NOW - timedelta(hours=1), **kw):
+    return make_run(agent, status="error", started_at=at, fingerprint=fp, **kw)
+
+
+# --- pure helpers ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("current", "previous", "first_seen_days_ago", "expected"), [
+    (4, 0, 1, q.NEW),
+    (10, 2, 30, q.RISING),
+    (2, 10, 30, q.FALLING),
+    (5, 4, 30, q.STEADY),
+    (3, 1, 30, q.STEADY),  # 3x but only 2 runs more: noise
+])
+def test_classify_trend(current, previous, first_seen_days_ago, expected):
+    start = NOW - timedelta(days=7)
+    assert q.classify_trend(current, previous, NOW - timedelta(days=first_seen_days_ago), start) == expected
+
+
+def _v(label, day, total, hits):
+    return q.VersionCount(label, NOW + timedelta(days=day), total, hits)
+
+
+def test_regressed_in_names_the_version_where_a_failure_appeared():
+    found = q.regressed_in([_v("v1", 0, 50, 0), _v("v2", 1, 40, 6), _v("v3", 2, 40, 7)])
+    assert (found.label, found.how) == ("v2", "appeared")
+
+
+def test_regressed_in_names_the_version_where_a_failure_grew():
+    found = q.regressed_in([_v("v1", 0, 100, 3), _v("v2", 1, 100, 20)])
+    assert (found.label, found.how) == ("v2", "grew")
+
+
+def test_regressed_in_is_none_for_a_failure_present_all_along():
+    assert q.regressed_in([_v("v1", 0, 100, 10), _v("v2", 1, 100, 11)]) is None
+
+
+# --- failure groups ------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_failure_groups_count_trend_and_agents():
+    a, b = make_agent("Alpha"), make_agent("Beta")
+    with time_machine.travel(NOW, tick=False):
+        for _ in range(5):
+            failing(a)
+        failing(b)
+        failing(a, at=NOW - timedelta(days=10))  # previous period: 1
+        failing(a, fp=FP_B)
+        groups = {g.fingerprint: g for g in q.failure_groups(NOW - timedelta(days=7), NOW)}
+    group = groups[FP_A]
+    assert (group.runs, group.previous, group.trend) == (6, 1, q.RISING)
+    assert [(agent.slug, n) for agent, n in group.agents] == [("alpha", 5), ("beta", 1)]
+    assert groups[FP_B].trend == q.NEW
+
+
+@pytest.mark.django_db
+def test_failure_groups_ignore_good_runs_and_runs_outside_the_range():
+    agent = make_agent()
+    make_run(agent, started_at=NOW - timedelta(hours=1))
+    failing(agent, at=NOW - timedelta(days=8))
+    assert q.failure_groups(NOW - timedelta(days=7), NOW) == []
+
+
+@pytest.mark.django_db
+def test_failure_groups_use_a_fixed_number_of_queries(django_assert_max_num_queries):
+    agents = [make_agent() for _ in range(3)]
+    for i, agent in enumerate(agents):
+        for j in range(3):
+            failing(agent, fp=f"{i}{j}".ljust(40, "c"))
+    with django_assert_max_num_queries(12):
+        groups = q.failure_groups(NOW - timedelta(days=7), NOW)
+    assert len(groups) == 9
+
+
+@pytest.mark.django_db
+def test_group_reports_the_prompt_version_it_regressed_in():
+    agent = make_agent()
+    v1, v2 = make_prompt(agent), make_prompt(agent)
+    for i in range(10):
+        make_run(agent, started_at=NOW - timedelta(days=6, minutes=i), prompt=v1)
+    for i in range(10):
+        make_run(agent, started_at=NOW - timedelta(days=2, minutes=i), prompt=v2)
+        if i < 4:
+            failing(agent, at=NOW - timedelta(days=2, minutes=i), prompt=v2)
+    (group,) = q.failure_groups(NOW - timedelta(days=7), NOW)
+    assert (group.regression.label, group.regression.how) == ("v2", "appeared")
+
+
+@pytest.mark.django_db
+def test_group_description_comes_from_the_failing_step():
+    agent = make_agent("Billing")
+    run = make_run(agent, status="error", started_at=NOW - timedelta(hours=1), steps=[
+        {"kind": "agent", "parent_span_id": ""},
+        {"kind": "tool", "tool_name": "refund", "status": "error", "error_type": "TimeoutError",
+         "error_message": "refund 42 timed out"},
+    ])
+    from monitoring.fingerprint import fingerprint_run
+
+    run.fingerprint = fingerprint_run(run, run.steps.all())
+    run.save(update_fields=["fingerprint"])
+    (group,) = q.failure_groups(NOW - timedelta(days=7), NOW)
+    assert group.description == "Billing · refund · TimeoutError: refund <n> timed out"
+
+
+# --- marking groups ------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_marking_a_group_applies_to_runs_arriving_later(ops_user):
+    agent = make_agent()
+    failing(agent)
+    insights.mark_failure_group(FP_A, root_cause="tool_failure", note="CRM flaky", owner=ops_user, by=ops_user)
+    failing(agent)  # a new run with the same fingerprint
+    (group,) = q.failure_groups(NOW - timedelta(days=7), NOW)
+    assert group.runs == 2
+    assert (group.annotation.root_cause, group.annotation.owner, group.annotation.note) == (
+        "tool_failure", ops_user, "CRM flaky")
+
+
+@pytest.mark.django_db
+def test_marking_again_updates_the_same_group(ops_user):
+    failing(make_agent())
+    insights.mark_failure_group(FP_A, root_cause="tool_failure", note="", owner=None, by=ops_user)
+    group = insights.mark_failure_group(FP_A, root_cause="model_error", note="not the tool", owner=None, by=ops_user)
+    assert insights.annotation_for_fingerprint(FP_A).pk == group.pk
+    assert group.root_cause == "model_error"
+
+
+@pytest.mark.django_db
+def test_marking_an_unknown_fingerprint_is_refused(ops_user):
+    with pytest.raises(insights.InsightError, match="No runs"):
+        insights.mark_failure_group(FP_A, root_cause="", note="x", owner=None, by=ops_user)
+
+
+# --- failure origin ------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_failure_origin_names_the_agent_that_failed_first():
+    triage, billing = make_agent("Triage"), make_agent("Billing")
+    t0 = NOW - timedelta(hours=1)
+    run = make_run(triage, status="error", started_at=t0, root_span_id="r0", steps=[
+        {"kind": "agent", "span_id": "r0", "parent_span_id": "", "status": "error", "duration_ms": 900},
+        {"kind": "agent", "span_id": "b0", "agent": billing, "status": "error", "duration_ms": 600},
+        {"kind": "tool", "span_id": "b1", "parent_span_id": "b0", "agent": billing, "tool_name": "refund",
+         "status": "error", "error_type": "PermissionError", "duration_ms": 100},
+    ])
+    origin = q.failure_origin(run.id)
+    assert origin.agent == billing
+    assert origin.step.span_id == "b1"
+    assert [a.slug for a in origin.chain] == ["triage", "billing"]
+
+
+@pytest.mark.django_db
+def test_failure_origin_of_a_good_run_is_none():
+    assert q.failure_origin(make_run(make_agent()).id) is None
+
+
+# --- prompt drafts -------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_draft_from_group_creates_an_inactive_version_linked_to_its_runs(ops_user):
+    agent = make_agent()
+    make_prompt(agent, text="Be concise.", is_active=True)
+    runs = [failing(agent) for _ in range(3)]
+    failing(make_agent())  # another agent's run in the same group is not linked
+    draft = insights.start_draft_from_group(FP_A, agent, author=ops_user)
+    assert (draft.version, draft.is_active, draft.text, draft.author) == (2, False, "Be concise.", ops_user)
+    cases = q.cases_for_prompt_version(draft.id)
+    assert {c["run"].id for c in cases} == {r.id for r in runs}
+    assert all(c["group_url"].endswith(f"/root-causes/{FP_A}/") for c in cases)
+
+
+@pytest.mark.django_db
+def test_draft_from_group_refuses_an_agent_without_runs_in_it(ops_user):
+    failing(make_agent())
+    with pytest.raises(insights.InsightError):
+        insights.start_draft_from_group(FP_A, make_agent(), author=ops_user)
+    assert not PromptDraftCase.objects.exists()
+
+
+@pytest.mark.django_db
+def test_cases_for_prompt_version_runs_a_fixed_number_of_queries(ops_user, django_assert_max_num_queries):
+    agent = make_agent()
+    for _ in range(5):
+        failing(agent)
+    draft = insights.start_draft_from_group(FP_A, agent, author=ops_user)
+    with django_assert_max_num_queries(1):
+        cases = q.cases_for_prompt_version(draft.id)
+    assert len(cases) == 5
