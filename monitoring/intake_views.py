@@ -110,12 +110,12 @@ def machine_endpoint(error_response: Callable[[HttpRequest, IntakeError], HttpRe
             try:
                 return view(request, *args, **kwargs)
             except IntakeError as exc:
-                response = error_response(request, exc)
+                error = exc
             except DatabaseError:
                 logger.exception("intake: database unavailable")
-                exc = IntakeError(503, "storage unavailable, retry later", GRPC_UNAVAILABLE, retry_after=True)
-                response = error_response(request, exc)
-            if exc.retry_after:
+                error = IntakeError(503, "storage unavailable, retry later", GRPC_UNAVAILABLE, retry_after=True)
+            response = error_response(request, error)
+            if error.retry_after:
                 response["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return response
 
