@@ -1,0 +1,77 @@
+"""Formatting for monitoring pages: latencies, rates, money and changes against the previous period."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import template
+from django.utils.html import format_html
+
+from monitoring.queries import Tile, metric_value
+
+register = template.Library()
+
+DASH = "–"
+
+
+@register.filter
+def ms(value: float | None) -> str:
+    if value is None:
+        return DASH
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+@register.filter
+def pct(value: float | None) -> str:
+    return DASH if value is None else f"{value:.1f} %"
+
+
+@register.filter
+def usd(value: Decimal | float | None) -> str:
+    if value is None:
+        return DASH
+    value = Decimal(value)
+    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+
+
+@register.filter
+def score(value: float | None) -> str:
+    return DASH if value is None else f"{value:.2f}"
+
+
+@register.filter
+def ratio(value: float | None) -> str:
+    return DASH if value is None else f"{value:.1f}×"
+
+
+# For each metric: is a rise good (True), bad (False); and how to print the change.
+_DELTAS = {
+    "runs": (True, lambda d: f"{d:+,.0f}"),
+    "success_rate": (True, lambda d: f"{d:+.1f} pt"),
+    "escalation_rate": (False, lambda d: f"{d:+.1f} pt"),
+    "error_rate": (False, lambda d: f"{d:+.1f} pt"),
+    "quality": (True, lambda d: f"{d:+.2f}"),
+    "cost_per_run": (False, lambda d: f"{d:+.4f}"),
+    "p50_latency_ms": (False, lambda d: f"{d:+,.0f} ms"),
+    "p95_latency_ms": (False, lambda d: f"{d:+,.0f} ms"),
+    "p99_latency_ms": (False, lambda d: f"{d:+,.0f} ms"),
+}
+
+
+@register.simple_tag
+def delta(tile: Tile, metric: str) -> str:
+    """The change against the previous period, coloured by whether it is good news."""
+    change = tile.change(metric)
+    if change is None:
+        return format_html('<span class="delta-flat small" title="no data in the previous period">{}</span>', DASH)
+    rise_is_good, fmt = _DELTAS[metric]
+    if abs(change) < 1e-9:
+        css = "delta-flat"
+    else:
+        css = "delta-up" if (change > 0) == rise_is_good else "delta-down"
+    return format_html('<span class="{} small" title="vs previous period">{}</span>', css, fmt(change))
+
+
+@register.filter
+def metric(summary, name: str):
+    return metric_value(summary, name)
