@@ -6,5 +6,10 @@ class HandoffsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from agentops.navigation import register_badge
+
         # Subscribes to monitoring.signals (escalations -> tickets); see handoffs/receivers.py.
         from . import receivers  # noqa: F401
+        from .nav import open_claims_badge
+
+        register_badge("handoffs:my_tickets", open_claims_badge)

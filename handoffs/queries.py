@@ -1,0 +1,311 @@
+"""Read-only selectors for the handoff pages. Each returns everything its page needs in a fixed,
+small number of queries (asserted in tests/handoffs/test_views.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db.models import (
+    Avg,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Min,
+    Q,
+    QuerySet,
+)
+from django.db.models.aggregates import Aggregate
+from django.db.models.functions import Extract, TruncDay
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from agentops.models import ROLE_REVIEWERS
+from monitoring.models import Run, Step
+
+from .models import (
+    ACTIVE_STATUSES,
+    HELD_STATUSES,
+    EventKind,
+    Queue,
+    RootCause,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+
+User = get_user_model()
+
+QUEUE_PAGE_LIMIT = 200
+
+
+class PercentileCont(Aggregate):
+    """Postgres ``percentile_cont(q) WITHIN GROUP (ORDER BY expr)``; fine over tickets (thousands of
+    rows per period), unlike raw spans, which the dashboards never scan."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, percentile: float, **extra):
+        if not 0 <= percentile <= 1:
+            raise ValueError("percentile must be within 0..1")
+        super().__init__(expression, percentile=float(percentile), **extra)
+
+
+def _seconds(expr) -> Extract:
+    return Extract(ExpressionWrapper(expr, output_field=DurationField()), "epoch")
+
+
+# --- queues --------------------------------------------------------------------------------------
+
+
+def queue_summaries(now: datetime | None = None) -> list[Queue]:
+    """Active queues with their depth, held count, breached count and oldest open ticket (1 query)."""
+    now = now or timezone.now()
+    open_q = Q(tickets__status=TicketStatus.OPEN)
+    breached = (open_q & Q(tickets__first_claimed_at__isnull=True, tickets__claim_due_at__lt=now)) | (
+        Q(tickets__status__in=[TicketStatus.OPEN, TicketStatus.CLAIMED])
+        & Q(tickets__first_claimed_at__isnull=False, tickets__resolve_due_at__lt=now)
+    )
+    return list(
+        Queue.objects.filter(is_active=True)
+        .annotate(
+            open_count=Count("tickets", filter=open_q),
+            claimed_count=Count("tickets", filter=Q(tickets__status=TicketStatus.CLAIMED)),
+            pending_count=Count("tickets", filter=Q(tickets__status=TicketStatus.PENDING)),
+            breached_count=Count("tickets", filter=breached),
+            oldest_open_at=Min("tickets__created_at", filter=open_q),
+        )
+        .order_by("position", "name")
+    )
+
+
+@dataclass(frozen=True)
+class TicketFilters:
+    status: str = "active"  # active (open+claimed+pending) | open | claimed | pending
+    agent: int | None = None
+    reason: str = ""
+    priority: int | None = None
+
+
+def queue_tickets(queue: Queue, filters: TicketFilters) -> list[Ticket]:
+    """The queue's tickets in work order: earliest SLA due first, then priority (1 query)."""
+    qs = Ticket.objects.filter(queue=queue).select_related("agent", "assignee")
+    if filters.status == "active":
+        qs = qs.filter(status__in=ACTIVE_STATUSES)
+    else:
+        qs = qs.filter(status=filters.status)
+    if filters.agent:
+        qs = qs.filter(agent_id=filters.agent)
+    if filters.reason:
+        qs = qs.filter(reason__icontains=filters.reason)
+    if filters.priority:
+        qs = qs.filter(priority=filters.priority)
+    return list(qs.order_by("claim_due_at", "priority", "id")[:QUEUE_PAGE_LIMIT])
+
+
+def queue_agent_choices(queue: Queue) -> list[tuple[int, str]]:
+    """Agents with active tickets in the queue, for the filter (1 query)."""
+    rows = (
+        Ticket.objects.filter(queue=queue, status__in=ACTIVE_STATUSES)
+        .values_list("agent_id", "agent__name")
+        .distinct()
+        .order_by("agent__name")
+    )
+    return list(rows)
+
+
+def held_count(user) -> int:
+    return Ticket.objects.filter(assignee=user, status__in=HELD_STATUSES).count()
+
+
+def my_tickets(user, now: datetime | None = None) -> dict[str, list[Ticket]]:
+    """The reviewer's held tickets (most urgent first) and what they resolved in the last 7 days (2 queries)."""
+    now = now or timezone.now()
+    base = Ticket.objects.filter(assignee=user).select_related("agent", "queue")
+    held = list(base.filter(status__in=HELD_STATUSES).order_by("resolve_due_at", "priority", "id"))
+    recent = list(
+        Ticket.objects.filter(resolved_by=user, resolved_at__gte=now - timedelta(days=7))
+        .select_related("agent", "queue", "root_cause")
+        .order_by("-resolved_at")[:50]
+    )
+    return {"held": held, "recent": recent}
+
+
+# --- one ticket ----------------------------------------------------------------------------------
+
+
+def get_ticket(pk: int) -> Ticket | None:
+    return (
+        Ticket.objects.select_related(
+            "queue", "agent", "run", "escalation", "assignee", "root_cause", "resolved_by", "run__prompt"
+        )
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def run_trace_url(run: Run | None) -> str | None:
+    """The trace view's URL, if monitoring provides one (it is built independently of handoffs)."""
+    if run is None:
+        return None
+    for kwargs in ({"args": [run.trace_id]}, {"kwargs": {"trace_id": run.trace_id}}):
+        try:
+            return reverse("monitoring:run_detail", **kwargs)
+        except NoReverseMatch:
+            continue
+    return None
+
+
+@dataclass
+class TicketContext:
+    ticket: Ticket
+    steps: list[Step]
+    tools: list[Step]
+    events: list[TicketEvent]
+    session_tickets: list[Ticket]
+    root_causes: list[RootCause]
+    trace_url: str | None
+
+
+def ticket_context(ticket: Ticket) -> TicketContext:
+    """Everything the agent knew, plus the ticket's history (4 queries after ``get_ticket``)."""
+    steps: list[Step] = []
+    if ticket.run_id:
+        steps = list(
+            Step.objects.filter(run_id=ticket.run_id)
+            .only("name", "kind", "tool_name", "status", "error_type", "error_message", "started_at",
+                  "duration_ms", "input", "output", "model", "run_id")
+            .order_by("started_at", "id")[:300]
+        )
+    session_tickets: list[Ticket] = []
+    if ticket.session_id:
+        session_tickets = list(
+            Ticket.objects.filter(session_id=ticket.session_id)
+            .exclude(pk=ticket.pk)
+            .select_related("root_cause")
+            .order_by("-created_at")[:20]
+        )
+    return TicketContext(
+        ticket=ticket,
+        steps=steps,
+        tools=[s for s in steps if s.kind == "tool"],
+        events=list(ticket.events.select_related("actor").order_by("at", "id")),
+        session_tickets=session_tickets,
+        root_causes=list(RootCause.objects.filter(is_active=True)),
+        trace_url=run_trace_url(ticket.run),
+    )
+
+
+def reviewer_choices() -> QuerySet:
+    return User.objects.filter(Q(groups__name=ROLE_REVIEWERS) | Q(is_superuser=True), is_active=True).distinct().order_by(
+        "username"
+    )
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+AGE_BUCKETS: list[tuple[str, timedelta | None]] = [
+    ("< 1 h", timedelta(hours=1)),
+    ("1-4 h", timedelta(hours=4)),
+    ("4-24 h", timedelta(hours=24)),
+    ("1-3 d", timedelta(days=3)),
+    ("> 3 d", None),
+]
+
+
+@dataclass
+class QueueMetrics:
+    since: datetime
+    until: datetime
+    depth_by_age: list[tuple[str, int]]
+    arrivals_by_day: list[tuple[datetime, int]]
+    totals: dict
+    by_agent: list[dict]
+    by_prompt: list[dict]
+    by_reason: list[dict]
+
+
+def _depth_by_age(tickets: QuerySet, now: datetime) -> list[tuple[str, int]]:
+    aggregates = {}
+    lower = None
+    for i, (_label, upper) in enumerate(AGE_BUCKETS):
+        cond = Q(status__in=ACTIVE_STATUSES)
+        if lower is not None:
+            cond &= Q(created_at__lte=now - lower)
+        if upper is not None:
+            cond &= Q(created_at__gt=now - upper)
+        aggregates[f"b{i}"] = Count("id", filter=cond)
+        lower = upper
+    row = tickets.aggregate(**aggregates)
+    return [(label, row[f"b{i}"]) for i, (label, _u) in enumerate(AGE_BUCKETS)]
+
+
+def queue_metrics(queue: Queue | None, days: int, now: datetime | None = None) -> QueueMetrics:
+    """Operations' view of a queue (or all queues) over the last ``days`` days (7 queries)."""
+    now = now or timezone.now()
+    since = now - timedelta(days=days)
+    tickets = Ticket.objects.all() if queue is None else Ticket.objects.filter(queue=queue)
+    in_period = tickets.filter(created_at__gte=since, created_at__lt=now)
+    resolved = Q(resolved_at__isnull=False)
+    to_claim = _seconds(F("first_claimed_at") - F("created_at"))
+
+    totals = in_period.aggregate(
+        arrivals=Count("id"),
+        claimed=Count("id", filter=Q(first_claimed_at__isnull=False)),
+        claim_p50=PercentileCont(to_claim, 0.5, filter=Q(first_claimed_at__isnull=False)),
+        claim_p90=PercentileCont(to_claim, 0.9, filter=Q(first_claimed_at__isnull=False)),
+        claim_met=Count("id", filter=Q(first_claimed_at__lte=F("claim_due_at"))),
+        resolved=Count("id", filter=resolved),
+        resolve_met=Count("id", filter=resolved & Q(resolved_at__lte=F("resolve_due_at"))),
+        handle_avg=Avg("handle_seconds", filter=resolved),
+        handle_p50=PercentileCont("handle_seconds", 0.5, filter=resolved),
+        reopened=Count("id", filter=Q(reopen_count__gt=0)),
+        ever_resolved=Count("id", filter=resolved | Q(reopen_count__gt=0)),
+    )
+    totals["lease_expiries"] = TicketEvent.objects.filter(
+        kind=EventKind.LEASE_EXPIRED, at__gte=since, at__lt=now,
+        **({"ticket__queue": queue} if queue is not None else {}),
+    ).count()
+    totals["claim_compliance"] = _ratio(totals["claim_met"], totals["claimed"])
+    totals["resolve_compliance"] = _ratio(totals["resolve_met"], totals["resolved"])
+    totals["reopen_rate"] = _ratio(totals["reopened"], totals["ever_resolved"])
+
+    arrivals = list(
+        in_period.annotate(day=TruncDay("created_at")).values_list("day").annotate(n=Count("id")).order_by("day")
+    )
+    return QueueMetrics(
+        since=since, until=now,
+        depth_by_age=_depth_by_age(tickets, now),
+        arrivals_by_day=arrivals,
+        totals=totals,
+        by_agent=_handoff_rate_by_agent(in_period, since, now),
+        by_prompt=list(
+            in_period.values("agent__name", "prompt_version").annotate(tickets=Count("id"))
+            .order_by("-tickets", "agent__name")[:20]
+        ),
+        by_reason=list(in_period.values("reason").annotate(tickets=Count("id")).order_by("-tickets", "reason")[:15]),
+    )
+
+
+def _ratio(part: int | None, whole: int | None) -> float | None:
+    return (part or 0) / whole if whole else None
+
+
+def _handoff_rate_by_agent(in_period: QuerySet, since: datetime, until: datetime) -> list[dict]:
+    """Tickets per run, per agent, for the agents that had tickets (2 queries)."""
+    per_agent = list(in_period.values("agent_id", "agent__name").annotate(tickets=Count("id")).order_by("-tickets"))
+    runs = dict(
+        Run.objects.filter(agent_id__in=[r["agent_id"] for r in per_agent], started_at__gte=since, started_at__lt=until)
+        .values_list("agent_id")
+        .annotate(n=Count("id"))
+    )
+    for row in per_agent:
+        row["runs"] = runs.get(row["agent_id"], 0)
+        row["rate"] = row["tickets"] / row["runs"] if row["runs"] else None
+    return per_agent
+

@@ -1,0 +1,256 @@
+"""Reviewer and operations pages for handoffs. Thin views: check role, call one query or service,
+render. htmx requests get the page's named partial; every action also works as a plain form post.
+
+Status codes: 400 for invalid input (form errors shown), 409 when the ticket changed under the
+actor (the page re-renders with the fresh state and says so). htmx swaps 400/409 bodies too
+(static/js/handoffs.js), so the message appears where the action was taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from agentops.permissions import OPERATIONS, REVIEWERS, has_role, role_required
+
+from . import charts, forms, queries, services
+from .calculations import sla_state
+from .models import Queue, RootCause, Ticket
+
+BOTH = (REVIEWERS, OPERATIONS)
+LEASE_WARNING_SECONDS = 120
+
+
+# --- queues --------------------------------------------------------------------------------------
+
+
+@require_GET
+@role_required(*BOTH)
+def queue_list(request: HttpRequest) -> HttpResponse:
+    summaries = queries.queue_summaries()
+    return render(request, "handoffs/queue_list.html", {"queues": summaries, "now": timezone.now()})
+
+
+@require_GET
+@role_required(*BOTH)
+def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    queue = get_object_or_404(Queue, slug=slug)
+    form = forms.TicketFilterForm(request.GET or None, agent_choices=queries.queue_agent_choices(queue))
+    if form.is_bound and not form.is_valid():
+        return render(request, "handoffs/queue_detail.html", {"queue": queue, "form": form, "tickets": []}, status=400)
+    filters = form.filters() if form.is_bound else queries.TicketFilters()
+    now = timezone.now()
+    tickets = queries.queue_tickets(queue, filters)
+    for t in tickets:
+        t.sla_class = sla_state(t.sla_due_at, now)
+    context = {"queue": queue, "form": form, "tickets": tickets, "now": now,
+               "can_claim": has_role(request.user, REVIEWERS)}
+    template = "handoffs/queue_detail.html#tickets" if request.htmx else "handoffs/queue_detail.html"
+    return render(request, template, context)
+
+
+@require_POST
+@role_required(REVIEWERS)
+def claim_next(request: HttpRequest, slug: str) -> HttpResponse:
+    queue = get_object_or_404(Queue, slug=slug)
+    try:
+        ticket = services.claim_next(request.user, queue)
+    except services.HandoffError as exc:
+        messages.error(request, str(exc))
+        return redirect(queue)
+    if ticket is None:
+        messages.info(request, f"Nothing to claim in {queue.name} right now.")
+        return redirect(queue)
+    messages.success(request, f"You claimed ticket #{ticket.pk}, the most urgent in {queue.name}.")
+    return redirect(ticket)
+
+
+@require_GET
+@role_required(REVIEWERS)
+def my_tickets(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    data = queries.my_tickets(request.user, now)
+    for t in data["held"]:
+        t.sla_class = sla_state(t.sla_due_at, now)
+    return render(request, "handoffs/my_tickets.html", {**data, "now": now})
+
+
+# --- one ticket ----------------------------------------------------------------------------------
+
+
+def _ticket_or_404(pk: int) -> Ticket:
+    ticket = queries.get_ticket(pk)
+    if ticket is None:
+        raise Http404("No such ticket.")
+    return ticket
+
+
+def _action_forms(ticket: Ticket) -> dict[str, object]:
+    initial = {"version": ticket.version}
+    return {
+        name: spec.form(initial=initial, prefix=name)
+        for name, spec in ACTIONS.items()
+    }
+
+
+def _render_ticket(request: HttpRequest, ticket: Ticket, *, status: int = 200, error: str = "",
+                   notice: str = "", bound: tuple[str, object] | None = None) -> HttpResponse:
+    now = timezone.now()
+    action_forms = _action_forms(ticket)
+    if bound is not None:
+        action_forms[bound[0]] = bound[1]
+    user = request.user
+    is_holder = ticket.is_held and ticket.assignee_id == user.pk
+    lease_left = (ticket.lease_expires_at - now).total_seconds() if ticket.lease_expires_at else None
+    context = {
+        "ctx": queries.ticket_context(ticket),
+        "ticket": ticket,
+        "forms": action_forms,
+        "error": error,
+        "notice": notice,
+        "now": now,
+        "sla_class": sla_state(ticket.sla_due_at, now),
+        "is_holder": is_holder,
+        "is_reviewer": has_role(user, REVIEWERS),
+        "is_ops": has_role(user, OPERATIONS),
+        "lease_warning": is_holder and lease_left is not None and lease_left <= LEASE_WARNING_SECONDS,
+        "lease_warning_seconds": LEASE_WARNING_SECONDS,
+        "can_reopen": ticket.can_reopen(now),
+    }
+    template = "handoffs/ticket_detail.html#main" if request.htmx else "handoffs/ticket_detail.html"
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@role_required(*BOTH)
+def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_ticket(request, _ticket_or_404(pk))
+
+
+@dataclass(frozen=True)
+class Action:
+    form: type[forms.VersionedForm]
+    roles: tuple[str, ...]
+    run: Callable[[Ticket, object, dict], Ticket]
+    done: str
+
+
+def _note(data: dict) -> str:
+    return (data.get("note") or "").strip()
+
+
+ACTIONS: dict[str, Action] = {
+    "claim": Action(forms.ClaimForm, (REVIEWERS,),
+                    lambda t, u, d: services.claim_ticket(t.pk, u, d["version"]), "You claimed this ticket."),
+    "renew": Action(forms.RenewForm, (REVIEWERS,),
+                    lambda t, u, d: services.renew_lease(t.pk, u, d["version"]), "Lease renewed."),
+    "release": Action(forms.ReleaseForm, (REVIEWERS,),
+                      lambda t, u, d: services.release_ticket(t.pk, u, d["version"], _note(d)),
+                      "Released back to the queue."),
+    "pending": Action(forms.PendingForm, (REVIEWERS,),
+                      lambda t, u, d: services.set_pending(t.pk, u, d["version"], d["until"], _note(d)),
+                      "Set pending; the SLA clock is paused."),
+    "resume": Action(forms.ResumeForm, (REVIEWERS,),
+                     lambda t, u, d: services.resume_ticket(t.pk, u, d["version"]), "Back to work on this ticket."),
+    "note": Action(forms.NoteForm, BOTH,
+                   lambda t, u, d: services.add_note(t.pk, u, d["version"], _note(d)), "Note added."),
+    "resolve": Action(forms.ResolveForm, (REVIEWERS,),
+                      lambda t, u, d: services.resolve_ticket(
+                          t.pk, u, d["version"], outcome=d["outcome"], root_cause=d["root_cause"],
+                          corrected_answer=d.get("corrected_answer") or "", note=_note(d)),
+                      "Ticket resolved."),
+    "reopen": Action(forms.ReopenForm, BOTH,
+                     lambda t, u, d: services.reopen_ticket(t.pk, u, d["version"], _note(d)), "Ticket reopened."),
+    "reassign": Action(forms.ReassignForm, (OPERATIONS,),
+                       lambda t, u, d: services.reassign_ticket(t.pk, u, d["version"], d.get("to_user"), _note(d)),
+                       "Ticket reassigned."),
+    "cancel": Action(forms.CancelForm, (OPERATIONS,),
+                     lambda t, u, d: services.cancel_ticket(t.pk, u, d["version"], _note(d)), "Ticket cancelled."),
+}
+
+
+@require_POST
+@role_required(*BOTH)
+def ticket_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    spec = ACTIONS.get(action)
+    if spec is None:
+        raise Http404("No such action.")
+    if not has_role(request.user, *spec.roles):
+        raise PermissionDenied(f"Only the {' or '.join(spec.roles)} role may {action} tickets.")
+    ticket = _ticket_or_404(pk)
+    form = spec.form(request.POST, prefix=action)
+    if not form.is_valid():
+        return _render_ticket(request, ticket, status=400, error="Please correct the form below.",
+                              bound=(action, form))
+    try:
+        spec.run(ticket, request.user, form.cleaned_data)
+    except services.TicketConflict as exc:
+        return _render_ticket(request, _ticket_or_404(pk), status=409, error=str(exc))
+    except services.HandoffError as exc:
+        return _render_ticket(request, _ticket_or_404(pk), status=400, error=str(exc), bound=(action, form))
+    if request.htmx:
+        return _render_ticket(request, _ticket_or_404(pk), notice=spec.done)
+    messages.success(request, spec.done)
+    return redirect("handoffs:ticket", pk=pk)
+
+
+# --- operations: metrics and configuration -------------------------------------------------------
+
+
+@require_GET
+@role_required(OPERATIONS)
+def metrics(request: HttpRequest) -> HttpResponse:
+    form = forms.MetricsForm(request.GET or {"days": 30})
+    if not form.is_valid():
+        return render(request, "handoffs/metrics.html", {"form": form}, status=400)
+    days = form.cleaned_data["days"] or 30
+    data = queries.queue_metrics(form.cleaned_data["queue"], days)
+    figures = {
+        "depth": charts.depth_by_age(data.depth_by_age).to_json(),
+        "arrivals": charts.arrivals(data.arrivals_by_day).to_json(),
+        "agents": charts.handoff_rate_by_agent(data.by_agent).to_json(),
+        "reasons": charts.tickets_by_reason(data.by_reason).to_json(),
+    }
+    return render(request, "handoffs/metrics.html", {"form": form, "m": data, "figures": figures, "days": days})
+
+
+@require_GET
+@role_required(OPERATIONS)
+def settings_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "handoffs/settings.html", {
+        "queues": Queue.objects.prefetch_related("agents").order_by("position", "name"),
+        "root_causes": RootCause.objects.all(),
+    })
+
+
+def _edit(request: HttpRequest, form_class, instance, title: str) -> HttpResponse:
+    form = form_class(request.POST or None, instance=instance)
+    if request.method == "POST":
+        if form.is_valid():
+            saved = form.save()
+            messages.success(request, f"Saved {saved}.")
+            return redirect("handoffs:settings")
+        return render(request, "handoffs/config_form.html", {"form": form, "title": title}, status=400)
+    return render(request, "handoffs/config_form.html", {"form": form, "title": title})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(OPERATIONS)
+def queue_edit(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    queue = get_object_or_404(Queue, slug=slug) if slug else None
+    return _edit(request, forms.QueueForm, queue, f"Edit queue {queue}" if queue else "New queue")
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(OPERATIONS)
+def root_cause_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    cause = get_object_or_404(RootCause, pk=pk) if pk else None
+    return _edit(request, forms.RootCauseForm, cause, f"Edit root cause {cause}" if cause else "New root cause")
+

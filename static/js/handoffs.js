@@ -1,0 +1,34 @@
+// Handoff pages: live SLA / lease countdowns, and htmx swaps of 400/409 answers so a conflict or a
+// form error is shown where the reviewer acted (htmx ignores 4xx bodies by default).
+(function () {
+  function fmt(seconds) {
+    var s = Math.abs(Math.round(seconds));
+    var d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    if (d) return d + "d " + h + "h";
+    if (h) return h + "h " + (m < 10 ? "0" : "") + m + "m";
+    if (m) return m + "m " + (r < 10 ? "0" : "") + r + "s";
+    return r + "s";
+  }
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-deadline]").forEach(function (el) {
+      var left = (Date.parse(el.dataset.deadline) - now) / 1000;
+      var warn = parseFloat(el.dataset.warn || "900");
+      el.textContent = left >= 0 ? fmt(left) + " left" : "overdue by " + fmt(left);
+      el.classList.toggle("sla-breached", left < 0);
+      el.classList.toggle("sla-due_soon", left >= 0 && left <= warn);
+      el.classList.toggle("sla-ok", left > warn);
+      var box = el.dataset.warnTarget && document.getElementById(el.dataset.warnTarget);
+      if (box) box.hidden = !(left <= warn);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { tick(); setInterval(tick, 1000); });
+  document.addEventListener("htmx:afterSettle", tick);
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var status = evt.detail.xhr.status;
+    if (status === 400 || status === 409) {
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+    }
+  });
+})();
