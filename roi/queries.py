@@ -166,7 +166,7 @@ def report_bundle(period: Period, grouping: str) -> ReportBundle:
         .select_related("agent", "department", "changed_by", "previous")
         .order_by("kind", "agent__name", "department__name", "currency", "effective_from", "id")
     )
-    return ReportBundle(report, compute(prev, "company"), compute(earlier, "company"), trend, list(used), agents)
+    return ReportBundle(report, compute(prev, grouping), compute(earlier, grouping), trend, list(used), agents)
 
 
 # --- the ledger page ------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -46,11 +46,12 @@ def row_in_force(kind: str, day: date, *, agent_id: int | None, department_id: i
     return rows.order_by("-effective_from", "-id").first()
 
 
-def record_assumption(change: AssumptionChange, changed_by) -> AssumptionRow:
+def record_assumption(change: AssumptionChange, changed_by, *, changed_at: datetime | None = None) -> AssumptionRow:
     """Append a row to the ledger; the row previously in force on that day becomes ``previous``.
 
     Nothing is edited: a correction of a past figure is a new row with the same ``effective_from``
     (the later recorded row wins), so every earlier value stays readable with who changed it and why.
+    ``changed_at`` defaults to now; pass it only when importing a historical ledger (the demo seed).
     Raises ValidationError for a bad scope, currency, range or an empty reason.
     """
     low = change.value_base if change.value_low is None else change.value_low
@@ -67,7 +68,7 @@ def record_assumption(change: AssumptionChange, changed_by) -> AssumptionRow:
             kind=change.kind, agent_id=agent_id, department_id=department_id, currency=currency,
             value_low=low, value_base=change.value_base, value_high=high,
             effective_from=change.effective_from, reason=change.reason.strip(),
-            changed_by=changed_by, changed_at=timezone.now(), previous=previous,
+            changed_by=changed_by, changed_at=changed_at or timezone.now(), previous=previous,
         )
 
 

@@ -1,5 +1,15 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "roi"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.report, name="report"),
+    path("export.csv", views.export_csv, name="export_csv"),
+    path("export.xlsx", views.export_xlsx, name="export_xlsx"),
+    path("print/", views.print_view, name="print"),
+    path("assumptions/", views.assumptions, name="assumptions"),
+    path("spend/", views.spend, name="spend"),
+    path("tickets/", views.tickets, name="tickets"),
+]

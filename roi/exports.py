@@ -1,0 +1,66 @@
+"""CSV and XLSX of exactly the table on screen (same rows, same rounded numbers).
+
+The XLSX adds a second sheet, "Assumptions", listing every ledger row the figures were computed with.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from .models import REPORT_CURRENCY, AssumptionRow
+from .tables import Table
+
+NUMBER_FORMATS = {"int": "#,##0", "money": "#,##0.00", "unit_money": "#,##0.0000", "percent": "0.0", "tenth": "0.0"}
+ASSUMPTION_HEADERS = ["Row id", "Assumption", "Applies to", "Currency", "Low", "Base", "High", "Effective from",
+                      "Changed by", "Changed at (UTC)", "Previous base", "Reason"]
+
+
+def table_csv(table: Table) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(table.headers)
+    writer.writerows(table.plain_rows())
+    return out.getvalue()
+
+
+def assumption_line(row: AssumptionRow) -> list[object]:
+    return [
+        row.id, row.get_kind_display(), row.scope_label, row.currency, row.value_low, row.value_base, row.value_high,
+        row.effective_from, row.changed_by.get_username(), row.changed_at.replace(tzinfo=None),
+        row.previous.value_base if row.previous else None, row.reason,
+    ]
+
+
+def table_xlsx(table: Table, assumptions: Iterable[AssumptionRow], title: str) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "ROI"
+    sheet.append(table.headers)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in table.rows + [table.total]:
+        sheet.append([cell.value for cell in row])
+    for index, column in enumerate(table.columns, start=1):
+        fmt = NUMBER_FORMATS.get(column.kind)
+        if fmt:
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
+                cell.number_format = fmt
+    for cell in sheet[sheet.max_row]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "B2"
+
+    ledger = book.create_sheet("Assumptions")
+    ledger.append([f"{title}; money in {REPORT_CURRENCY}"])
+    ledger.append(ASSUMPTION_HEADERS)
+    for cell in ledger[2]:
+        cell.font = Font(bold=True)
+    for row in assumptions:
+        ledger.append(assumption_line(row))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -1,0 +1,225 @@
+"""ROI pages for finance: report (+ exports, print), assumptions ledger, spend watch, ticket drill-down."""
+
+from __future__ import annotations
+
+from datetime import date
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from agentops.models import Agent, Department
+from agentops.permissions import FINANCE, role_required
+
+from . import charts, exports, queries, services
+from .calculations import MissingExchangeRate, Period, RoiRow, custom_period
+from .forms import AssumptionForm, BudgetForm, ReportForm, parse_month
+from .models import REPORT_CURRENCY
+from .tables import COLUMNS, Table, build_table
+
+
+def safe_reverse(name: str, *args, query: dict | None = None) -> str | None:
+    """A URL in another app that may not exist yet (its pages are built in parallel): None if not."""
+    try:
+        url = reverse(name, args=args)
+    except NoReverseMatch:
+        return None
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def today_utc() -> date:
+    return timezone.now().date()
+
+
+def _row_links(period: Period, agents: dict):
+    """Drill-downs: run counts to the run explorer (one agent), ticket figures to our ticket list."""
+    dates = {"from": period.start.isoformat(), "to": period.last_day.isoformat()}
+
+    def link_for(row: RoiRow, column: str) -> str | None:
+        kind, ident = row.key
+        if column == "runs" and kind == "agent":
+            return safe_reverse("monitoring:runs", query={"agent": agents[ident].slug, **dates})
+        if column in ("handoffs", "human_minutes", "handoff_cost", "cpr_person") and kind != "department_costs":
+            scope = {"agent": {"agent": ident}, "department": {"department": ident or ""}}.get(kind, {})
+            return f"{reverse('roi:tickets')}?{urlencode({**scope, **dates})}"
+        return None
+
+    return link_for
+
+
+COMPARED = ("runs", "automation_rate", "total_cost", "value", "net_benefit", "roi_percent", "cpr_agent",
+            "cpr_person")
+
+
+def _comparison(bundle: queries.ReportBundle, table: Table) -> list[dict]:
+    """Total-row figures of the period, the previous period and a year earlier, footed like the table."""
+    current = table.totals_by_key()
+    previous = build_table(bundle.previous).totals_by_key()
+    earlier = build_table(bundle.year_earlier).totals_by_key()
+    columns = {c.key: c for c in COLUMNS}
+    return [{"label": columns[k].label, "kind": columns[k].kind, "current": current[k], "previous": previous[k],
+             "earlier": earlier[k]} for k in COMPARED]
+
+
+def _report_context(form: ReportForm) -> dict:
+    period, grouping = form.get_period(), form.cleaned_data["grouping"]
+    context: dict = {"form": form, "period": period, "grouping": grouping, "currency": REPORT_CURRENCY,
+                     "query": form.data.urlencode() if hasattr(form.data, "urlencode") else urlencode(form.data)}
+    try:
+        bundle = queries.report_bundle(period, grouping)
+    except MissingExchangeRate as exc:
+        context["problem"] = str(exc)
+        return context
+    table = build_table(bundle.report, _row_links(period, bundle.agents))
+    context.update(
+        bundle=bundle,
+        table=table,
+        comparison=_comparison(bundle, table),
+        trend_json=charts.trend_figure(bundle.trend).to_json(),
+    )
+    return context
+
+
+def _bad_request(request: HttpRequest, form: ReportForm, template: str = "roi/report.html") -> HttpResponse:
+    return render(request, template, {"form": form, "currency": REPORT_CURRENCY}, status=400)
+
+
+@require_GET
+@role_required(FINANCE)
+def report(request: HttpRequest) -> HttpResponse:
+    form = ReportForm.from_query(request.GET, today_utc())
+    if not form.is_valid():
+        return _bad_request(request, form)
+    template = "roi/report.html#report" if request.htmx else "roi/report.html"
+    return render(request, template, _report_context(form))
+
+
+def _export_context(request: HttpRequest) -> tuple[dict | None, HttpResponse | None]:
+    form = ReportForm.from_query(request.GET, today_utc())
+    if not form.is_valid():
+        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        return None, HttpResponse(f"Bad report parameters: {errors}", status=400, content_type="text/plain")
+    context = _report_context(form)
+    if "problem" in context:
+        return None, HttpResponse(context["problem"], status=409, content_type="text/plain")
+    return context, None
+
+
+def _filename(context: dict, extension: str) -> str:
+    period: Period = context["period"]
+    return f"roi_{period.start:%Y-%m-%d}_{period.last_day:%Y-%m-%d}_{context['grouping']}.{extension}"
+
+
+@require_GET
+@role_required(FINANCE)
+def export_csv(request: HttpRequest) -> HttpResponse:
+    context, error = _export_context(request)
+    if error:
+        return error
+    response = HttpResponse(exports.table_csv(context["table"]), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_filename(context, "csv")}"'
+    return response
+
+
+@require_GET
+@role_required(FINANCE)
+def export_xlsx(request: HttpRequest) -> HttpResponse:
+    context, error = _export_context(request)
+    if error:
+        return error
+    title = f"ROI {context['period'].label} by {context['grouping']}"
+    body = exports.table_xlsx(context["table"], context["bundle"].assumptions, title)
+    response = HttpResponse(body, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = f'attachment; filename="{_filename(context, "xlsx")}"'
+    return response
+
+
+@require_GET
+@role_required(FINANCE)
+def print_view(request: HttpRequest) -> HttpResponse:
+    form = ReportForm.from_query(request.GET, today_utc())
+    if not form.is_valid():
+        return _bad_request(request, form)
+    context = _report_context(form)
+    context["generated_at"] = timezone.now()
+    return render(request, "roi/print.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(FINANCE)
+def assumptions(request: HttpRequest) -> HttpResponse:
+    form = AssumptionForm(request.POST or None, initial={"effective_from": today_utc(), "currency": REPORT_CURRENCY})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.record_assumption(services.AssumptionChange(**form.cleaned_data), request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Recorded. The previous value stays in the history below.")
+            return redirect("roi:assumptions")
+    status = 400 if request.method == "POST" else 200
+    series = queries.ledger_series(today_utc())
+    return render(request, "roi/assumptions.html", {"form": form, "series": series}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(FINANCE)
+def spend(request: HttpRequest) -> HttpResponse:
+    today = today_utc()
+    try:
+        month = parse_month(request.GET["month"]) if request.GET.get("month") else today.replace(day=1)
+    except ValidationError as exc:
+        return render(request, "error.html", {"status": 400, "title": "Bad month", "message": exc.messages[0]},
+                      status=400)
+    form = BudgetForm(request.POST or None, initial={"month": month, "currency": REPORT_CURRENCY})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        services.set_budget(month=data["month"], amount=data["amount"], currency=data["currency"],
+                            agent=data["agent"], department=data["department"], set_by=request.user)
+        messages.success(request, "Budget saved.")
+        return redirect(f"{reverse('roi:spend')}?month={data['month']:%Y-%m}")
+    lines = queries.spend_watch(month, today)
+    context = {"form": form, "lines": lines, "month": month, "currency": REPORT_CURRENCY,
+               "over": sum(1 for line in lines if line.over_budget)}
+    return render(request, "roi/spend.html", context, status=400 if request.method == "POST" else 200)
+
+
+@require_GET
+@role_required(FINANCE)
+def tickets(request: HttpRequest) -> HttpResponse:
+    """The finished tickets behind a report figure: ?agent=<id> or ?department=<id>, from, to (inclusive)."""
+    try:
+        start, end = date.fromisoformat(request.GET["from"]), date.fromisoformat(request.GET["to"])
+        if start > end:
+            raise ValueError
+    except (KeyError, ValueError):
+        return render(request, "error.html", {"status": 400, "title": "Bad dates",
+                      "message": "Give from and to as YYYY-MM-DD, with from not after to."}, status=400)
+    period = custom_period(start, end)
+    scope, agents = _ticket_scope(request.GET)
+    if agents is None:
+        return render(request, "error.html", {"status": 400, "title": "Unknown agent or department",
+                      "message": "The agent or department in the link does not exist."}, status=400)
+    rows = queries.tickets_behind([a.id for a in agents], period.start, period.end)
+    for ticket in rows:
+        ticket.detail_url = safe_reverse("handoffs:ticket", ticket.pk)
+        ticket.handle_minutes = ticket.handle_seconds / 60
+    return render(request, "roi/tickets.html", {"tickets": rows, "period": period, "scope": scope})
+
+
+def _ticket_scope(params) -> tuple[str, list[Agent] | None]:
+    if params.get("agent"):
+        agent = Agent.objects.filter(pk=params["agent"]).first() if params["agent"].isdigit() else None
+        return (agent.name, [agent]) if agent else ("", None)
+    if "department" in params:
+        value = params["department"]
+        if value == "":
+            return "Agents without a department", list(Agent.objects.filter(department__isnull=True))
+        department = Department.objects.filter(pk=value).first() if value.isdigit() else None
+        return (department.name, list(department.agents.all())) if department else ("", None)
+    return "Whole company", list(Agent.objects.all())
