@@ -1,0 +1,117 @@
+"""Dashboard selectors: time ranges, tier choice, summaries from rollups, SLO status, waterfall."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.http import QueryDict
+
+from monitoring import queries, rollups, sketch
+from monitoring.rollup_models import Tier
+from tests.factories import make_agent
+from tests.monitoring.factories import make_run
+
+NOW = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def test_preset_range_ends_now():
+    time_range = queries.parse_range(QueryDict("range=1h"), now=NOW)
+    assert (time_range.start, time_range.end) == (NOW - timedelta(hours=1), NOW)
+    assert time_range.previous().end == time_range.start
+
+
+def test_custom_range_without_end_runs_until_now():
+    time_range = queries.parse_range(QueryDict("range=custom&from=2026-03-09T08:00"), now=NOW)
+    assert time_range.start == datetime(2026, 3, 9, 8, tzinfo=UTC) and time_range.end == NOW
+
+
+@pytest.mark.parametrize("query", ["range=custom&from=2026-03-11T08:00", "range=custom&from=2020-01-01T00:00",
+                                   "range=forever"])
+def test_unusable_ranges_raise_a_message(query):
+    with pytest.raises(queries.InvalidRange):
+        queries.parse_range(QueryDict(query), now=NOW)
+
+
+@pytest.mark.parametrize("key, tier", [("15m", Tier.MINUTE), ("1h", Tier.MINUTE), ("24h", Tier.HOUR),
+                                       ("7d", Tier.DAY), ("30d", Tier.DAY)])
+def test_aggregates_use_few_cells(key, tier):
+    assert queries.aggregate_tier(queries.parse_range({"range": key}, now=NOW), now=NOW) == tier
+
+
+def test_old_short_ranges_fall_back_to_hours_once_minutes_are_pruned():
+    old = queries.TimeRange("custom", NOW - timedelta(days=5), NOW - timedelta(days=5) + timedelta(minutes=30))
+    assert queries.aggregate_tier(old, now=NOW) == Tier.HOUR
+
+
+@pytest.mark.django_db
+def test_summary_percentiles_from_rollups_match_exact_percentiles_within_one_percent(frozen):
+    rng = random.Random(5)
+    agent = make_agent()
+    durations = [rng.lognormvariate(7.5, 0.9) for _ in range(400)]
+    runs = [make_run(agent, started_at=NOW - timedelta(minutes=rng.randint(1, 1400)), duration_ms=d, steps=[])
+            for d in durations]
+    rollups.refresh_for_runs([r.id for r in runs])
+    current, _ = queries.summaries(queries.parse_range({"range": "24h"}, now=NOW), [agent.id], now=NOW)
+    summary = current[agent.id]
+    assert summary.runs == 400
+    for q, estimate in zip((0.5, 0.95, 0.99), summary.percentiles, strict=True):
+        exact = sketch.exact_quantile(durations, q)
+        assert abs(estimate - exact) / exact <= 0.01
+
+
+@pytest.mark.django_db
+def test_summaries_split_the_current_and_previous_period(frozen):
+    agent = make_agent()
+    runs = [make_run(agent, started_at=NOW - timedelta(minutes=10), steps=[]),
+            make_run(agent, started_at=NOW - timedelta(minutes=50), steps=[], status="error")]
+    rollups.refresh_for_runs([r.id for r in runs])
+    current, previous = queries.summaries(queries.parse_range({"range": "15m"}, now=NOW), [agent.id], now=NOW)
+    assert current[agent.id].runs == 1
+    assert agent.id not in previous  # the error run is older than the previous 15 minutes
+
+
+def _summary(runs=100, errors=0, p95_ms=1000.0, cost="1", quality=None) -> queries.Summary:
+    s = queries.Summary(runs=runs, errors=errors, cost=Decimal(cost), latency=sketch.from_values([p95_ms] * runs))
+    if quality is not None:
+        s.quality_sum, s.quality_count = Decimal(str(quality)) * runs, runs
+    return s
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("summary_kw, expected", [
+    ({}, queries.SLO_MET),
+    ({"p95_ms": 3800}, queries.SLO_AT_RISK),  # within 10 % of the 4000 ms target
+    ({"p95_ms": 4500}, queries.SLO_BREACHED),
+    ({"errors": 6}, queries.SLO_BREACHED),  # 94 % success under a 95 % floor
+    ({"quality": 0.7}, queries.SLO_BREACHED),
+    ({"runs": 0}, queries.SLO_NONE),
+])
+def test_slo_status(summary_kw, expected):
+    agent = make_agent()  # targets: p95 4000 ms, success 95 %, quality 0.8, cost 0.05 per run
+    assert queries.slo_status(agent, _summary(**summary_kw)) == expected
+
+
+@pytest.mark.django_db
+def test_burn_rate_is_error_rate_over_budget():
+    agent = make_agent(slo_min_success_rate=Decimal("99"))
+    assert queries.burn_rate(agent, _summary(errors=5)) == pytest.approx(5.0)
+
+
+@pytest.mark.django_db
+def test_waterfall_orders_children_under_their_parent():
+    agent = make_agent()
+    run = make_run(agent, root_span_id="a" * 16, steps=[{"kind": "agent", "span_id": "a" * 16, "duration_ms": 1000},
+                                 {"kind": "llm", "duration_ms": 400}, {"kind": "tool", "duration_ms": 100}])
+    rows = queries.waterfall(run)
+    assert [r.depth for r in rows] == [0, 1, 1]
+    assert rows[0].offset_pct == 0 and rows[0].width_pct == pytest.approx(100)
