@@ -5,8 +5,9 @@ Contract used by monitoring.services (ingest): after a run's aggregates are comp
 for runs that failed or escalated (else ""). ``steps`` are the run's Step instances (unsaved or saved).
 
 A fingerprint names *where and how* a run failed, not *which* case failed, so identical failures
-group together: the agent that failed first, the kind and name of the failing step, the tool, the
-error type and the error message with everything case-specific (ids, numbers, UUIDs, hex digests,
+group together: the agent that failed first, the kind and name of the failing step (span names are
+low-cardinality by OpenTelemetry convention, so they are kept as sent), the tool, the error type and
+the error message with everything case-specific (ids, numbers, UUIDs, hex digests,
 e-mail addresses, URLs, quoted values) replaced by placeholders. Different tools or error types
 always give different fingerprints.
 """
@@ -29,7 +30,7 @@ _NORMALISERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:0x)?(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{6,}\b", re.I), "<hex>"),
     (re.compile(r"'[^']*'|\"[^\"]*\""), "<str>"),
     # Identifiers that mix letters and digits (ORD-88121, cust_42, A12B): keep the prefix shape only.
-    (re.compile(r"\b([A-Za-z]+)[-_]?\d[\w-]*"), r"\1<id>"),
+    (re.compile(r"\b([A-Za-z]+[-_]?)\d[\w-]*"), r"\1<id>"),
     (re.compile(r"\d+(?:[.,:]\d+)*"), "<n>"),
     (re.compile(r"\s+"), " "),
 )
@@ -105,7 +106,7 @@ def failure_signature(run, steps) -> FailureSignature | None:
             return FailureSignature(
                 agent_id=step.agent_id or run.agent_id,
                 kind=step.kind,
-                step_name=normalise_message(step.name),
+                step_name=step.name[:MAX_MESSAGE_CHARS],
                 tool_name=step.tool_name,
                 error_type=step.error_type or run.error_type,
                 message=normalise_message(step.error_message),
@@ -116,7 +117,7 @@ def failure_signature(run, steps) -> FailureSignature | None:
         return FailureSignature(
             agent_id=(step.agent_id if step is not None else None) or run.agent_id,
             kind="escalation",
-            step_name=normalise_message(step.name) if step is not None else "",
+            step_name=step.name[:MAX_MESSAGE_CHARS] if step is not None else "",
             tool_name="",
             error_type="escalated",
             message=normalise_message(reason),

@@ -101,4 +101,4 @@ def test_errored_run_without_error_steps_falls_back_to_run_error_type():
 
 
 def test_normalise_message_keeps_words_and_replaces_values():
-    assert normalise_message("Refund 42.50 for ORD-991 by ann@x.io") == "refund <n> for ord<id> by <email>"
+    assert normalise_message("Refund 42.50 for ORD-991 by ann@x.io") == "refund <n> for ord-<id> by <email>"
