@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from . import queries, services
 from .forms import (
@@ -74,6 +75,7 @@ def _agent_or_404(slug: str):
 # --- agents -----------------------------------------------------------------------------------
 
 
+@vary_on_headers("HX-Request")  # one URL, two bodies: caches must not serve the fragment as the page
 @operations_page
 def agent_list(request: HttpRequest) -> HttpResponse:
     form = AgentFilterForm(request.GET or None)
@@ -91,7 +93,9 @@ def agent_list(request: HttpRequest) -> HttpResponse:
         "discovered_count": queries.discovered_count(),
         "querystring": querystring.urlencode(),
     }
-    template = "agentops/agent_list.html#results" if request.htmx else "agentops/agent_list.html"
+    # A history restore (back button after a cache miss) needs the whole page, not the fragment.
+    fragment = request.htmx and not request.htmx.history_restore_request
+    template = "agentops/agent_list.html#results" if fragment else "agentops/agent_list.html"
     return render(request, template, context)
 
 

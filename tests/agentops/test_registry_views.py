@@ -118,6 +118,17 @@ def test_agent_list_htmx_request_returns_only_the_results_fragment(ops_client, a
     assert "billing-agent" in html and "<html" not in html and "<form" not in html
 
 
+def test_agent_list_varies_on_the_htmx_header(ops_client, agent):
+    assert "HX-Request" in ops_client.get(reverse("registry:agent_list"))["Vary"]
+
+
+def test_agent_list_history_restore_gets_the_whole_page(ops_client, agent):
+    response = ops_client.get(
+        reverse("registry:agent_list"), HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"
+    )
+    assert "<html" in response.content.decode()
+
+
 def test_agent_list_empty_state_without_agents(ops_client):
     assert "No agents yet" in ops_client.get(reverse("registry:agent_list")).content.decode()
 
