@@ -1,0 +1,98 @@
+"""Through the real parts: OpenTelemetry SDK -> live server -> inbox -> Celery on Redis -> Postgres."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import timedelta
+
+import pytest
+from django.db.models import Sum
+from django.utils import timezone
+
+from monitoring import services
+from monitoring.models import Escalation, InboxBatch, Run, Score, Step
+from monitoring.simulator import SdkEmitter, TraceGenerator, plan_to_span_inputs
+from tests.factories import make_api_key, make_price
+from tests.monitoring.celery_helpers import (
+    purge_broker,
+    start_subprocess_worker,
+    stop,
+    thread_worker,
+    wait_for,
+)
+from tests.monitoring.otlp_builders import protobuf_body
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def all_processed() -> bool:
+    return not InboxBatch.objects.filter(status=InboxBatch.Status.PENDING).exists()
+
+
+def test_sdk_traces_end_up_in_postgres_with_tokens_costs_scores_and_escalations(live_server):
+    make_price("gpt-4o", inp="2.50", out="10.00")
+    make_price("gpt-4o-mini", inp="0.15", out="0.60")
+    make_price("claude-3-5-sonnet", inp="3.00", out="15.00")
+    _, token = make_api_key("e2e")
+    generator = TraceGenerator(seed=11)
+    now = timezone.now()
+    plans = [generator.trace(now - timedelta(minutes=5), agent="support-orchestrator").end_at(now) for _ in range(8)]
+    plans += [generator.trace(now - timedelta(minutes=5), agent="invoice-processor").end_at(now) for _ in range(4)]
+    nodes = [node for plan in plans for node in plan.root.walk()]
+    with thread_worker():
+        emitter = SdkEmitter(live_server.url, token)
+        for plan in plans:
+            emitter.emit(plan)
+        emitter.flush()
+        emitter.shutdown()
+        wait_for(lambda: InboxBatch.objects.exists() and all_processed(), what="the inbox to drain")
+    assert Run.objects.count() == len(plans)
+    assert Step.objects.count() == len(nodes)
+    llm_input = sum(n.attributes.get("gen_ai.usage.input_tokens", 0) for n in nodes if n.name.startswith("chat"))
+    assert Run.objects.aggregate(total=Sum("input_tokens"))["total"] == llm_input
+    assert Run.objects.filter(cost__gt=0).count() == len(plans)
+    assert Score.objects.count() == len(plans)  # one answer_quality evaluation per run
+    escalation_events = sum(1 for n in nodes for e in n.events if e[0] == "agentops.escalation")
+    assert Escalation.objects.count() == escalation_events
+    assert set(Run.objects.values_list("agent__slug", flat=True)) == {"support-orchestrator", "invoice-processor"}
+    sub_agents = set(Step.objects.filter(kind="agent").values_list("agent__slug", flat=True))
+    assert sub_agents & {"billing-agent", "refund-agent", "kb-search-agent"}
+
+
+def test_worker_killed_mid_batch_then_sweep_stores_every_span_exactly_once(tmp_path):
+    purge_broker()
+    _, token = make_api_key("kill")
+    generator = TraceGenerator(seed=5)
+    now = timezone.now()
+    batches = []
+    for _ in range(3):
+        spans = [s for _ in range(4) for s in plan_to_span_inputs(generator.trace(now - timedelta(minutes=3)))]
+        batches.append(spans)
+    marker = tmp_path / "stalled"
+    slow = start_subprocess_worker(os.path.join("tests", "monitoring", "slow_worker.py"), str(marker))
+    try:
+        for spans in batches:
+            services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, protobuf_body(spans), None, len(spans))
+        wait_for(marker.exists, timeout=30, what="the worker to stall mid-batch")
+        os.kill(slow.pid, signal.SIGKILL)
+        slow.wait(timeout=10)
+    finally:
+        stop(slow)
+    # The stalled batch's transaction died with the worker: nothing of it is visible.
+    assert InboxBatch.objects.filter(status="pending").count() >= 1
+    stored_before = Step.objects.count()
+    worker = start_subprocess_worker()
+    try:
+        # Redis keeps the unacked message until its visibility timeout; the sweeper does not wait.
+        services.sweep_inbox(older_than=timedelta(0))
+        wait_for(all_processed, timeout=30, what="the sweeper's batches to be processed")
+        services.sweep_inbox(older_than=timedelta(0))  # a second sweep finds nothing to do
+    finally:
+        stop(worker)
+    expected = sum(len(spans) for spans in batches)
+    assert stored_before < expected
+    assert Step.objects.count() == expected
+    assert Step.objects.values("trace_id", "span_id").distinct().count() == expected
+    assert Run.objects.count() == 12
+    assert InboxBatch.objects.filter(status="done").count() == 3
