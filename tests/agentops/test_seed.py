@@ -10,6 +10,12 @@ from agentops.seed import DEMO_PASSWORD, seed_registry
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The seed hashes five passwords and the tests check them; PBKDF2's cost adds seconds per test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 SIMULATOR_SLUGS = {
     "support-orchestrator", "billing-agent", "refund-agent", "kb-search-agent", "it-helpdesk-agent",
     "invoice-processor", "sales-qualifier", "contract-reviewer", "hr-policy-bot", "expense-auditor",
