@@ -1,0 +1,28 @@
+"""The demo seed fills every ticket state and is idempotent."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from agentops.seed import seed_registry
+from handoffs.models import Queue, RootCause, Ticket, TicketEvent, TicketStatus
+from handoffs.seed import seed
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_creates_tickets_in_every_state_and_second_run_adds_nothing():
+    seed_registry(io.StringIO())
+    seed(io.StringIO())
+    counts = (Queue.objects.count(), RootCause.objects.count(), Ticket.objects.count(), TicketEvent.objects.count())
+    statuses = set(Ticket.objects.values_list("status", flat=True))
+    assert {TicketStatus.OPEN, TicketStatus.CLAIMED, TicketStatus.PENDING, TicketStatus.RESOLVED,
+            TicketStatus.CLOSED} <= statuses
+    assert Ticket.objects.filter(reopen_count__gt=0).exists()
+    assert Ticket.objects.filter(events__kind="lease_expired").exists()
+
+    seed(io.StringIO())
+    assert (Queue.objects.count(), RootCause.objects.count(), Ticket.objects.count(),
+            TicketEvent.objects.count()) == counts
