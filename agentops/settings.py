@@ -160,6 +160,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "evaluate-alerts": {"task": "monitoring.tasks.evaluate_alerts", "schedule": 60.0},
     "expire-leases": {"task": "handoffs.tasks.expire_leases", "schedule": 30.0},
     "wake-pending": {"task": "handoffs.tasks.wake_pending_tickets", "schedule": 60.0},
+    "close-resolved": {"task": "handoffs.tasks.close_resolved_tickets", "schedule": 3600.0},
     "prune-rollups": {"task": "monitoring.tasks.prune_rollups", "schedule": 3600.0},
 }
 
