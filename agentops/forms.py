@@ -39,6 +39,7 @@ class AgentForm(forms.ModelForm):
             "baseline_human_minutes",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+        labels = {"slo_p95_latency_ms": "p95 latency target (ms)"}  # not "P95": Django capitalises
         help_texts = {
             "slug": "Used in URLs and telemetry (gen_ai.agent.id). Leave blank to derive it from the name.",
             "model": "e.g. gpt-4o-mini; used when a span does not name its model.",
@@ -49,6 +50,8 @@ class AgentForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["slug"].required = False
         self.fields["owner"].queryset = _users()
+        self.fields["department"].empty_label = "No department"
+        self.fields["owner"].empty_label = "No owner"
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data.get("slug", "")
@@ -88,8 +91,10 @@ def suggest_slug(name: str, exclude_pk: int | None = None) -> str:
 class AdoptAgentForm(forms.Form):
     """Adopting a discovered agent: it needs a department, an owner and a stage."""
 
-    department = forms.ModelChoiceField(queryset=Department.objects.all(), error_messages=CHOICE_ERRORS)
-    owner = UserChoiceField(queryset=_users(), error_messages=CHOICE_ERRORS)
+    department = forms.ModelChoiceField(
+        queryset=Department.objects.all(), empty_label="Choose a department", error_messages=CHOICE_ERRORS
+    )
+    owner = UserChoiceField(queryset=_users(), empty_label="Choose an owner", error_messages=CHOICE_ERRORS)
     lifecycle_stage = forms.ChoiceField(choices=LifecycleStage.choices, initial=LifecycleStage.PILOT)
 
     def __init__(self, *args, **kwargs) -> None:
