@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from handoffs.calculations import (
     BusinessHours,
@@ -91,3 +93,13 @@ def test_sla_state_highlights_due_soon_and_breached():
     assert sla_state(now - timedelta(seconds=1), now) == "breached"
     assert sla_state(now + timedelta(hours=2), now) == "ok"
     assert sla_state(None, now) == "none"
+
+
+@given(
+    start=st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
+    seconds=st.integers(min_value=0, max_value=30 * 86400),
+)
+def test_property_between_inverts_add_on_business_clock(start, seconds):
+    end = add_clock_seconds(start, seconds, BERLIN_9_TO_5)
+    assert end >= start
+    assert clock_seconds_between(start, end, BERLIN_9_TO_5) == pytest.approx(seconds, abs=1e-6)

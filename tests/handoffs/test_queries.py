@@ -1,0 +1,79 @@
+"""Metrics selectors compute the numbers operations reads, with a fixed number of queries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from handoffs import queries, services
+from handoffs.models import Outcome
+from tests.handoffs.factories import make_queue, make_root_cause, make_ticket
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queue():
+    return make_queue("Support", is_default=True, sla_claim_minutes=10, sla_resolve_minutes=60)
+
+
+def _work(ticket, reviewer, cause, claim_after_min: float, handle_min: float):
+    t = services.claim_ticket(ticket.pk, reviewer, ticket.version,
+                              now=ticket.created_at + timedelta(minutes=claim_after_min))
+    return services.resolve_ticket(t.pk, reviewer, t.version, outcome=Outcome.ACTION_TAKEN, root_cause=cause,
+                                   now=t.claimed_at + timedelta(minutes=handle_min))
+
+
+def test_time_to_claim_percentiles_handle_time_and_sla_compliance(queue, reviewer):
+    cause = make_root_cause()
+    for claim_after, handle in [(2, 4), (6, 6), (20, 8)]:  # the last misses the 10-minute claim SLA
+        _work(make_ticket(queue), reviewer, cause, claim_after, handle)
+    totals = queries.queue_metrics(queue, days=7, now=timezone.now() + timedelta(hours=1)).totals
+    assert totals["arrivals"] == 3 and totals["resolved"] == 3
+    assert totals["claim_p50"] == pytest.approx(6 * 60)
+    assert totals["claim_p90"] == pytest.approx((6 + 0.8 * 14) * 60)
+    assert totals["handle_avg"] == pytest.approx(6 * 60)
+    assert totals["claim_compliance"] == pytest.approx(2 / 3)
+    assert totals["resolve_compliance"] == 1
+
+
+def test_reopen_rate_and_lease_expiries(queue, reviewer, ops_user):
+    cause = make_root_cause()
+    a = _work(make_ticket(queue), reviewer, cause, 1, 1)
+    _work(make_ticket(queue), reviewer, cause, 1, 1)
+    services.reopen_ticket(a.pk, ops_user, a.version, now=a.resolved_at + timedelta(minutes=1))
+    c = make_ticket(queue)
+    services.claim_ticket(c.pk, reviewer, c.version, now=c.created_at)
+    services.expire_leases(now=c.created_at + timedelta(minutes=16))
+    totals = queries.queue_metrics(queue, days=7, now=timezone.now() + timedelta(hours=1)).totals
+    assert totals["reopen_rate"] == pytest.approx(0.5)
+    assert totals["lease_expiries"] == 1
+
+
+def test_depth_by_age_buckets_active_tickets(queue):
+    now = timezone.now()
+    make_ticket(queue)
+    old = make_ticket(queue)
+    type(old).objects.filter(pk=old.pk).update(created_at=now - timedelta(days=5))
+    depth = dict(queries.queue_metrics(queue, days=7, now=now).depth_by_age)
+    assert depth["< 1 h"] == 1 and depth["> 3 d"] == 1
+
+
+def test_queue_tickets_query_count_does_not_grow_with_rows(queue, reviewer, django_assert_num_queries):
+    for _ in range(3):
+        make_ticket(queue)
+    t = make_ticket(queue)
+    services.claim_ticket(t.pk, reviewer, t.version)
+    with django_assert_num_queries(1):
+        rows = queries.queue_tickets(queue, queries.TicketFilters())
+        assert [r.assignee.username for r in rows if r.assignee] == ["rita"]
+
+
+def test_queue_summaries_is_one_query(queue, django_assert_num_queries):
+    make_ticket(queue)
+    make_queue("IT")
+    with django_assert_num_queries(1):
+        summaries = queries.queue_summaries()
+    assert [(q.name, q.open_count) for q in summaries] == [("IT", 0), ("Support", 1)]
