@@ -103,3 +103,34 @@ def test_price_in_force_cannot_be_deleted():
     price = make_price()
     with pytest.raises(services.RegistryError, match="already in force"):
         services.delete_model_price(price)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_new_versions_get_distinct_numbers_and_one_stays_active():
+    """Two operators saving at once: the agent row lock serialises numbering and activation."""
+    import threading
+
+    from django.db import connection
+
+    agent = make_agent()
+    services.create_prompt_version(agent, "v1")
+    barrier = threading.Barrier(2)
+    errors: list[Exception] = []
+
+    def save(text: str) -> None:
+        try:
+            barrier.wait(timeout=5)
+            services.create_prompt_version(agent, text, make_active=True)
+        except Exception as exc:  # collected and asserted below: a thread's exception would be lost
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=save, args=(t,)) for t in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert errors == []
+    assert sorted(agent.prompt_versions.values_list("version", flat=True)) == [1, 2, 3]
+    assert len(_active_versions(agent)) == 1
