@@ -28,16 +28,22 @@ from typing import Any
 
 from .normalize import STATUS_ERROR, STATUS_OK, STATUS_UNSET, EventInput, SpanInput
 
-TOP_LEVEL_AGENTS: dict[str, float] = {  # slug -> share of traffic
-    "support-orchestrator": 0.34,
-    "it-helpdesk-agent": 0.12,
-    "invoice-processor": 0.12,
-    "sales-qualifier": 0.08,
-    "contract-reviewer": 0.05,
-    "hr-policy-bot": 0.10,
-    "expense-auditor": 0.07,
-    "translation-agent": 0.12,
+TOP_LEVEL_AGENTS: dict[str, float] = {  # slug -> share of traffic (runs whose root is this agent)
+    "support-orchestrator": 0.30,
+    # The support sub-agents are also called directly (the help-centre widget), so they have runs of
+    # their own: that is where billing-agent's prompt versions can be compared run for run.
+    "billing-agent": 0.08,
+    "refund-agent": 0.05,
+    "kb-search-agent": 0.04,
+    "it-helpdesk-agent": 0.10,
+    "invoice-processor": 0.10,
+    "sales-qualifier": 0.06,
+    "contract-reviewer": 0.04,
+    "hr-policy-bot": 0.08,
+    "expense-auditor": 0.05,
+    "translation-agent": 0.10,
 }
+SUPPORT_SUB_AGENTS = ("billing-agent", "refund-agent", "kb-search-agent")
 AGENT_MODELS = {
     "support-orchestrator": "claude-3-5-sonnet",
     "billing-agent": "gpt-4o-mini",
@@ -192,6 +198,14 @@ class TraceGenerator:
         root.events.append(("gen_ai.evaluation.result", root.end, {
             "gen_ai.evaluation.name": "answer_quality", "gen_ai.evaluation.score.value": round(score, 3),
             "gen_ai.evaluation.score.label": label}))
+
+    def _build_direct_sub_agent(self, agent: str, at: datetime, session: str) -> SpanPlan:
+        question = self.rng.choice(QUESTIONS[agent]).format(n=self.rng.randrange(10000, 99999))
+        root = self.agent_span(agent, at, session, question)
+        getattr(self, f"_sub_{agent.replace('-', '_')}")(root, agent)
+        return root
+
+    _build_billing_agent = _build_refund_agent = _build_kb_search_agent = _build_direct_sub_agent
 
     def _build_simple(self, agent: str, at: datetime, session: str) -> SpanPlan:
         root = self.agent_span(agent, at, session, f"{agent} task")

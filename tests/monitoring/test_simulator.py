@@ -65,7 +65,7 @@ def test_billing_agent_v3_beats_v2_in_history():
     generator = TraceGenerator(7, history_start=start, history_end=end)
     quality: dict[int, list[float]] = {2: [], 3: []}
     for plan in generator.history(start, end, 1500):
-        billing = next((n for n in plan.root.walk() if n.attributes.get("gen_ai.agent.name") == "billing-agent"), None)
+        billing = plan.root if plan.service == "billing-agent" else None
         if billing is not None and billing.attributes["agentops.prompt.version"] in quality:
             score = next(e for e in plan.root.events if e[0] == "gen_ai.evaluation.result")[2]
             quality[billing.attributes["agentops.prompt.version"]].append(score["gen_ai.evaluation.score.value"])
@@ -76,3 +76,8 @@ def test_billing_agent_v3_beats_v2_in_history():
 def test_live_plans_end_now_not_in_the_future():
     plan = TraceGenerator(8).trace(T0, agent="support-orchestrator").end_at(T0)
     assert plan.root.end == T0 and all(node.end <= T0 + timedelta(milliseconds=1) for node in plan.root.walk())
+
+
+def test_support_sub_agents_also_have_runs_of_their_own():
+    roots = Counter(p.service for p in TraceGenerator(9).history(T0, T0 + timedelta(days=1), 400))
+    assert all(roots[agent] > 0 for agent in ("billing-agent", "refund-agent", "kb-search-agent"))

@@ -1,0 +1,75 @@
+"""Celery tasks of the intake: options, retries on database errors, a real worker draining the inbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from monitoring import services, tasks
+from monitoring.models import InboxBatch, Step
+from tests.monitoring.celery_helpers import thread_worker, wait_for
+from tests.monitoring.otlp_builders import agent_trace, protobuf_body
+
+
+def recent_body() -> bytes:
+    return protobuf_body(agent_trace(start=timezone.now() - timedelta(minutes=1)))
+
+
+def test_process_batch_acks_late_and_retries_only_database_errors():
+    task = tasks.process_batch
+    assert task.acks_late and task.reject_on_worker_lost
+    assert set(task.autoretry_for) == {OperationalError, InterfaceError}
+
+
+@pytest.mark.django_db
+def test_process_batch_retries_a_transient_database_error(monkeypatch):
+    batch = InboxBatch.objects.create(kind="otlp_protobuf", payload=recent_body())
+    calls = []
+    real = services.ingest_batch
+
+    def flaky(batch_id):
+        calls.append(batch_id)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(batch_id)
+
+    monkeypatch.setattr(services, "ingest_batch", flaky)
+    result = tasks.process_batch.apply(args=[batch.pk], retries=0)
+    assert result.get() == "done" and len(calls) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_accepted_batch_is_processed_by_a_real_worker():
+    with thread_worker():
+        batch = services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, recent_body(), None, 3)
+        wait_for(lambda: InboxBatch.objects.get(pk=batch.pk).status == "done", what="the batch to be processed")
+    assert Step.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_sweep_task_reports_counts():
+    old = timezone.now() - timedelta(hours=1)
+    InboxBatch.objects.create(kind="otlp_protobuf", payload=b"", enqueued_at=old, received_at=old)
+    assert tasks.sweep_inbox.apply().get() == {"requeued": 1, "dead": 0}
+
+
+@pytest.mark.django_db
+def test_replay_dead_letters_command_processes_dead_batches_synchronously(capsys):
+    batch = InboxBatch.objects.create(kind="otlp_protobuf", payload=recent_body(), status="dead", error="boom")
+    call_command("replay_dead_letters", "--all", "--sync")
+    batch.refresh_from_db()
+    assert batch.status == "done" and Step.objects.count() == 3
+    assert "replayed 1 batch(es)" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_replay_dead_letters_command_needs_ids_or_all():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--all"):
+        call_command("replay_dead_letters")
