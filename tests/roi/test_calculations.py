@@ -73,7 +73,7 @@ def test_value_is_zero_without_a_baseline():
 
 
 def test_handoff_cost_is_handling_hours_times_the_hourly_cost():
-    assert handoff_cost(D("5400"), a(K.HOURLY_COST, "40", cur="USD"), None) == D("60.000000")
+    assert handoff_cost(D("5400"), a(K.HOURLY_COST, "45", cur="USD"), None) == D("67.500000")
     assert handoff_cost(D("100"), a(K.HOURLY_COST, "45", cur="USD"), None) == D("1.250000")
 
 
@@ -124,14 +124,14 @@ def test_a_period_spanning_an_assumption_change_uses_each_value_for_its_days():
 def test_net_benefit_roi_cost_per_resolution_and_payback():
     row = RoiRow(key=("agent", 1), label="x", runs=150, automated=120, resolved_tickets=4,
                  ai_cost=D("100"), other_cost=Range(D("20"), D("32"), D("50")),
-                 value=Range(D("192"), D("432"), D("720")), handoff_cost=D("60"), one_off_cost=D("900"),
+                 value=Range(D("192"), D("432"), D("720")), handoff_cost=D("67.5"), one_off_cost=D("900"),
                  period_months=D(1))
     assert row.total_cost == D("132")
     assert row.net_benefit == Range(D("42"), D("300"), D("600"))  # low: 192-100-50, high: 720-100-20
     assert row.roi_percent.quantize(D("0.0001")) == D("227.2727")  # 300 / 132
     assert row.automation_rate == D("80")  # 120 / 150
     assert row.cost_per_resolution_agent == D("1.1")  # 132 / 120
-    assert row.cost_per_resolution_person == D("15")  # 60 / 4
+    assert row.cost_per_resolution_person == D("16.875")  # 5,400 s at 45 USD/h = 67.50, / 4 tickets
     assert row.payback_months == D("3")  # 900 / 300 a month
 
 
