@@ -27,7 +27,7 @@ from agentops.permissions import OPERATIONS, role_required
 
 from . import native, otlp, services
 from .models import InboxBatch, Run
-from .normalize import normalize_spans
+from .normalize import screen_spans
 from .openapi import openapi_document
 
 logger = logging.getLogger(__name__)
@@ -151,13 +151,13 @@ def otlp_traces(request: HttpRequest) -> HttpResponse:
         spans = otlp.decode(payload, content_type)
     except otlp.PayloadError as exc:
         raise IntakeError(400, str(exc)) from exc
-    normalized = normalize_spans(
-        spans, now=timezone.now(), text_cap=settings.INTAKE_TEXT_CAP_BYTES, allowed_agent=services.restricted_agent(key)
-    )
-    if normalized.records:
+    # Only the accept/reject decision is made here; the worker maps the spans.
+    screened = screen_spans(spans, now=timezone.now(), allowed_agent=services.restricted_agent(key))
+    accepted = len(spans) - screened.rejected
+    if accepted:
         kind = InboxBatch.Kind.OTLP_JSON if content_type == otlp.JSON else InboxBatch.Kind.OTLP_PROTOBUF
-        services.accept_batch(kind, payload, key, len(normalized.records))
-    body = otlp.export_response(content_type, normalized.rejected, normalized.message())
+        services.accept_batch(kind, payload, key, accepted)
+    body = otlp.export_response(content_type, screened.rejected, screened.message())
     return HttpResponse(body, status=200, content_type=content_type)
 
 
@@ -187,23 +187,21 @@ def api_runs(request: HttpRequest) -> HttpResponse:
         decoded = native.decode_runs(payload)
     except native.InvalidDocument as exc:
         raise IntakeError(400, str(exc)) from exc
-    normalized = normalize_spans(
-        decoded.spans, now=timezone.now(), text_cap=settings.INTAKE_TEXT_CAP_BYTES,
-        allowed_agent=services.restricted_agent(key),
-    )
-    if not normalized.records and (decoded.rejected_runs or normalized.rejected):
-        errors = decoded.errors + normalized.errors
+    screened = screen_spans(decoded.spans, now=timezone.now(), allowed_agent=services.restricted_agent(key))
+    accepted = len(decoded.spans) - screened.rejected
+    if not accepted and (decoded.rejected_runs or screened.rejected):
+        errors = decoded.errors + screened.errors
         raise IntakeError(400, "no run could be accepted: " + "; ".join(errors[:10]))
     batch_id = None
-    if normalized.records:
-        batch_id = services.accept_batch(InboxBatch.Kind.NATIVE_RUNS, payload, key, len(normalized.records)).pk
+    if accepted:
+        batch_id = services.accept_batch(InboxBatch.Kind.NATIVE_RUNS, payload, key, accepted).pk
     return JsonResponse({
         "batch_id": batch_id,
         "accepted_runs": decoded.accepted_runs,
         "rejected_runs": decoded.rejected_runs,
-        "rejected_steps": normalized.rejected,
+        "rejected_steps": screened.rejected,
         "trace_ids": decoded.trace_ids,
-        "errors": decoded.errors + normalized.errors,
+        "errors": decoded.errors + screened.errors,
     }, status=202)
 
 

@@ -429,6 +429,27 @@ def normalize_spans(
     return NormalizedBatch(records=records, rejected=rejected, errors=errors)
 
 
+def screen_spans(spans: list[SpanInput], *, now: datetime, allowed_agent: str | None = None) -> NormalizedBatch:
+    """The accept/reject decision of ``normalize_spans`` without building records: what the intake
+    view needs to answer (partial success) cheaply. ``records`` is empty; ``rejected`` and ``errors``
+    are exactly those ``normalize_spans`` reports, because only these checks can reject a span."""
+    errors, rejected = [], 0
+    for span in spans:
+        try:
+            _validate(span, now)
+            if allowed_agent is not None:
+                key, _name, declared = agent_identity(span, _short(span.attributes.get("gen_ai.operation.name"), 64))
+                if declared and key != allowed_agent:
+                    raise SpanRejected(
+                        f"span {span.span_id} is for agent {key!r} but this key may only send for {allowed_agent!r}"
+                    )
+        except SpanRejected as exc:
+            rejected += 1
+            if len(errors) < 5:
+                errors.append(str(exc))
+    return NormalizedBatch(records=[], rejected=rejected, errors=errors)
+
+
 def _restrict(record: SpanRecord, allowed_agent: str) -> None:
     if record.declared_agent and record.agent_key != allowed_agent:
         raise SpanRejected(

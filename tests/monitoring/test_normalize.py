@@ -16,6 +16,7 @@ from monitoring.normalize import (
     cap_text,
     normalize_span,
     normalize_spans,
+    screen_spans,
 )
 from tests.monitoring.otlp_builders import T0, ns, span_input
 
@@ -164,3 +165,14 @@ def test_any_attribute_values_either_normalize_or_reject_cleanly(attrs, duration
     assert record.input_tokens >= 0 and record.output_tokens >= 0
     assert record.cost is None or record.cost >= 0
     assert record.kind in {"llm", "tool", "agent", "retrieval", "other"} and record.agent_key
+
+
+@settings(max_examples=100, deadline=None)
+@given(attrs=st.dictionaries(semconv_keys, attribute_values, max_size=6),
+       duration=st.integers(min_value=-10**9, max_value=10**13), allowed=st.sampled_from([None, "a-1"]))
+def test_screening_makes_the_same_decision_as_normalizing(attrs, duration, allowed):
+    span = span_input(attributes=attrs)
+    span.end_unix_nano = span.start_unix_nano + duration
+    screened = screen_spans([span], now=NOW, allowed_agent=allowed)
+    normalized = normalize_spans([span], now=NOW, allowed_agent=allowed)
+    assert (screened.rejected, screened.errors) == (normalized.rejected, normalized.errors)
