@@ -31,15 +31,15 @@ LEASE_WARNING_SECONDS = 120
 # --- queues --------------------------------------------------------------------------------------
 
 
-@require_GET
 @role_required(*BOTH)
+@require_GET
 def queue_list(request: HttpRequest) -> HttpResponse:
     summaries = queries.queue_summaries()
     return render(request, "handoffs/queue_list.html", {"queues": summaries, "now": timezone.now()})
 
 
-@require_GET
 @role_required(*BOTH)
+@require_GET
 def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
     queue = get_object_or_404(Queue, slug=slug)
     form = forms.TicketFilterForm(request.GET or None, agent_choices=queries.queue_agent_choices(queue))
@@ -56,8 +56,8 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, template, context)
 
 
-@require_POST
 @role_required(REVIEWERS)
+@require_POST
 def claim_next(request: HttpRequest, slug: str) -> HttpResponse:
     queue = get_object_or_404(Queue, slug=slug)
     try:
@@ -72,8 +72,8 @@ def claim_next(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect(ticket)
 
 
-@require_GET
 @role_required(REVIEWERS)
+@require_GET
 def my_tickets(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     data = queries.my_tickets(request.user, now)
@@ -128,8 +128,8 @@ def _render_ticket(request: HttpRequest, ticket: Ticket, *, status: int = 200, e
     return render(request, template, context, status=status)
 
 
-@require_GET
 @role_required(*BOTH)
+@require_GET
 def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_ticket(request, _ticket_or_404(pk))
 
@@ -176,8 +176,8 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-@require_POST
 @role_required(*BOTH)
+@require_POST
 def ticket_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     spec = ACTIONS.get(action)
     if spec is None:
@@ -204,8 +204,8 @@ def ticket_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 # --- operations: metrics and configuration -------------------------------------------------------
 
 
-@require_GET
 @role_required(OPERATIONS)
+@require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     form = forms.MetricsForm(request.GET or {"days": 30})
     if not form.is_valid():
@@ -221,8 +221,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
     return render(request, "handoffs/metrics.html", {"form": form, "m": data, "figures": figures, "days": days})
 
 
-@require_GET
 @role_required(OPERATIONS)
+@require_GET
 def settings_page(request: HttpRequest) -> HttpResponse:
     return render(request, "handoffs/settings.html", {
         "queues": Queue.objects.prefetch_related("agents").order_by("position", "name"),
@@ -241,15 +241,15 @@ def _edit(request: HttpRequest, form_class, instance, title: str) -> HttpRespons
     return render(request, "handoffs/config_form.html", {"form": form, "title": title})
 
 
-@require_http_methods(["GET", "POST"])
 @role_required(OPERATIONS)
+@require_http_methods(["GET", "POST"])
 def queue_edit(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     queue = get_object_or_404(Queue, slug=slug) if slug else None
     return _edit(request, forms.QueueForm, queue, f"Edit queue {queue}" if queue else "New queue")
 
 
-@require_http_methods(["GET", "POST"])
 @role_required(OPERATIONS)
+@require_http_methods(["GET", "POST"])
 def root_cause_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     cause = get_object_or_404(RootCause, pk=pk) if pk else None
     return _edit(request, forms.RootCauseForm, cause, f"Edit root cause {cause}" if cause else "New root cause")
