@@ -35,7 +35,7 @@ def parse_month(text: str) -> date:
 
 
 class MonthField(forms.CharField):
-    widget = forms.TextInput(attrs={"type": "month", "placeholder": "YYYY-MM"})
+    widget = forms.TextInput(attrs={"type": "month", "placeholder": "YYYY-MM", "class": "roi-month"})
 
     def to_python(self, value):
         value = super().to_python(value)

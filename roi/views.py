@@ -36,14 +36,18 @@ def today_utc() -> date:
     return timezone.now().date()
 
 
-def _row_links(period: Period, agents: dict):
-    """Drill-downs: run counts to the run explorer (one agent), ticket figures to our ticket list."""
+def _row_links(period: Period, agents: dict, query: dict):
+    """Drill-downs: an agent's runs and model cost to the run explorer, a department's or the
+    company's runs to this report by agent, ticket figures to the list of tickets counted."""
     dates = {"from": period.start.isoformat(), "to": period.last_day.isoformat()}
+    by_agent = f"{reverse('roi:report')}?{urlencode({**query, 'grouping': 'agent'})}"
 
     def link_for(row: RoiRow, column: str) -> str | None:
         kind, ident = row.key
-        if column == "runs" and kind == "agent":
+        if column in ("runs", "automated", "ai_cost") and kind == "agent":
             return safe_reverse("monitoring:runs", query={"agent": agents[ident].slug, **dates})
+        if column == "runs" and kind in ("department", "company", "total") and query.get("grouping") != "agent":
+            return by_agent
         if column in ("handoffs", "human_minutes", "handoff_cost", "cpr_person") and kind != "department_costs":
             scope = {"agent": {"agent": ident}, "department": {"department": ident or ""}}.get(kind, {})
             return f"{reverse('roi:tickets')}?{urlencode({**scope, **dates})}"
@@ -69,13 +73,13 @@ def _comparison(bundle: queries.ReportBundle, table: Table) -> list[dict]:
 def _report_context(form: ReportForm) -> dict:
     period, grouping = form.get_period(), form.cleaned_data["grouping"]
     context: dict = {"form": form, "period": period, "grouping": grouping, "currency": REPORT_CURRENCY,
-                     "query": form.data.urlencode() if hasattr(form.data, "urlencode") else urlencode(form.data)}
+                     "query": urlencode(form.data)}
     try:
         bundle = queries.report_bundle(period, grouping)
     except MissingExchangeRate as exc:
         context["problem"] = str(exc)
         return context
-    table = build_table(bundle.report, _row_links(period, bundle.agents))
+    table = build_table(bundle.report, _row_links(period, bundle.agents, dict(form.data)))
     context.update(
         bundle=bundle,
         table=table,

@@ -83,6 +83,13 @@ def test_report_rows_and_drill_downs(finance_client, data):
     assert "Assumptions used" in response.content.decode()
 
 
+def test_department_runs_drill_down_to_the_agents(finance_client, data):
+    response = finance_client.get(reverse("roi:report"), {**MARCH, "grouping": "department"})
+    runs_cell = response.context["table"].rows[0][1]
+    assert runs_cell.link.startswith(reverse("roi:report")) and "grouping=agent" in runs_cell.link
+    assert "month=2026-03" in runs_cell.link
+
+
 def test_htmx_request_renders_only_the_report_partial(finance_client, data):
     response = finance_client.get(reverse("roi:report"), MARCH, headers={"HX-Request": "true"})
     body = response.content.decode()
