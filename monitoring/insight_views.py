@@ -1,6 +1,6 @@
 """Insights pages: root causes, failure group drill-down, prompt version comparison, agent map.
 
-Thin views: check the role, validate the query string with a form (bad input -> 400 with the form's
+Thin views: check the role (before the HTTP method, so anonymous visitors are sent to sign in), validate the query string with a form (bad input -> 400 with the form's
 message), call one selector or service, render. With htmx, the page's named partial is rendered.
 """
 
@@ -41,8 +41,8 @@ def _render(request: HttpRequest, template: str, partial: str, context: dict, st
     return render(request, name, context, status=status)
 
 
-@require_GET
 @role_required(OPERATIONS)
+@require_GET
 def root_causes(request: HttpRequest) -> HttpResponse:
     form = RootCauseFilterForm(request.GET)
     if not form.is_valid():
@@ -85,14 +85,14 @@ def _group_context(request: HttpRequest, fingerprint: str, **extra) -> dict:
     return context
 
 
-@require_GET
 @role_required(OPERATIONS)
+@require_GET
 def failure_group(request: HttpRequest, fingerprint: str) -> HttpResponse:
     return render(request, "monitoring/insights/failure_group.html", _group_context(request, fingerprint))
 
 
-@require_POST
 @role_required(OPERATIONS)
+@require_POST
 def failure_group_mark(request: HttpRequest, fingerprint: str) -> HttpResponse:
     form = MarkGroupForm(request.POST)
     if form.is_valid():
@@ -116,8 +116,8 @@ def _prompt_url(draft: PromptVersion) -> str:
         return reverse("monitoring:compare", args=[draft.agent.slug])
 
 
-@require_POST
 @role_required(OPERATIONS)
+@require_POST
 def draft_from_group(request: HttpRequest, fingerprint: str) -> HttpResponse:
     agents = Agent.objects.filter(runs__fingerprint=fingerprint).distinct()
     form = DraftFromGroupForm(request.POST, agents=agents)
@@ -135,8 +135,8 @@ def draft_from_group(request: HttpRequest, fingerprint: str) -> HttpResponse:
     return render(request, "monitoring/insights/failure_group.html", context, status=400)
 
 
-@require_POST
 @role_required(OPERATIONS)
+@require_POST
 def draft_from_ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
     form = DraftFromTicketForm(request.POST)
     form.is_valid()  # only an optional, length-limited note
@@ -150,8 +150,8 @@ def draft_from_ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
     return redirect(_prompt_url(draft))
 
 
-@require_GET
 @role_required(OPERATIONS)
+@require_GET
 def compare(request: HttpRequest, slug: str) -> HttpResponse:
     agent = get_object_or_404(Agent.objects.select_related("department"), slug=slug)
     # The range decides which versions can be picked; a bad range is reported by CompareForm below.
@@ -176,8 +176,8 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
     return _render(request, "monitoring/insights/compare.html", "results", context)
 
 
-@require_GET
 @role_required(OPERATIONS)
+@require_GET
 def agent_map(request: HttpRequest) -> HttpResponse:
     form = MapFilterForm(request.GET)
     if not form.is_valid():
