@@ -17,7 +17,6 @@ from datetime import datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from agentops.models import Agent
@@ -46,18 +45,20 @@ QUEUES: dict[str, tuple[str, str, list[str], list[str], dict]] = {
         ["support-orchestrator", "billing-agent", "refund-agent", "kb-search-agent", "translation-agent",
          "legacy-faq-bot"],
         [], {"is_default": True, "position": 30, "open_on_low_quality": True, "sla_claim_minutes": 15,
-             "sla_resolve_minutes": 240, "reason_priorities": {"refund over limit": 2, "customer angry": 1}},
+             "sla_resolve_minutes": 240,
+             "reason_priorities": {"refund over limit": 2, "customer angry": 1, "policy_restriction": 2}},
     ),
     "finance-ops": (
         "Finance ops", "Invoice and expense exceptions for the finance team.",
         ["invoice-processor", "expense-auditor"], [],
         {"position": 10, "open_on_run_failure": True, "sla_claim_minutes": 60, "sla_resolve_minutes": 480,
+         "reopen_days": 3,
          "business_timezone": "Europe/Berlin", "business_start": time(9), "business_end": time(17)},
     ),
     "it": (
         "IT", "Employee IT and HR policy requests the helpdesk agents could not finish.",
         ["it-helpdesk-agent", "hr-policy-bot"], [],
-        {"position": 20, "sla_claim_minutes": 30, "sla_resolve_minutes": 480, "lease_minutes": 20,
+        {"position": 20, "sla_claim_minutes": 30, "sla_resolve_minutes": 480, "lease_minutes": 20, "reopen_days": 2,
          "business_timezone": "Europe/Berlin", "business_start": time(8), "business_end": time(18)},
     ),
 }
@@ -104,6 +105,7 @@ def seed(stdout) -> None:
     esc_ids = list(Escalation.objects.values_list("pk", flat=True))
     with transaction.atomic():
         created = services.open_tickets_for_escalations(esc_ids)
+    _empty_fallback_queue()
     moved = _play_tickets(list(causes.values()))
     stdout.write(
         f"handoffs: {len(queues)} queues, {len(causes)} root causes, {synthetic} demo escalations, "
@@ -122,6 +124,11 @@ def _seed_root_causes() -> dict[str, RootCause]:
 
 def _seed_queues() -> list[Queue]:
     agents = {a.slug: a for a in Agent.objects.all()}
+    fallback = Queue.objects.filter(slug=services.FALLBACK_QUEUE_SLUG, is_default=True).first()
+    if fallback is not None and not Queue.objects.filter(slug__in=list(QUEUES)).exists():
+        # monitoring's seed ingested escalations before any queue existed, so they went to the
+        # automatic fallback queue; the demo's default queue takes over its role.
+        Queue.objects.filter(pk=fallback.pk).update(is_default=False)
     queues = []
     for slug, (name, description, agent_slugs, reasons, extra) in QUEUES.items():
         if extra.get("is_default") and Queue.objects.filter(is_default=True).exclude(slug=slug).exists():
@@ -133,6 +140,15 @@ def _seed_queues() -> list[Queue]:
             queue.agents.set([agents[s] for s in agent_slugs if s in agents])
         queues.append(queue)
     return queues
+
+
+def _empty_fallback_queue() -> None:
+    fallback = Queue.objects.filter(slug=services.FALLBACK_QUEUE_SLUG, is_default=False).first()
+    if fallback is None:
+        return
+    services.reroute_unclaimed_tickets(fallback)
+    if not fallback.tickets.exists():
+        fallback.delete()
 
 
 def _trace_id(n: int) -> str:
@@ -207,10 +223,9 @@ def _play_tickets(causes: list[RootCause]) -> int:
     ops = User.objects.filter(username="olivia").first()
     if not reviewers or not causes:
         return 0
+    # Untouched by a human so far; a ticket's script is fixed by its id, so reruns change nothing.
     untouched = (
-        Ticket.objects.filter(status=TicketStatus.OPEN, reopen_count=0)
-        .annotate(n_events=Count("events"))
-        .filter(n_events=1)
+        Ticket.objects.filter(status=TicketStatus.OPEN, reopen_count=0, first_claimed_at__isnull=True)
         .select_related("queue")
         .order_by("-created_at")[:MAX_PLAYED]
     )

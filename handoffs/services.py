@@ -61,6 +61,10 @@ class CapacityExceeded(HandoffError):
 # ---------------------------------------------------------------------------------------------
 
 
+# Created on demand when escalations arrive before any default queue is configured.
+FALLBACK_QUEUE_SLUG = "escalations"
+
+
 @dataclass(frozen=True)
 class _Route:
     queue: Queue
@@ -82,7 +86,7 @@ def _default_queue(routes: list[_Route]) -> Queue:
             return route.queue
     # No default configured: never lose an escalation (and never fail the ingest batch) for lack of one.
     queue, _ = Queue.objects.get_or_create(
-        slug="escalations",
+        slug=FALLBACK_QUEUE_SLUG,
         defaults={"name": "Escalations", "is_default": not Queue.objects.filter(is_default=True).exists()},
     )
     return queue
@@ -187,6 +191,38 @@ def open_tickets_for_runs(run_ids: Iterable[int], now: datetime | None = None) -
             _log(ticket, EventKind.CREATED, None, "", at=ticket.created_at, data={"queue": queue.name, "rule": source})
             created.append(ticket)
     return created
+
+
+def reroute_unclaimed_tickets(from_queue: Queue, actor=None, now: datetime | None = None) -> int:
+    """Route again the open, never-claimed tickets of ``from_queue`` with the current rules (after
+    operations changed them, or to empty the automatic fallback queue). Deadlines are recomputed
+    from the handoff time with the new queue's SLA; each move is logged."""
+    now = now or timezone.now()
+    routes = _routes()
+    moved = 0
+    with transaction.atomic():
+        tickets = list(
+            Ticket.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("escalation", "queue")
+            .filter(queue=from_queue, status=TicketStatus.OPEN, first_claimed_at__isnull=True)
+            .order_by("pk")
+        )
+        for ticket in tickets:
+            if ticket.escalation is not None:
+                target = route_escalation(routes, ticket.agent_id, ticket.reason)
+            else:
+                target = _route_rule(routes, ticket.agent_id, ticket.source) or from_queue
+            if target.pk == from_queue.pk:
+                continue
+            fields = _new_ticket_fields(target, ticket.created_at)
+            ticket.queue, ticket.claim_due_at, ticket.resolve_due_at = target, fields["claim_due_at"], fields["resolve_due_at"]
+            if ticket.escalation is not None:
+                ticket.priority = target.priority_for(ticket.reason, ticket.escalation.priority)
+            _save(ticket)
+            _log(ticket, EventKind.REASSIGNED, actor, TicketStatus.OPEN, at=now,
+                 data={"from_queue": from_queue.name, "to_queue": target.name})
+            moved += 1
+    return moved
 
 
 # ---------------------------------------------------------------------------------------------

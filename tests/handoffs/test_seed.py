@@ -6,16 +6,25 @@ import io
 
 import pytest
 
+from agentops.models import Agent
 from agentops.seed import seed_registry
 from handoffs.models import Queue, RootCause, Ticket, TicketEvent, TicketStatus
 from handoffs.seed import seed
+from handoffs.services import FALLBACK_QUEUE_SLUG
+from tests.handoffs.factories import make_escalation, record_escalations
 
 pytestmark = pytest.mark.django_db
 
 
 def test_seed_creates_tickets_in_every_state_and_second_run_adds_nothing():
     seed_registry(io.StringIO())
+    # monitoring's seed ingests escalations before any queue exists: they land in the fallback queue
+    early = make_escalation(agent=Agent.objects.get(slug="it-helpdesk-agent"), reason="vpn failure")
+    record_escalations(early)
     seed(io.StringIO())
+    assert not Queue.objects.filter(slug=FALLBACK_QUEUE_SLUG).exists()
+    assert Ticket.objects.get(escalation=early).queue.slug == "it"
+    assert Queue.objects.get(is_default=True).slug == "support-escalations"
     counts = (Queue.objects.count(), RootCause.objects.count(), Ticket.objects.count(), TicketEvent.objects.count())
     statuses = set(Ticket.objects.values_list("status", flat=True))
     assert {TicketStatus.OPEN, TicketStatus.CLAIMED, TicketStatus.PENDING, TicketStatus.RESOLVED,

@@ -203,3 +203,20 @@ def test_cancel_by_operations_ends_the_clock(queue, reviewer, ops_user):
     t = _claimed(make_ticket(queue), reviewer, T0)
     t = services.cancel_ticket(t.pk, ops_user, t.version, note="spam", now=T0 + timedelta(minutes=1))
     assert (t.status, t.assignee, t.handle_seconds) == (TicketStatus.CANCELLED, None, 60)
+
+
+def test_reroute_moves_unclaimed_tickets_with_new_deadlines_and_logs_it(reviewer):
+    from tests.factories import make_agent
+
+    agent = make_agent("IT bot")
+    fallback = make_queue("Fallback", is_default=True, sla_claim_minutes=30)
+    waiting, held = make_ticket(fallback, agent=agent), make_ticket(fallback, agent=agent)
+    services.claim_ticket(held.pk, reviewer, held.version)
+    it = make_queue("IT", agents=[agent], sla_claim_minutes=5, position=1)
+
+    assert services.reroute_unclaimed_tickets(fallback) == 1
+    waiting.refresh_from_db()
+    assert waiting.queue == it
+    assert waiting.claim_due_at == waiting.created_at + timedelta(minutes=5)
+    assert waiting.events.get(kind=EventKind.REASSIGNED).data == {"from_queue": "Fallback", "to_queue": "IT"}
+    assert Ticket.objects.get(pk=held.pk).queue == fallback
