@@ -1,0 +1,368 @@
+"""End-to-end ingest benchmark: HTTP (gunicorn) -> inbox -> Celery (Redis) -> Postgres.
+
+N sender threads POST 100-span gzip protobuf OTLP batches to /v1/traces for --seconds, honouring
+429/503 Retry-After. Reported: sustained spans/s end to end (stored spans over the time from the
+first request until the inbox has drained), accepted spans/s at the API, API latency p50/p95/p99,
+time until a span is queryable, worker peak memory, and the raw COPY rate of the same rows into the
+same step table as the reference limit. The last line is
+
+    ingest: <N> spans/s sustained, raw COPY <M> spans/s, ratio <R>
+
+The benchmark creates its own database on the DATABASE_URL server (dropped at the end unless
+--keep) and uses REDIS_URL as the broker:
+    REDIS_URL=redis://127.0.0.1:6379/9 python bench/ingest.py --seconds 60 --senders 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dj_database_url
+import psycopg2
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentops.settings")
+BENCH_SERVICE = "bench-ingest"
+BENCH_DB = f"agentops_bench_{os.getpid()}"
+
+
+def _admin_connection():
+    config = dj_database_url.parse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/agentops"))
+    conn = psycopg2.connect(dbname="postgres", user=config["USER"], password=config["PASSWORD"] or None,
+                            host=config["HOST"], port=config["PORT"] or 5432)
+    conn.autocommit = True
+    return conn, config
+
+
+def create_database() -> None:
+    """A database of our own, so the benchmark neither reads nor pollutes anyone's data."""
+    conn, config = _admin_connection()
+    with conn.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    conn.close()
+    auth = config["USER"] + (f":{config['PASSWORD']}" if config["PASSWORD"] else "")
+    os.environ["DATABASE_URL"] = f"postgres://{auth}@{config['HOST']}:{config['PORT'] or 5432}/{BENCH_DB}"
+
+
+def drop_database() -> None:
+    from django.db import connections
+
+    connections.close_all()
+    conn, _config = _admin_connection()
+    with conn.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    conn.close()
+SPANS_PER_BATCH = 100
+
+
+# ---------------------------------------------------------------------------------------------
+# Request bodies: a template request whose trace ids are swapped per request (cheap and unique)
+# ---------------------------------------------------------------------------------------------
+
+
+class BodyFactory:
+    def __init__(self) -> None:
+        from django.utils import timezone
+
+        from monitoring.simulator import TraceGenerator, plan_to_span_inputs
+        from tests.monitoring.otlp_builders import otlp_request
+
+        generator = TraceGenerator(42)
+        spans = []
+        now = timezone.now()
+        while len(spans) < SPANS_PER_BATCH:
+            plan = generator.trace(now, agent="support-orchestrator").end_at(now)
+            spans.extend(plan_to_span_inputs(plan))
+        spans = _complete_traces(spans, SPANS_PER_BATCH)
+        for span in spans:
+            span.resource = {"service.name": BENCH_SERVICE}
+            if "gen_ai.agent.name" in span.attributes:  # bench agents, apart from any real ones
+                name = "bench-" + span.attributes["gen_ai.agent.name"]
+                span.attributes["gen_ai.agent.name"] = span.attributes["gen_ai.agent.id"] = name
+        self.placeholders = sorted({bytes.fromhex(s.trace_id) for s in spans})
+        self.template = otlp_request(spans, service=BENCH_SERVICE).SerializeToString()
+        self.span_count = len(spans)
+
+    def make(self) -> tuple[bytes, list[str]]:
+        body, trace_ids = self.template, []
+        for placeholder in self.placeholders:
+            fresh = secrets.token_bytes(16)
+            body = body.replace(placeholder, fresh)
+            trace_ids.append(fresh.hex())
+        return gzip.compress(body, compresslevel=1), trace_ids
+
+
+def _complete_traces(spans, limit):
+    """Whole traces only, about ``limit`` spans (a batch cut mid-trace is realistic too, but keeps
+    the numbers simple to compare)."""
+    by_trace: dict[str, list] = {}
+    for span in spans:
+        by_trace.setdefault(span.trace_id, []).append(span)
+    chosen = []
+    for trace_spans in by_trace.values():
+        if chosen and len(chosen) + len(trace_spans) > limit:
+            break
+        chosen.extend(trace_spans)
+    return chosen
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(port: int, workers: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "agentops.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--log-level", "warning"],
+        cwd=REPO, env={**os.environ, "DB_CONN_MAX_AGE": "600"},
+    )
+
+
+def start_worker(concurrency: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "agentops", "worker", "--pool=prefork", f"--concurrency={concurrency}",
+         "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=REPO, env={**os.environ, "DB_CONN_MAX_AGE": "600"},
+    )
+
+
+def wait_until_up(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=5)
+            return
+        except requests.RequestException:  # not listening yet, or workers still booting
+            time.sleep(0.2)
+    raise SystemExit(f"server at {url} did not start")
+
+
+def process_tree_peak_kb(pid: int) -> int:
+    """Largest peak RSS (VmHWM) among ``pid`` and its children (prefork pool processes)."""
+    peak = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except FileNotFoundError:
+            continue
+    return peak
+
+
+# ---------------------------------------------------------------------------------------------
+# Senders and freshness probe
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    latencies_ms: list[float] = field(default_factory=list)
+    accepted_spans: int = 0
+    throttled: int = 0
+    errors: int = 0
+    probes: list[tuple[str, float]] = field(default_factory=list)  # (trace id, monotonic send time)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def sender(url: str, token: str, factory: BodyFactory, stop_at: float, stats: Stats, probe_every: int) -> None:
+    session = requests.Session()
+    headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip", "Authorization": f"Bearer {token}"}
+    sent = 0
+    while time.monotonic() < stop_at:
+        body, trace_ids = factory.make()
+        started = time.monotonic()
+        response = session.post(url, data=body, headers=headers, timeout=30)
+        elapsed = (time.monotonic() - started) * 1000
+        with stats.lock:
+            if response.status_code == 200:
+                stats.latencies_ms.append(elapsed)
+                stats.accepted_spans += factory.span_count
+                sent += 1
+                if sent % probe_every == 0:
+                    stats.probes.append((trace_ids[0], time.monotonic()))
+            elif response.status_code in (429, 503):
+                stats.throttled += 1
+            else:
+                stats.errors += 1
+        if response.status_code in (429, 503):
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+
+
+def freshness(stats: Stats, stop: threading.Event) -> list[float]:
+    """Seconds from sending a probed batch until its run is queryable."""
+    from django.db import connections
+
+    from monitoring.models import Run
+
+    seen: dict[str, float] = {}
+
+    while not stop.is_set() or len(seen) < len(stats.probes):
+        with stats.lock:
+            pending = [(t, at) for t, at in stats.probes if t not in seen]
+        if pending:
+            found = set(Run.objects.filter(trace_id__in=[t for t, _ in pending]).values_list("trace_id", flat=True))
+            now = time.monotonic()
+            for trace_id, at in pending:
+                if trace_id in found:
+                    seen[trace_id] = now - at
+        if stop.is_set() and not pending:
+            break
+        time.sleep(0.05)
+    connections.close_all()
+    return list(seen.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw COPY reference
+# ---------------------------------------------------------------------------------------------
+
+
+def raw_copy_rate(rows: int) -> float:
+    """COPY ``rows`` step rows (as ingest would write them) into monitoring_step; rows/s."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from agentops.models import Agent
+    from monitoring.models import Run
+
+    agent, _ = Agent.objects.get_or_create(slug=BENCH_SERVICE, defaults={"name": BENCH_SERVICE, "discovered": True})
+    now = timezone.now()
+    run = Run.objects.create(trace_id=secrets.token_hex(16), agent=agent, started_at=now, ended_at=now)
+    attributes = '{"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"}'
+    buffer = io.StringIO()
+    trace_ids = [secrets.token_hex(16) for _ in range(rows // 10 + 1)]
+    for i in range(rows):
+        trace_id = trace_ids[i // 10]  # ten spans per trace, like real batches
+        buffer.write(
+            f"{run.pk}\t{trace_id}\t{secrets.token_hex(8)}\t\t{agent.pk}\tt\tchat gpt-4o-mini\tllm\tchat\tgpt-4o-mini\t\t"
+            f"{now.isoformat()}\t{now.isoformat()}\t420.5\tok\t\t\t1200\t180\t0.000288\t\t\t{attributes}\t[]\n"
+        )
+    buffer.seek(0)
+    columns = ("run_id, trace_id, span_id, parent_span_id, agent_id, declared_agent, name, kind, operation, model, "
+               "tool_name, started_at, ended_at, duration_ms, status, error_type, error_message, input_tokens, "
+               "output_tokens, cost, input, output, attributes, events")
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.cursor.copy_expert(f"COPY monitoring_step ({columns}) FROM STDIN", buffer)
+    return rows / (time.monotonic() - started)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--server-workers", type=int, default=3)
+    parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help=f"keep the benchmark database ({BENCH_DB})")
+    args = parser.parse_args()
+    create_database()
+    try:
+        run_benchmark(args)
+    finally:
+        if not args.keep:
+            drop_database()
+
+
+def run_benchmark(args: argparse.Namespace) -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from agentops.models import ApiKey
+    from monitoring.models import InboxBatch, Step
+
+    call_command("migrate", verbosity=0)
+    _key, token = ApiKey.generate(label="ingest benchmark")
+    factory = BodyFactory()
+    port = free_port()
+    server, worker = start_server(port, args.server_workers), start_worker(args.worker_concurrency)
+    stats, stop = Stats(), threading.Event()
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz")
+        steps_before = Step.objects.count()
+        probe_results: list[float] = []
+        probe = threading.Thread(target=lambda: probe_results.extend(freshness(stats, stop)))
+        probe.start()
+        started = time.monotonic()
+        stop_at = started + args.seconds
+        url = f"http://127.0.0.1:{port}/v1/traces"
+        threads = [threading.Thread(target=sender, args=(url, token, factory, stop_at, stats, 5))
+                   for _ in range(args.senders)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        send_seconds = time.monotonic() - started
+        while InboxBatch.objects.filter(status=InboxBatch.Status.PENDING).exists():
+            if time.monotonic() - started > args.seconds * 10 + 120:
+                print("warning: inbox did not drain in time", file=sys.stderr)
+                break
+            time.sleep(0.2)
+        drained_seconds = time.monotonic() - started
+        stop.set()
+        probe.join()
+        stored = Step.objects.count() - steps_before
+        peak_mb = process_tree_peak_kb(worker.pid) / 1024
+    finally:
+        for process in (server, worker):
+            process.terminate()
+        for process in (server, worker):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    dead = InboxBatch.objects.filter(status=InboxBatch.Status.DEAD).count()
+    copy_rate = raw_copy_rate(min(max(stored, 20_000), 200_000))
+    sustained = stored / drained_seconds if drained_seconds else 0.0
+    print(f"senders {args.senders}, {args.seconds:g} s of sending, gunicorn x{args.server_workers}, "
+          f"celery x{args.worker_concurrency}, {factory.span_count} spans per batch")
+    print(f"API: {stats.accepted_spans / send_seconds:,.0f} spans/s accepted, {len(stats.latencies_ms)} requests, "
+          f"p50 {percentile(stats.latencies_ms, 50):.1f} ms, p95 {percentile(stats.latencies_ms, 95):.1f} ms, "
+          f"p99 {percentile(stats.latencies_ms, 99):.1f} ms, throttled {stats.throttled}, errors {stats.errors}")
+    print(f"stored {stored:,} spans; inbox drained {drained_seconds - send_seconds:.1f} s after sending stopped; "
+          f"dead letters {dead}")
+    print(f"time until queryable: p50 {percentile(probe_results, 50):.2f} s, p95 {percentile(probe_results, 95):.2f} s "
+          f"({len(probe_results)} probes)")
+    print(f"worker peak memory (largest process): {peak_mb:.0f} MB")
+    print(f"ingest: {sustained:,.0f} spans/s sustained, raw COPY {copy_rate:,.0f} spans/s, "
+          f"ratio {sustained / copy_rate:.3f}")
+
+
+if __name__ == "__main__":
+    main()
