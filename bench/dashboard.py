@@ -1,0 +1,244 @@
+"""Dashboard benchmark: load N spans, build rollups, time the overview and agent pages.
+
+    .venv/bin/python bench/dashboard.py [--spans 10000000] [--requests 20] [--database agentops_bench]
+
+Runs against its own database (created and migrated if missing; its telemetry is replaced on every
+run), so it never touches development data. Spans are generated inside PostgreSQL with
+generate_series (10 spans per run, 50 agents, 30 days), rollups are built with the bulk rebuild path,
+then each page x range is requested through Django's test client and p50/p95 server times printed,
+followed by the exact-vs-sketch percentile error. The last line is the summary:
+``dashboard: worst p95 <X> ms, percentile error <E>%``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+SPANS_PER_RUN = 10
+AGENTS = 50
+DAYS = 30
+RANGES = ("24h", "7d", "30d")
+
+
+def _setup_django(database: str) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    base = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
+    os.environ["DATABASE_URL"] = f"{base}/{database}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentops.settings")
+    _create_database(base, database)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _create_database(base: str, database: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(f"{base}/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{database}"')
+    conn.close()
+
+
+def _agents() -> list[int]:
+    from agentops.models import Agent, Department
+
+    department, _ = Department.objects.get_or_create(name="Bench")
+    ids = []
+    for i in range(AGENTS):
+        agent, _ = Agent.objects.get_or_create(
+            slug=f"bench-agent-{i:02d}",
+            defaults={"name": f"Bench agent {i:02d}", "department": department, "lifecycle_stage": "scale",
+                      "slo_p95_latency_ms": 6000, "slo_min_success_rate": 95, "slo_min_quality": "0.7",
+                      "slo_max_cost_per_run": "0.05"},
+        )
+        ids.append(agent.id)
+    return ids
+
+
+# Runs: lognormal latency (Box-Muller), 5 % errors, 3 % escalations, a quality score on 60 % of runs.
+_RUNS_SQL = """
+INSERT INTO monitoring_run (trace_id, agent_id, root_span_id, name, session_id, started_at, ended_at, duration_ms,
+    status, error_type, model, prompt_version, step_count, input_tokens, output_tokens, cost, quality_score,
+    has_escalation, fingerprint, input_preview, output_preview, ingested_at)
+SELECT md5(g::text), a.ids[1 + (g %% array_length(a.ids, 1))], substr(md5(g::text), 1, 16), 'invoke_agent',
+       'session-' || (g / 7), s.started_at, s.started_at + make_interval(secs => s.d / 1000), s.d,
+       CASE WHEN s.r < 0.05 THEN 'error' ELSE 'ok' END, CASE WHEN s.r < 0.05 THEN 'ToolTimeout' ELSE '' END,
+       'gpt-4o-mini', 'v' || (1 + g %% 3), %(steps)s, 800 + g %% 400, 150 + g %% 90,
+       round((0.0002 + (g %% 100) / 10000.0)::numeric, 6),
+       CASE WHEN g %% 5 < 3 THEN round((0.5 + random() / 2)::numeric, 3)::float END, s.r > 0.97, '', '', '', now()
+FROM generate_series(1, %(runs)s) g
+CROSS JOIN (SELECT %(agents)s::bigint[] AS ids) a
+CROSS JOIN LATERAL (
+    SELECT now() - random() * make_interval(days => %(days)s) AS started_at,
+           exp(7.3 + 0.7 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())) AS d,
+           random() AS r, g AS k
+) s
+"""
+# Steps: a root agent span and 9 children (llm and tool calls) per run.
+_STEPS_SQL = """
+INSERT INTO monitoring_step (run_id, trace_id, span_id, parent_span_id, agent_id, declared_agent, name, kind,
+    operation, model, tool_name, started_at, ended_at, duration_ms, status, error_type, error_message,
+    input_tokens, output_tokens, cost, input, output, attributes, events)
+SELECT r.id, r.trace_id, CASE WHEN i = 0 THEN r.root_span_id ELSE substr(md5(r.trace_id || i), 1, 16) END,
+       CASE WHEN i = 0 THEN '' ELSE r.root_span_id END, r.agent_id, i = 0,
+       CASE WHEN i = 0 THEN 'invoke_agent' WHEN i %% 2 = 1 THEN 'chat gpt-4o-mini' ELSE 'execute_tool lookup' END,
+       CASE WHEN i = 0 THEN 'agent' WHEN i %% 2 = 1 THEN 'llm' ELSE 'tool' END, '', '', '',
+       r.started_at, r.ended_at, r.duration_ms / greatest(i, 1), 'ok', '', '', 0, 0, 0, '', '', '{}', '[]'
+FROM monitoring_run r CROSS JOIN generate_series(0, %(per_run)s - 1) i
+"""
+
+
+def load(spans: int) -> tuple[int, float]:
+    from django.db import connection, transaction
+
+    runs = max(1, spans // SPANS_PER_RUN)
+    agent_ids = _agents()
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute("TRUNCATE monitoring_rollupcell, monitoring_escalation, monitoring_score, monitoring_step, "
+                       "monitoring_run CASCADE")
+        cursor.execute(_RUNS_SQL, {"runs": runs, "agents": agent_ids, "days": DAYS, "steps": SPANS_PER_RUN})
+        cursor.execute(_STEPS_SQL, {"per_run": SPANS_PER_RUN})
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE monitoring_run")
+        cursor.execute("ANALYZE monitoring_step")
+    return runs, time.perf_counter() - started
+
+
+def build_rollups() -> float:
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from monitoring import rollups
+
+    started = time.perf_counter()
+    now = timezone.now()
+    rollups.rebuild(now - timedelta(days=DAYS + 1), now)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE monitoring_rollupcell")
+    return time.perf_counter() - started
+
+
+def _client():
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    user, _ = User.objects.get_or_create(username="bench", defaults={"is_superuser": True, "is_staff": True})
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def time_pages(requests: int) -> list[tuple[str, str, float, float]]:
+    client = _client()
+    pages = {"overview": "/monitoring/", "agent": "/monitoring/agents/bench-agent-07/"}
+    results = []
+    for page, url in pages.items():
+        for key in RANGES:
+            client.get(url, {"range": key})  # warm caches (templates, plans) like a running server
+            timings = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                response = client.get(url, {"range": key})
+                timings.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    raise SystemExit(f"{url}?range={key} answered {response.status_code}")
+            results.append((page, key, statistics.median(timings), _percentile(timings, 0.95)))
+    return results
+
+
+def percentile_error() -> float:
+    """Worst relative error of p50/p95/p99 from merged rollup sketches against exact values, 30 days."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from monitoring import queries, sketch
+    from monitoring.rollups import truncate
+
+    time_range = queries.parse_range({"range": "30d"})
+    tier = queries.aggregate_tier(time_range)
+    start = truncate(time_range.start, tier)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM agentops_agent WHERE slug LIKE 'bench-agent-%%' ORDER BY slug LIMIT 5")
+        agent_ids = [row[0] for row in cursor.fetchall()]
+    current, _ = queries.summaries(time_range, agent_ids, with_previous=False)
+    worst = 0.0
+    for agent_id in agent_ids:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT duration_ms FROM monitoring_run WHERE agent_id = %s AND started_at >= %s "
+                           "AND started_at < %s", [agent_id, start, timezone.now()])
+            durations = [row[0] for row in cursor.fetchall()]
+        for q, estimate in zip((0.5, 0.95, 0.99), current[agent_id].percentiles, strict=True):
+            exact = sketch.exact_quantile(durations, q)
+            worst = max(worst, abs(estimate - exact) / exact)
+    return worst * 100
+
+
+def ingest_to_visible() -> float:
+    """Seconds from new runs committed to the overview showing them: refresh + one overview render."""
+    from django.db import connection, transaction
+
+    from monitoring import rollups
+
+    client = _client()
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_RUNS_SQL.replace("generate_series(1, %(runs)s) g", "generate_series(%(first)s, %(last)s) g")
+                       .replace("now() - random() * make_interval(days => %(days)s)", "now() - interval '5 seconds'")
+                       + " RETURNING id", {"first": 10**9, "last": 10**9 + 99, "agents": _bench_agent_ids(),
+                                         "steps": SPANS_PER_RUN})
+        rollups.refresh_for_runs([row[0] for row in cursor.fetchall()])
+    client.get("/monitoring/", {"range": "15m"})
+    return time.perf_counter() - started
+
+
+def _bench_agent_ids() -> list[int]:
+    from agentops.models import Agent
+
+    return list(Agent.objects.filter(slug__startswith="bench-agent-").order_by("slug").values_list("id", flat=True))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spans", type=int, default=10_000_000, help="spans to load (10 per run)")
+    parser.add_argument("--requests", type=int, default=20, help="timed requests per page and range")
+    parser.add_argument("--database", default="agentops_bench", help="database to (re)create the data in")
+    args = parser.parse_args()
+    _setup_django(args.database)
+
+    runs, load_s = load(args.spans)
+    print(f"loaded {runs * SPANS_PER_RUN:,} spans ({runs:,} runs, {AGENTS} agents, {DAYS} days) in {load_s:.1f} s")
+    print(f"built rollups in {build_rollups():.1f} s")
+    results = time_pages(args.requests)
+    for page, key, p50, p95 in results:
+        print(f"{page:9s} {key:>4s}: p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
+    print(f"ingest to visible (100-run batch refresh + overview render): {ingest_to_visible() * 1000:.0f} ms "
+          f"+ up to one htmx poll period")
+    error = percentile_error()
+    worst = max(p95 for *_, p95 in results)
+    print(f"dashboard: worst p95 {worst:.1f} ms, percentile error {error:.2f}%")
+
+
+if __name__ == "__main__":
+    main()
