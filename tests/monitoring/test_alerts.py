@@ -207,3 +207,15 @@ def test_evaluate_alerts_task_runs_the_evaluation():
 
     assert evaluate_alerts.name == "monitoring.tasks.evaluate_alerts"
     assert evaluate_alerts.apply().get() == {"opened": 0, "resolved": 0, "judged": 0}
+
+
+def test_demo_alert_seed_is_idempotent():
+    from io import StringIO
+
+    from monitoring import alert_seed
+
+    make_agent("Seeded Agent")
+    alert_seed.seed(StringIO())
+    count = AlertRule.objects.count()
+    alert_seed.seed(StringIO())
+    assert count == 3 and AlertRule.objects.count() == count
