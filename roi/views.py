@@ -90,6 +90,10 @@ def _report_context(form: ReportForm) -> dict:
 
 
 def _bad_request(request: HttpRequest, form: ReportForm, template: str = "roi/report.html") -> HttpResponse:
+    """400 with the form errors; an htmx request gets the inline partial with 200, since htmx does
+    not swap error responses and the message would otherwise never reach the screen."""
+    if request.htmx:
+        return render(request, "roi/report.html#report", {"form": form, "currency": REPORT_CURRENCY})
     return render(request, template, {"form": form, "currency": REPORT_CURRENCY}, status=400)
 
 

@@ -83,6 +83,13 @@ def test_report_rows_and_drill_downs(finance_client, data):
     assert "Assumptions used" in response.content.decode()
 
 
+def test_bad_input_over_htmx_is_shown_inline(finance_client):
+    response = finance_client.get(reverse("roi:report"), {"period": "month", "month": "nope"},
+                                  headers={"HX-Request": "true"})
+    body = response.content.decode()
+    assert body.lstrip().startswith('<section id="roi-report"') and "Give a month as YYYY-MM" in body
+
+
 def test_department_runs_drill_down_to_the_agents(finance_client, data):
     response = finance_client.get(reverse("roi:report"), {**MARCH, "grouping": "department"})
     runs_cell = response.context["table"].rows[0][1]
@@ -201,3 +208,22 @@ def test_setting_a_budget_and_seeing_it_flagged(finance_client, data):
 def test_spend_watch_empty_state_and_bad_month(finance_client):
     assert "No budgets for" in finance_client.get(reverse("roi:spend")).content.decode()
     assert finance_client.get(reverse("roi:spend"), {"month": "soon"}).status_code == 400
+
+
+def test_report_page_query_count_does_not_grow_with_agents(finance_client, finance_user, data,
+                                                           django_assert_max_num_queries):
+    dept = data[0].department
+    for i in range(5):
+        agent = make_agent(f"Extra {i}", department=dept)
+        assume(finance_user, AssumptionKind.BASELINE_MINUTES, "5", agent=agent)
+        make_run(agent, datetime(2026, 3, 10 + i, tzinfo=UTC))
+    with django_assert_max_num_queries(10):  # session, user, roles + six for the report
+        response = finance_client.get(reverse("roi:report"), MARCH)
+    assert len(response.context["table"].rows) == 8
+
+
+def test_a_custom_period_longer_than_three_years_is_refused(finance_client):
+    response = finance_client.get(reverse("roi:report"), {"period": "custom", "date_from": "2020-01-01",
+                                                          "date_to": "2026-01-01"})
+    assert response.status_code == 400
+    assert "at most three years" in response.content.decode()
