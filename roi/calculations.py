@@ -335,7 +335,10 @@ class _Builder:
             self.rows[key].value += time_saved_value(automated, baseline, hourly, recapture, fx)
             self.rows[key].handoff_cost += handoff_cost(human_seconds, hourly, fx)
 
-    def _labour_assumptions(self, agent: AgentInfo, day: date, row: RoiRow):
+    def _labour_assumptions(self, agent: AgentInfo, day: date, row: RoiRow) -> tuple[
+        Assumption | None, Assumption | None, Assumption | None, Assumption | None
+    ]:
+        """Hourly cost, baseline, recapture and the hourly cost's exchange rate in force on ``day``."""
         ledger = self.ledger
         hourly = ledger.in_force(AssumptionKind.HOURLY_COST, day, department_id=agent.department_id)
         baseline = ledger.in_force(AssumptionKind.BASELINE_MINUTES, day, agent_id=agent.id)
