@@ -31,6 +31,7 @@ from .forms import (
     PromptVersionForm,
 )
 from .models import ApiKey, Department, ModelPrice
+from .panels import AGENT_DETAIL, PROMPT_DETAIL, render_panels
 from .permissions import OPERATIONS, role_required
 from .prompt_diff import change_counts, side_by_side, unified_diff
 
@@ -107,6 +108,7 @@ def agent_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "versions": queries.prompt_versions(agent),
         "active_prompt": agent.active_prompt(),
         "api_keys": queries.agent_api_keys(agent),
+        "panels": render_panels(AGENT_DETAIL, request, agent=agent),
     }
     return render(request, "agentops/agent_detail.html", context)
 
@@ -188,7 +190,10 @@ def prompt_detail(request: HttpRequest, slug: str, version: int) -> HttpResponse
     previous = agent.prompt_versions.filter(version__lt=version).order_by("-version").values_list(
         "version", flat=True
     ).first()
-    context = {"agent": agent, "prompt": prompt, "previous": previous}
+    context = {
+        "agent": agent, "prompt": prompt, "previous": previous,
+        "panels": render_panels(PROMPT_DETAIL, request, agent=agent, prompt=prompt),
+    }
     return render(request, "agentops/prompt_detail.html", context)
 
 

@@ -8,3 +8,6 @@ class MonitoringConfig(AppConfig):
     def ready(self) -> None:
         # Celery autodiscovers monitoring/tasks.py only; register the live-monitoring tasks too.
         from . import alert_tasks  # noqa: F401
+        from . import panels
+
+        panels.register()

@@ -1,0 +1,29 @@
+"""Panels that higher apps add to registry pages, without the registry importing them.
+
+Dependencies point one way (agentops <- monitoring <- handoffs <- roi), yet the registry's agent and
+prompt pages should show, e.g., monitoring's health summary or the cases that motivated a prompt
+draft. A higher app registers a renderer for a slot in its AppConfig.ready(); the registry view asks
+for the slot's rendered panels. A renderer takes (request, **objects) and returns HTML or "".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.utils.safestring import SafeString, mark_safe
+
+PanelRenderer = Callable[..., str]
+_PANELS: dict[str, list[PanelRenderer]] = {}
+
+AGENT_DETAIL = "agent_detail"  # objects: agent
+PROMPT_DETAIL = "prompt_detail"  # objects: agent, prompt
+
+
+def register_panel(slot: str, renderer: PanelRenderer) -> None:
+    if renderer not in _PANELS.setdefault(slot, []):
+        _PANELS[slot].append(renderer)
+
+
+def render_panels(slot: str, request, **objects) -> list[SafeString]:
+    rendered = (renderer(request, **objects) for renderer in _PANELS.get(slot, []))
+    return [mark_safe(html) for html in rendered if html]  # noqa: S308 - renderers return template output
