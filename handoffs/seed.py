@@ -17,6 +17,7 @@ from datetime import datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agentops.models import Agent
@@ -105,6 +106,7 @@ def seed(stdout) -> None:
     esc_ids = list(Escalation.objects.values_list("pk", flat=True))
     with transaction.atomic():
         created = services.open_tickets_for_escalations(esc_ids)
+        created += services.open_tickets_for_runs(_rule_candidate_runs())
     _empty_fallback_queue()
     moved = _play_tickets(list(causes.values()))
     stdout.write(
@@ -128,7 +130,7 @@ def _seed_queues() -> list[Queue]:
     if fallback is not None and not Queue.objects.filter(slug__in=list(QUEUES)).exists():
         # monitoring's seed ingested escalations before any queue existed, so they went to the
         # automatic fallback queue; the demo's default queue takes over its role.
-        Queue.objects.filter(pk=fallback.pk).update(is_default=False)
+        Queue.objects.filter(pk=fallback.pk).update(is_default=False, is_active=False)
     queues = []
     for slug, (name, description, agent_slugs, reasons, extra) in QUEUES.items():
         if extra.get("is_default") and Queue.objects.filter(is_default=True).exclude(slug=slug).exists():
@@ -140,6 +142,24 @@ def _seed_queues() -> list[Queue]:
             queue.agents.set([agents[s] for s in agent_slugs if s in agents])
         queues.append(queue)
     return queues
+
+
+RULE_RUNS = 40
+
+
+def _rule_candidate_runs() -> list[int]:
+    """Recent failed or low-quality runs of agents whose queue opens rule tickets: monitoring's seed
+    ingested them before the queues existed, so the rules apply now (once per run, as always)."""
+    agent_ids = Queue.objects.filter(
+        Q(open_on_run_failure=True) | Q(open_on_low_quality=True), is_active=True
+    ).values("agents")
+    since = timezone.now() - timedelta(days=3)
+    failed_or_scored = Q(status=RunStatus.ERROR) | Q(quality_score__lt=0.6)
+    return list(
+        Run.objects.filter(failed_or_scored, agent__in=agent_ids, started_at__gte=since, has_escalation=False)
+        .order_by("-started_at")
+        .values_list("pk", flat=True)[:RULE_RUNS]
+    )
 
 
 def _empty_fallback_queue() -> None:
@@ -231,7 +251,8 @@ def _play_tickets(causes: list[RootCause]) -> int:
     )
     now = timezone.now()
     moved = 0
-    for ticket in untouched:
+    # Oldest first: history is resolved before today's claims take up the reviewers' capacity.
+    for ticket in sorted(untouched, key=lambda t: t.created_at):
         with transaction.atomic():
             moved += _play_one(ticket, reviewers, ops, causes, now)
     services.close_resolved_tickets(now=now)

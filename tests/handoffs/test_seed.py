@@ -20,10 +20,12 @@ def test_seed_creates_tickets_in_every_state_and_second_run_adds_nothing():
     seed_registry(io.StringIO())
     # monitoring's seed ingests escalations before any queue exists: they land in the fallback queue
     early = make_escalation(agent=Agent.objects.get(slug="it-helpdesk-agent"), reason="vpn failure")
-    record_escalations(early)
+    unlisted = make_escalation(agent=Agent.objects.get(slug="contract-reviewer"), reason="low_confidence")
+    record_escalations(early, unlisted)
     seed(io.StringIO())
     assert not Queue.objects.filter(slug=FALLBACK_QUEUE_SLUG).exists()
     assert Ticket.objects.get(escalation=early).queue.slug == "it"
+    assert Ticket.objects.get(escalation=unlisted).queue.slug == "support-escalations"
     assert Queue.objects.get(is_default=True).slug == "support-escalations"
     counts = (Queue.objects.count(), RootCause.objects.count(), Ticket.objects.count(), TicketEvent.objects.count())
     statuses = set(Ticket.objects.values_list("status", flat=True))
