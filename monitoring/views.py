@@ -25,6 +25,7 @@ from agentops.permissions import OPERATIONS, role_required
 from . import alerts, charts, queries
 from .alert_models import AlertDelivery, AlertEvent, AlertRule
 from .dashboard_forms import AlertRuleForm, RunFilterForm
+from .insight_queries import failure_origin
 from .models import Run
 
 # Polling period of tiles and charts: with ingest taking ~1 s, new runs show within the 5 s target.
@@ -238,6 +239,7 @@ def run_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     return render(request, "monitoring/run_detail.html", {
         "run": run, "rows": queries.waterfall(run), "scores": list(run.scores.order_by("created_at")),
         "escalations": list(run.escalations.order_by("occurred_at")), "trace_links": links,
+        "failure_origin": failure_origin(run.id) if run.status == "error" else None,
     })
 
 
