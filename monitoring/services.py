@@ -10,6 +10,7 @@ stored steps of each touched trace, so batches may arrive in any order, twice, o
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -20,9 +21,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Avg, F, Q
+from django.db.models import Avg, Q
 from django.utils import timezone
-from psycopg2.extras import execute_values
+from psycopg2.extras import Json, execute_values
 
 from agentops.models import Agent, ApiKey, ModelPrice, PromptVersion
 
@@ -127,40 +128,79 @@ class IngestResult:
     stored_spans: int = 0
 
 
-def ingest_batch(batch_id: int) -> IngestResult:
-    """Process one inbox row. Transient database errors propagate (the task retries them); any other
-    failure moves the batch to the dead-letter list with the error."""
-    if not _count_attempt(batch_id):
+def ingest_batch(batch_id: int, *, group: int | None = None) -> IngestResult:
+    """Process one inbox row, on its first attempt together with up to ``group - 1`` other waiting
+    rows never tried before: one transaction then amortises the per-transaction work (run recompute,
+    rollups, hooks) over many batches. Transient database errors propagate (the task retries them);
+    any other failure is retried with the batch alone, and then moves it to the dead-letter list."""
+    attempt = _count_attempt(batch_id)
+    if not attempt:
         return IngestResult("skipped")
+    group = settings.INTAKE_INGEST_GROUP if group is None else group
     try:
-        with transaction.atomic():
-            batch = (
-                InboxBatch.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("api_key__agent")
-                .filter(pk=batch_id, status=InboxBatch.Status.PENDING)
-                .first()
-            )
-            if batch is None:
-                return IngestResult("skipped")
-            normalized = normalize_batch(batch)
-            run_ids = write_records(normalized.records)
-            batch.status, batch.processed_at, batch.error = InboxBatch.Status.DONE, timezone.now(), ""
-            batch.save(update_fields=["status", "processed_at", "error"])
-            return IngestResult("done", tuple(run_ids), len(normalized.records))
+        return _ingest(batch_id, group if attempt == 1 else 1)
     except DatabaseError:
         raise  # transient (connection lost, deadlock, serialization): the task retries with backoff
     except Exception as exc:  # noqa: BLE001 - a poison batch must not block the queue
+        if group > 1 and attempt == 1:
+            return ingest_batch_alone(batch_id, exc)
         logger.exception("inbox batch %s failed; moved to dead letters", batch_id)
         mark_dead(batch_id, f"{type(exc).__name__}: {exc}")
         return IngestResult("dead")
 
 
-def _count_attempt(batch_id: int) -> bool:
+def ingest_batch_alone(batch_id: int, group_error: Exception) -> IngestResult:
+    """After a grouped attempt failed: find out whether this batch is the poison one."""
+    logger.warning("grouped ingest with batch %s failed (%s); retrying it alone", batch_id, group_error)
+    try:
+        return _ingest(batch_id, 1)
+    except DatabaseError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        logger.exception("inbox batch %s failed; moved to dead letters", batch_id)
+        mark_dead(batch_id, f"{type(exc).__name__}: {exc}")
+        return IngestResult("dead")
+
+
+def _ingest(batch_id: int, group: int) -> IngestResult:
+    with transaction.atomic():
+        batches = _claim(batch_id, group)
+        if not batches:
+            return IngestResult("skipped")
+        records = [record for batch in batches for record in normalize_batch(batch).records]
+        run_ids = write_records(records)
+        InboxBatch.objects.filter(pk__in=[b.pk for b in batches]).update(
+            status=InboxBatch.Status.DONE, processed_at=timezone.now(), error=""
+        )
+        return IngestResult("done", tuple(run_ids), len(records))
+
+
+def _claim(batch_id: int, group: int) -> list[InboxBatch]:
+    """Lock ``batch_id`` and, when grouping, other untried pending rows (oldest first). SKIP LOCKED:
+    rows another worker holds are left to it."""
+    locked = InboxBatch.objects.select_for_update(skip_locked=True, of=("self",)).select_related("api_key__agent")
+    batch = locked.filter(pk=batch_id, status=InboxBatch.Status.PENDING).first()
+    if batch is None:
+        return []
+    others = []
+    if group > 1:
+        others = list(
+            locked.filter(status=InboxBatch.Status.PENDING, attempts=0).exclude(pk=batch_id)
+            .order_by("received_at")[: group - 1]
+        )
+    return [batch, *others]
+
+
+def _count_attempt(batch_id: int) -> int:
     """Count the attempt in its own commit, so a worker killed mid-batch still leaves a trace of it.
-    Returns False when the batch is no longer pending."""
-    return bool(
-        InboxBatch.objects.filter(pk=batch_id, status=InboxBatch.Status.PENDING).update(attempts=F("attempts") + 1)
-    )
+    Returns the attempt number, 0 when the batch is no longer pending."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE monitoring_inboxbatch SET attempts = attempts + 1 WHERE id = %s AND status = %s RETURNING attempts",
+            [batch_id, InboxBatch.Status.PENDING],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else 0
 
 
 def mark_dead(batch_id: int, error: str) -> None:
@@ -281,20 +321,35 @@ def step_cost(record: SpanRecord, prices: dict[str, list[ModelPrice]]) -> Decima
     return Decimal("0")
 
 
+STEP_COLUMNS = (
+    "run_id", "trace_id", "span_id", "parent_span_id", "agent_id", "declared_agent", "name", "kind", "operation",
+    "model", "tool_name", "started_at", "ended_at", "duration_ms", "status", "error_type", "error_message",
+    "input_tokens", "output_tokens", "cost", "input", "output", "attributes", "events",
+)
+_STEP_COLUMN_LIST = ", ".join(STEP_COLUMNS)
+# Built from the constant column list only (no user input), hence the S608 exemption.
+_STEP_INSERT_SQL = f"INSERT INTO monitoring_step ({_STEP_COLUMN_LIST}) VALUES %s ON CONFLICT (trace_id, span_id) DO NOTHING"  # noqa: S608
+
+
 def _insert_steps(records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int]) -> None:
+    """Plain INSERT ... VALUES ... ON CONFLICT DO NOTHING: the ORM's bulk_create spends more time
+    building model instances than Postgres spends storing them."""
     prices = _prices(records)
-    steps = [
-        Step(
-            run_id=runs[r.trace_id].pk, trace_id=r.trace_id, span_id=r.span_id, parent_span_id=r.parent_span_id,
-            agent_id=agents[r.agent_key], declared_agent=r.declared_agent, name=r.name, kind=r.kind,
-            operation=r.operation, model=r.model, tool_name=r.tool_name, started_at=r.started_at,
-            ended_at=r.ended_at, duration_ms=r.duration_ms, status=r.status, error_type=r.error_type,
-            error_message=r.error_message, input_tokens=r.input_tokens, output_tokens=r.output_tokens,
-            cost=step_cost(r, prices), input=r.input, output=r.output, attributes=r.attributes, events=r.events,
+    rows = [
+        (
+            runs[r.trace_id].pk, r.trace_id, r.span_id, r.parent_span_id, agents[r.agent_key], r.declared_agent,
+            r.name, r.kind, r.operation, r.model, r.tool_name, r.started_at, r.ended_at, r.duration_ms, r.status,
+            r.error_type, r.error_message, r.input_tokens, r.output_tokens, step_cost(r, prices), r.input, r.output,
+            Json(r.attributes, dumps=_dumps), Json(r.events, dumps=_dumps),
         )
         for r in records
     ]
-    Step.objects.bulk_create(steps, ignore_conflicts=True, batch_size=500)
+    with connection.cursor() as cursor:
+        execute_values(cursor.cursor, _STEP_INSERT_SQL, rows, page_size=500)
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _insert_scores(records: list[SpanRecord], runs: dict[str, Run]) -> None:

@@ -242,3 +242,20 @@ def test_many_traces_in_one_batch_need_a_bounded_number_of_queries(django_assert
     with django_assert_max_num_queries(16), transaction.atomic():
         services.write_records(normalized.records)
     assert Run.objects.count() == 30
+
+
+def test_a_first_attempt_ingests_other_waiting_batches_in_the_same_transaction():
+    batches = [InboxBatch.objects.create(kind="otlp_protobuf", payload=protobuf_body(agent_trace()), received_at=NOW)
+               for _ in range(3)]
+    assert services.ingest_batch(batches[0].pk, group=10).status == "done"
+    assert set(InboxBatch.objects.values_list("status", flat=True)) == {"done"} and Step.objects.count() == 9
+    assert services.ingest_batch(batches[1].pk).status == "skipped"
+
+
+def test_a_poison_batch_in_a_group_does_not_sink_the_others():
+    good = InboxBatch.objects.create(kind="otlp_protobuf", payload=protobuf_body(agent_trace()), received_at=NOW)
+    poison = InboxBatch.objects.create(kind="otlp_protobuf", payload=b"\\xff garbage", received_at=NOW)
+    assert services.ingest_batch(good.pk, group=10).status == "done"
+    assert InboxBatch.objects.get(pk=poison.pk).status == "pending"
+    assert services.ingest_batch(poison.pk, group=10).status == "dead"
+    assert Step.objects.count() == 3
