@@ -169,6 +169,8 @@ INTAKE_MAX_BODY_BYTES = int(os.environ.get("INTAKE_MAX_BODY_BYTES", str(8 * 1024
 INTAKE_MAX_DECOMPRESSED_BYTES = int(os.environ.get("INTAKE_MAX_DECOMPRESSED_BYTES", str(32 * 1024 * 1024)))
 INTAKE_MAX_PENDING_BATCHES = int(os.environ.get("INTAKE_MAX_PENDING_BATCHES", "5000"))
 INTAKE_TEXT_CAP_BYTES = int(os.environ.get("INTAKE_TEXT_CAP_BYTES", "16384"))
+# A worker ingests up to this many waiting inbox batches in one transaction (first attempts only).
+INTAKE_INGEST_GROUP = int(os.environ.get("INTAKE_INGEST_GROUP", "10"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INTAKE_MAX_BODY_BYTES + 1024, 2621440)
 
 LOGGING = {
