@@ -220,3 +220,11 @@ def test_reroute_moves_unclaimed_tickets_with_new_deadlines_and_logs_it(reviewer
     assert waiting.claim_due_at == waiting.created_at + timedelta(minutes=5)
     assert waiting.events.get(kind=EventKind.REASSIGNED).data == {"from_queue": "Fallback", "to_queue": "IT"}
     assert Ticket.objects.get(pk=held.pk).queue == fallback
+
+
+def test_database_refuses_to_update_events(queue):
+    from django.db import DatabaseError, transaction
+
+    event = make_ticket(queue).events.get()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        type(event).objects.filter(pk=event.pk).update(note="rewritten")
