@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -273,3 +275,22 @@ def test_operations_edits_taxonomy(ops_client):
                                                                        "is_active": "on"})
     assert response.status_code == 302
     assert RootCause.objects.filter(slug="guardrail-block").exists()
+
+
+def test_holder_is_warned_when_the_lease_is_about_to_expire(reviewer_client, reviewer, ticket):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    queue = ticket.queue
+    queue.lease_minutes = 1
+    queue.save()
+    services.claim_ticket(ticket.pk, reviewer, ticket.version, now=timezone.now() - timedelta(seconds=10))
+    response = reviewer_client.get(ticket.get_absolute_url())
+    assert response.context["lease_warning"] is True
+    assert re.search(r'id="lease-warning"\s*>', response.content.decode())  # shown, not hidden
+
+
+def test_operations_sees_reassign_but_no_claim(ops_client, ticket):
+    content = ops_client.get(ticket.get_absolute_url()).content.decode()
+    assert "Reassign" in content and 'id="claim-btn"' not in content
