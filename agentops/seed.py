@@ -51,57 +51,57 @@ AGENTS: dict[str, tuple] = {
         "Support Orchestrator", "Customer Support", S.SCALE, "claude-3-5-sonnet",
         "Front door for customer chats: classifies the request and routes it to billing, refunds or the "
         "knowledge base; escalates to a human when policy or confidence requires.",
-        6000, "97", "0.85", "0.080", "9",
+        20000, "93", "0.80", "0.080", "9",
     ),
     "billing-agent": (
         "Billing Agent", "Customer Support", S.SCALE, "gpt-4o-mini",
         "Answers invoice and payment questions using the billing system's read-only API.",
-        3500, "98", "0.85", "0.015", "6",
+        3500, "94", "0.85", "0.015", "6",
     ),
     "refund-agent": (
         "Refund Agent", "Customer Support", S.INTEGRATE, "gpt-4o",
         "Checks refund eligibility against policy and prepares refunds up to the approval limit.",
-        5000, "95", "0.80", "0.060", "12",
+        8000, "95", "0.80", "0.060", "12",
     ),
     "kb-search-agent": (
         "Knowledge Base Search", "Customer Support", S.OPTIMIZE, "gpt-4o-mini",
         "Retrieves and summarises help-centre articles for other agents (embeddings + re-ranking).",
-        2500, "99", "0.80", "0.005", "3",
+        3500, "98", "0.80", "0.005", "3",
     ),
     "it-helpdesk-agent": (
         "IT Helpdesk Agent", "IT Service Desk", S.SCALE, "gpt-4o",
         "Resets passwords, unlocks accounts and troubleshoots VPN and laptop issues for employees.",
-        5000, "96", "0.80", "0.040", "15",
+        10000, "96", "0.80", "0.040", "15",
     ),
     "invoice-processor": (
         "Invoice Processor", "Finance Ops", S.OPTIMIZE, "gpt-4o-mini",
         "Extracts supplier invoice fields, matches them to purchase orders and flags mismatches.",
-        8000, "98", "0.90", "0.020", "8",
+        12000, "97", "0.80", "0.020", "8",
     ),
     "sales-qualifier": (
         "Sales Lead Qualifier", "Sales", S.PILOT, "claude-3-5-haiku",
         "Scores inbound leads against the ideal customer profile and drafts a first reply.",
-        4000, "95", "0.75", "0.010", "10",
+        6000, "95", "0.70", "0.010", "10",
     ),
     "contract-reviewer": (
         "Contract Reviewer", "Sales", S.INTEGRATE, "claude-3-5-sonnet",
         "Compares customer contract redlines with the standard terms and lists risky clauses.",
-        20000, "93", "0.85", "0.250", "45",
+        30000, "93", "0.80", "0.250", "45",
     ),
     "hr-policy-bot": (
         "HR Policy Assistant", "IT Service Desk", S.PILOT, "gpt-4o-mini",
         "Answers employee questions about leave, expenses and travel policy with citations.",
-        3000, "97", "0.80", "0.008", "5",
+        6000, "97", "0.80", "0.008", "5",
     ),
     "expense-auditor": (
         "Expense Auditor", "Finance Ops", S.PILOT, "gpt-4o",
         "Reviews expense reports against policy and explains each flagged line.",
-        10000, "95", "0.85", "0.050", "7",
+        25000, "95", "0.80", "0.050", "7",
     ),
     "translation-agent": (
         "Translation Agent", "Customer Support", S.SCALE, "gpt-4o-mini",
         "Translates customer messages and agent replies (EN, DE, FR, ES) preserving tone.",
-        3000, "99", "0.85", "0.004", "4",
+        6000, "98", "0.80", "0.004", "4",
     ),
     "legacy-faq-bot": (
         "Legacy FAQ Bot", "Customer Support", S.RETIRED, "gpt-3.5-turbo",
