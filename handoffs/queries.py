@@ -246,7 +246,7 @@ def _depth_by_age(tickets: QuerySet, now: datetime) -> list[tuple[str, int]]:
 
 
 def queue_metrics(queue: Queue | None, days: int, now: datetime | None = None) -> QueueMetrics:
-    """Operations' view of a queue (or all queues) over the last ``days`` days (7 queries)."""
+    """Operations' view of a queue (or all queues) over the last ``days`` days (8 queries)."""
     now = now or timezone.now()
     since = now - timedelta(days=days)
     tickets = Ticket.objects.all() if queue is None else Ticket.objects.filter(queue=queue)
@@ -284,12 +284,27 @@ def queue_metrics(queue: Queue | None, days: int, now: datetime | None = None) -
         arrivals_by_day=arrivals,
         totals=totals,
         by_agent=_handoff_rate_by_agent(in_period, since, now),
-        by_prompt=list(
-            in_period.values("agent__name", "prompt_version").annotate(tickets=Count("id"))
-            .order_by("-tickets", "agent__name")[:20]
-        ),
+        by_prompt=_handoff_rate_by_prompt(in_period, since, now),
         by_reason=list(in_period.values("reason").annotate(tickets=Count("id")).order_by("-tickets", "reason")[:15]),
     )
+
+
+def _handoff_rate_by_prompt(in_period: QuerySet, since: datetime, until: datetime) -> list[dict]:
+    """Tickets per run for the (agent, prompt version) pairs with the most tickets (2 queries)."""
+    rows = list(
+        in_period.values("agent_id", "agent__name", "prompt_version").annotate(tickets=Count("id"))
+        .order_by("-tickets", "agent__name")[:20]
+    )
+    runs = {
+        (agent_id, version): n
+        for agent_id, version, n in Run.objects.filter(
+            agent_id__in={r["agent_id"] for r in rows}, started_at__gte=since, started_at__lt=until
+        ).values_list("agent_id", "prompt_version").annotate(n=Count("id"))
+    }
+    for row in rows:
+        row["runs"] = runs.get((row["agent_id"], row["prompt_version"]), 0)
+        row["rate"] = row["tickets"] / row["runs"] if row["runs"] else None
+    return rows
 
 
 def _ratio(part: int | None, whole: int | None) -> float | None:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("settings/", views.settings_page, name="settings"),
     path("settings/queues/new/", views.queue_edit, name="queue_create"),
     path("settings/queues/<slug:slug>/", views.queue_edit, name="queue_edit"),
+    path("settings/queues/<slug:slug>/reroute/", views.queue_reroute, name="queue_reroute"),
     path("settings/root-causes/new/", views.root_cause_edit, name="root_cause_create"),
     path("settings/root-causes/<int:pk>/", views.root_cause_edit, name="root_cause_edit"),
     path("queues/<slug:slug>/", views.queue_detail, name="queue"),

@@ -249,6 +249,16 @@ def queue_edit(request: HttpRequest, slug: str | None = None) -> HttpResponse:
 
 
 @role_required(OPERATIONS)
+@require_POST
+def queue_reroute(request: HttpRequest, slug: str) -> HttpResponse:
+    """Apply the current routing rules to the queue's open, never-claimed tickets."""
+    queue = get_object_or_404(Queue, slug=slug)
+    moved = services.reroute_unclaimed_tickets(queue, actor=request.user)
+    messages.success(request, f"Routed {moved} unclaimed ticket{'s' if moved != 1 else ''} out of {queue.name}.")
+    return redirect("handoffs:settings")
+
+
+@role_required(OPERATIONS)
 @require_http_methods(["GET", "POST"])
 def root_cause_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     cause = get_object_or_404(RootCause, pk=pk) if pk else None

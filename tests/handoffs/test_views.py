@@ -294,3 +294,18 @@ def test_holder_is_warned_when_the_lease_is_about_to_expire(reviewer_client, rev
 def test_operations_sees_reassign_but_no_claim(ops_client, ticket):
     content = ops_client.get(ticket.get_absolute_url()).content.decode()
     assert "Reassign" in content and 'id="claim-btn"' not in content
+
+
+def test_operations_reroutes_unclaimed_tickets_after_changing_rules(ops_client, queue):
+    t = make_ticket(queue, reason="vpn failure")
+    it = make_queue("IT", reasons=["vpn failure"], position=1)
+    response = ops_client.post(reverse("handoffs:queue_reroute", args=[queue.slug]), follow=True)
+    assert b"Routed 1 unclaimed ticket out of Support" in response.content
+    assert Ticket.objects.get(pk=t.pk).queue == it
+
+
+def test_metrics_rate_by_prompt_version(ops_client, queue):
+    ticket = make_ticket(queue)
+    make_run(ticket.agent, prompt_version=ticket.prompt_version)  # a second run of that prompt, no handoff
+    row = ops_client.get(reverse("handoffs:metrics")).context["m"].by_prompt[0]
+    assert (row["tickets"], row["runs"], row["rate"]) == (1, 2, 0.5)
