@@ -22,6 +22,13 @@ class RangeForm(forms.Form):
     days = forms.TypedChoiceField(choices=RANGE_CHOICES, coerce=int, required=False, label="Range")
     default_days = 7
 
+    def __init__(self, data=None, *args, **kwargs):
+        # Without a chosen range, bind the default so the picker shows the range actually used.
+        if data is not None and not data.get("days"):
+            data = data.copy()
+            data["days"] = str(self.default_days)
+        super().__init__(data, *args, **kwargs)
+
     def window(self, now: datetime | None = None) -> tuple[datetime, datetime]:
         now = now or timezone.now()
         days = self.cleaned_data.get("days") or self.default_days
@@ -31,6 +38,10 @@ class RangeForm(forms.Form):
 class RootCauseFilterForm(RangeForm):
     agent = forms.ModelChoiceField(queryset=Agent.objects.all(), to_field_name="slug", required=False,
                                    empty_label="All agents")
+
+
+class CompareRangeForm(RangeForm):
+    default_days = 30
 
 
 class CompareForm(RangeForm):

@@ -22,6 +22,7 @@ from . import insight_queries as queries
 from . import insights
 from .insight_forms import (
     CompareForm,
+    CompareRangeForm,
     DraftFromGroupForm,
     DraftFromTicketForm,
     MapFilterForm,
@@ -155,8 +156,7 @@ def draft_from_ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
 def compare(request: HttpRequest, slug: str) -> HttpResponse:
     agent = get_object_or_404(Agent.objects.select_related("department"), slug=slug)
     # The range decides which versions can be picked; a bad range is reported by CompareForm below.
-    range_form = RangeForm(request.GET if RangeForm(request.GET).is_valid() else {})
-    range_form.default_days = CompareForm.default_days
+    range_form = CompareRangeForm(request.GET if CompareRangeForm(request.GET).is_valid() else {})
     range_form.is_valid()
     start, end = range_form.window()
     versions = queries.version_stats(agent, start, end)
