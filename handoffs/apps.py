@@ -7,9 +7,11 @@ class HandoffsConfig(AppConfig):
 
     def ready(self) -> None:
         from agentops.navigation import register_badge
+        from monitoring.views import register_trace_link
 
         # Subscribes to monitoring.signals (escalations -> tickets); see handoffs/receivers.py.
         from . import receivers  # noqa: F401
-        from .nav import open_claims_badge
+        from .nav import open_claims_badge, ticket_links_for_run
 
         register_badge("handoffs:my_tickets", open_claims_badge)
+        register_trace_link(ticket_links_for_run)
