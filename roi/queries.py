@@ -281,3 +281,18 @@ def tickets_behind(agent_ids: list[int], start: date, end: date, limit: int = 50
         .select_related("agent", "resolved_by")
         .order_by("-resolved_at", "-id")[:limit]
     )
+
+
+def runs_behind(agent_ids: list[int], start: date, end: date, limit: int = 500) -> list[Run]:
+    """The runs the report counted for these agents and UTC days, newest first, each annotated with
+    ``ticketed`` and ``automated`` exactly as the report's run figures define them."""
+    ticketed = Exists(Ticket.objects.filter(run_id=OuterRef("pk")))
+    runs = list(
+        Run.objects.filter(agent_id__in=agent_ids, started_at__gte=utc_start(start), started_at__lt=utc_start(end))
+        .annotate(ticketed=ticketed)
+        .select_related("agent")
+        .order_by("-started_at", "-id")[:limit]
+    )
+    for run in runs:
+        run.automated = run.status == RunStatus.OK and not run.has_escalation and not run.ticketed
+    return runs

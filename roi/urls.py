@@ -12,4 +12,5 @@ urlpatterns = [
     path("assumptions/", views.assumptions, name="assumptions"),
     path("spend/", views.spend, name="spend"),
     path("tickets/", views.tickets, name="tickets"),
+    path("runs/", views.runs, name="runs"),
 ]

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from agentops.models import Agent, Department
-from agentops.permissions import FINANCE, role_required
+from agentops.permissions import FINANCE, OPERATIONS, REVIEWERS, has_role, role_required
 
 from . import charts, exports, queries, services
 from .calculations import MissingExchangeRate, Period, RoiRow, custom_period
@@ -45,7 +45,7 @@ def _row_links(period: Period, agents: dict, query: dict):
     def link_for(row: RoiRow, column: str) -> str | None:
         kind, ident = row.key
         if column in ("runs", "automated", "ai_cost") and kind == "agent":
-            return safe_reverse("monitoring:runs", query={"agent": agents[ident].slug, **dates})
+            return f"{reverse('roi:runs')}?{urlencode({'agent': ident, **dates})}"
         if column == "runs" and kind in ("department", "company", "total") and query.get("grouping") != "agent":
             return by_agent
         if column in ("handoffs", "human_minutes", "handoff_cost", "cpr_person") and kind != "department_costs":
@@ -197,27 +197,52 @@ def spend(request: HttpRequest) -> HttpResponse:
     return render(request, "roi/spend.html", context, status=400 if request.method == "POST" else 200)
 
 
-@require_GET
-@role_required(FINANCE)
-def tickets(request: HttpRequest) -> HttpResponse:
-    """The finished tickets behind a report figure: ?agent=<id> or ?department=<id>, from, to (inclusive)."""
+def _drilldown_period(request: HttpRequest):
+    """The period and scope of a drill-down link, or an error response naming the problem."""
     try:
         start, end = date.fromisoformat(request.GET["from"]), date.fromisoformat(request.GET["to"])
         if start > end:
             raise ValueError
     except (KeyError, ValueError):
-        return render(request, "error.html", {"status": 400, "title": "Bad dates",
-                      "message": "Give from and to as YYYY-MM-DD, with from not after to."}, status=400)
-    period = custom_period(start, end)
+        return None, None, render(request, "error.html", {"status": 400, "title": "Bad dates",
+                                  "message": "Give from and to as YYYY-MM-DD, with from not after to."}, status=400)
     scope, agents = _ticket_scope(request.GET)
     if agents is None:
-        return render(request, "error.html", {"status": 400, "title": "Unknown agent or department",
-                      "message": "The agent or department in the link does not exist."}, status=400)
+        return None, None, render(request, "error.html", {"status": 400, "title": "Unknown agent or department",
+                                  "message": "The agent or department in the link does not exist."}, status=400)
+    return custom_period(start, end), (scope, agents), None
+
+
+@require_GET
+@role_required(FINANCE)
+def tickets(request: HttpRequest) -> HttpResponse:
+    """The finished tickets behind a report figure: ?agent=<id> or ?department=<id>, from, to (inclusive)."""
+    period, scoped, error = _drilldown_period(request)
+    if error:
+        return error
+    scope, agents = scoped
     rows = queries.tickets_behind([a.id for a in agents], period.start, period.end)
+    can_open = has_role(request.user, REVIEWERS, OPERATIONS)
     for ticket in rows:
-        ticket.detail_url = safe_reverse("handoffs:ticket", ticket.pk)
+        ticket.detail_url = safe_reverse("handoffs:ticket", ticket.pk) if can_open else None
         ticket.handle_minutes = ticket.handle_seconds / 60
     return render(request, "roi/tickets.html", {"tickets": rows, "period": period, "scope": scope})
+
+
+@require_GET
+@role_required(FINANCE)
+def runs(request: HttpRequest) -> HttpResponse:
+    """The runs behind a report figure (runs, automated runs, model cost): same parameters as tickets."""
+    period, scoped, error = _drilldown_period(request)
+    if error:
+        return error
+    scope, agents = scoped
+    rows = queries.runs_behind([a.id for a in agents], period.start, period.end)
+    # Finance reads the list here; the trace view itself is an operations page.
+    can_open = has_role(request.user, OPERATIONS)
+    for run in rows:
+        run.detail_url = safe_reverse("monitoring:run_detail", run.trace_id) if can_open else None
+    return render(request, "roi/runs.html", {"runs": rows, "period": period, "scope": scope})
 
 
 def _ticket_scope(params) -> tuple[str, list[Agent] | None]:
