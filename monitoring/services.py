@@ -176,16 +176,21 @@ def _ingest(batch_id: int, group: int) -> IngestResult:
 
 
 def _claim(batch_id: int, group: int) -> list[InboxBatch]:
-    """Lock ``batch_id`` and, when grouping, other untried pending rows (oldest first). SKIP LOCKED:
-    rows another worker holds are left to it."""
-    locked = InboxBatch.objects.select_for_update(skip_locked=True, of=("self",)).select_related("api_key__agent")
-    batch = locked.filter(pk=batch_id, status=InboxBatch.Status.PENDING).first()
+    """Lock ``batch_id`` and, when grouping, other untried pending rows (oldest first).
+
+    The batch itself is waited for, not skipped when locked: another worker's grouping query can hold
+    a row lock on it without processing it (Postgres keeps the lock of a row whose WHERE recheck
+    failed until that transaction ends), and skipping would strand the batch until the sweeper.
+    Waiting cannot deadlock: this transaction holds nothing yet. Grouped rows are SKIP LOCKED."""
+    rows = InboxBatch.objects.select_related("api_key__agent")
+    batch = rows.select_for_update(of=("self",)).filter(pk=batch_id, status=InboxBatch.Status.PENDING).first()
     if batch is None:
         return []
     others = []
     if group > 1:
         others = list(
-            locked.filter(status=InboxBatch.Status.PENDING, attempts=0).exclude(pk=batch_id)
+            rows.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=InboxBatch.Status.PENDING, attempts=0).exclude(pk=batch_id)
             .order_by("received_at")[: group - 1]
         )
     return [batch, *others]
