@@ -19,6 +19,12 @@ hypothesis_settings.register_profile(
 hypothesis_settings.load_profile("agentops")
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Hash test passwords cheaply: the real hasher is deliberately slow and tests create many users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:
     user = User.objects.create_user(
         username=username, password=PASSWORD, email=f"{username}@example.com", is_superuser=superuser,
