@@ -25,10 +25,13 @@ SHOTS = [
     ("compare", "olivia", "/monitoring/agents/billing-agent/compare/", None),
     ("agent-map", "olivia", "/monitoring/map/", None),
     ("registry", "olivia", "/registry/agents/", None),
-    ("queue", "rita", "/handoffs/", None),
-    ("ticket", "rita", "/handoffs/", "a[href*='/handoffs/tickets/']"),
+    ("queues", "rita", "/handoffs/", None),
+    ("queue", "rita", "/handoffs/", "a[href*='/handoffs/queues/']"),
+    ("ticket", "rita", "/handoffs/mine/", "a[href*='/handoffs/tickets/']"),
+    ("queue-metrics", "olivia", "/handoffs/metrics/", None),
     ("roi-report", "fiona", "/roi/", None),
     ("assumptions", "fiona", "/roi/assumptions/", None),
+    ("spend", "fiona", "/roi/spend/", None),
 ]
 
 

@@ -75,3 +75,12 @@ def delta(tile: Tile, metric: str) -> str:
 @register.filter
 def metric(summary, name: str):
     return metric_value(summary, name)
+
+
+SLO_LABELS = {"met": "Met", "at_risk": "At risk", "breached": "Breached", "none": "No SLO data"}
+
+
+@register.filter
+def slo_label(status: str) -> str:
+    """Human label of an SLO status (met, at_risk, breached, none)."""
+    return SLO_LABELS.get(status, status)
