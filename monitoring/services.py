@@ -15,7 +15,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -40,10 +40,31 @@ PREVIEW_CHARS = 500
 LAST_USED_THROTTLE = timedelta(minutes=1)
 PENDING_COUNT_CACHE_SECONDS = 1
 # Step columns needed to recompute a run; the big text/JSON columns stay in the database.
-AGGREGATE_STEP_FIELDS = (
-    "id", "run", "span_id", "parent_span_id", "agent", "declared_agent", "kind", "model", "started_at",
-    "ended_at", "status", "error_type", "input_tokens", "output_tokens", "cost",
-)
+
+
+@dataclass(slots=True)
+class StepRow:
+    """The columns of a stored step that run aggregates need (the big text/JSON columns stay in the
+    database; plain tuples are several times cheaper to load than model instances)."""
+
+    id: int
+    run_id: int
+    span_id: str
+    parent_span_id: str
+    agent_id: int
+    declared_agent: bool
+    kind: str
+    model: str
+    started_at: datetime
+    ended_at: datetime
+    status: str
+    error_type: str
+    input_tokens: int
+    output_tokens: int
+    cost: Decimal
+
+
+STEP_ROW_FIELDS = tuple(StepRow.__slots__)
 
 
 class BatchRejected(ValueError):
@@ -390,7 +411,7 @@ def _insert_escalations(records: list[SpanRecord], runs: dict[str, Run], agents:
 # ---------------------------------------------------------------------------------------------
 
 
-def _inherit_agents(steps: list[Step]) -> list[Step]:
+def _inherit_agents(steps: list[StepRow]) -> list[StepRow]:
     """Give each step without its own agent the agent of its nearest declaring ancestor.
     Returns the steps whose agent changed."""
     by_span = {s.span_id: s for s in steps}
@@ -407,12 +428,12 @@ def _inherit_agents(steps: list[Step]) -> list[Step]:
     return changed
 
 
-def _root(steps: list[Step]) -> Step | None:
+def _root(steps: list[StepRow]) -> StepRow | None:
     roots = [s for s in steps if not s.parent_span_id]
     return min(roots, key=lambda s: (s.started_at, s.span_id)) if roots else None
 
 
-def _aggregate(run: Run, steps: list[Step]) -> None:
+def _aggregate(run: Run, steps: list[StepRow]) -> None:
     """Set the run's fields from its steps. Deterministic in the set of steps, whatever their order."""
     ordered = sorted(steps, key=lambda s: (s.started_at, s.span_id))
     root = _root(ordered)
@@ -510,13 +531,13 @@ def _save_runs(runs: list[Run]) -> None:
 def recompute_runs(runs: list[Run], records: list[SpanRecord] = ()) -> None:
     """Recompute ``runs`` (locked by the caller) from all their stored steps, scores and escalations."""
     run_ids = [r.pk for r in runs]
-    steps_by_run: dict[int, list[Step]] = defaultdict(list)
-    for step in Step.objects.filter(run_id__in=run_ids).only(*AGGREGATE_STEP_FIELDS):
-        steps_by_run[step.run_id].append(step)
+    steps_by_run: dict[int, list[StepRow]] = defaultdict(list)
+    for values in Step.objects.filter(run_id__in=run_ids).values_list(*STEP_ROW_FIELDS):
+        row = StepRow(*values)
+        steps_by_run[row.run_id].append(row)
     moved = [s for steps in steps_by_run.values() for s in _inherit_agents(steps)]
     if moved:
-        Step.objects.bulk_update(moved, ["agent"], batch_size=500)
-        _move_escalations(moved)
+        _move_agents(moved)
     quality = _quality(run_ids)
     escalated = set(Escalation.objects.filter(run_id__in=run_ids).values_list("run_id", flat=True).distinct())
     for run in runs:
@@ -530,11 +551,22 @@ def recompute_runs(runs: list[Run], records: list[SpanRecord] = ()) -> None:
     _save_runs(runs)
 
 
-def _move_escalations(moved: list[Step]) -> None:
-    """An escalation belongs to its span's agent, which changes when the span inherits one."""
-    by_key = {(s.run_id, s.span_id): s.agent_id for s in moved}
-    for (run_id, span_id), agent_id in by_key.items():
-        Escalation.objects.filter(run_id=run_id, span_id=span_id).exclude(agent_id=agent_id).update(agent_id=agent_id)
+def _move_agents(moved: list[StepRow]) -> None:
+    """Store inherited agents on steps, and on their escalations (an escalation belongs to its span's
+    agent). One statement each, whatever the number of steps."""
+    rows = [(s.id, s.agent_id) for s in moved]
+    with connection.cursor() as cursor:
+        execute_values(
+            cursor.cursor,
+            "UPDATE monitoring_step AS s SET agent_id = v.agent_id FROM (VALUES %s) AS v(id, agent_id) WHERE s.id = v.id",
+            rows, template="(%s::bigint, %s::bigint)", page_size=500,
+        )
+        execute_values(
+            cursor.cursor,
+            "UPDATE monitoring_escalation AS e SET agent_id = v.agent_id FROM (VALUES %s) AS v(run_id, span_id, agent_id)"
+            " WHERE e.run_id = v.run_id AND e.span_id = v.span_id AND e.agent_id <> v.agent_id",
+            [(s.run_id, s.span_id, s.agent_id) for s in moved], template="(%s::bigint, %s, %s::bigint)", page_size=500,
+        )
 
 
 def _fingerprint(runs: list[Run]) -> None:

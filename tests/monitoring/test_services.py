@@ -259,3 +259,15 @@ def test_a_poison_batch_in_a_group_does_not_sink_the_others():
     assert InboxBatch.objects.get(pk=poison.pk).status == "pending"
     assert services.ingest_batch(poison.pk, group=10).status == "dead"
     assert Step.objects.count() == 3
+
+
+def test_an_escalation_sent_before_its_agent_span_moves_to_that_agent():
+    spans = agent_trace("refund-agent")
+    tool = spans[2]
+    tool.resource = {"service.name": "support-desk"}
+    tool.events.append(EventInput("agentops.escalation", ns(T0), {"agentops.escalation.reason": "tool_failure"}))
+    write([tool])
+    assert Escalation.objects.get().agent.slug == "support-desk"
+    write(spans[:2])
+    assert Escalation.objects.get().agent.slug == "refund-agent"
+    assert Step.objects.get(span_id=tool.span_id).agent.slug == "refund-agent"
