@@ -132,8 +132,12 @@ PROMPTS: dict[str, tuple[list[tuple[str, str]], int]] = {
              "Initial version"),
             ("You answer billing questions for Acme customers.\nUse the get_invoice and get_payments tools.\n"
              "Quote amounts with currency and the invoice number.", "Always cite invoice number"),
+            ("You answer billing questions for Acme customers.\nAlways call get_invoice before quoting an amount; "
+             "never infer it from the conversation.\nQuote amounts with currency and the invoice number.\n"
+             "If the payment status is unknown, say so and offer a human follow-up.",
+             "Verify with get_invoice before quoting; admit unknown payment status"),
         ],
-        2,
+        3,
     ),
     "refund-agent": (
         [
@@ -228,6 +232,16 @@ def _seed_prompts(author: User) -> int:
             created_count += created
         if not agent.prompt_versions.filter(is_active=True).exists():
             activate_prompt_version(agent.prompt_versions.get(version=active_version))
+    # Every other live agent starts from a first version built from its description, so each
+    # version the simulator reports is a registered one.
+    for agent in Agent.objects.exclude(slug__in=list(PROMPTS)).exclude(lifecycle_stage="retired"):
+        text = f"You are the {agent.name} at Acme.\n{agent.description}\nAsk for missing details; never guess."
+        prompt, created = PromptVersion.objects.get_or_create(
+            agent=agent, version=1, defaults={"text": text, "change_note": "Initial version", "author": author}
+        )
+        created_count += created
+        if created:
+            activate_prompt_version(prompt)
     return created_count
 
 

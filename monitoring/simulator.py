@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from agentops.seed import PROMPTS as DEMO_PROMPTS
+
 from .normalize import STATUS_ERROR, STATUS_OK, STATUS_UNSET, EventInput, SpanInput
 
 TOP_LEVEL_AGENTS: dict[str, float] = {  # slug -> share of traffic (runs whose root is this agent)
@@ -44,6 +46,7 @@ TOP_LEVEL_AGENTS: dict[str, float] = {  # slug -> share of traffic (runs whose r
     "translation-agent": 0.10,
 }
 SUPPORT_SUB_AGENTS = ("billing-agent", "refund-agent", "kb-search-agent")
+ACTIVE_PROMPT_VERSIONS = {slug: active for slug, (_versions, active) in DEMO_PROMPTS.items()}
 AGENT_MODELS = {
     "support-orchestrator": "claude-3-5-sonnet",
     "billing-agent": "gpt-4o-mini",
@@ -131,7 +134,9 @@ class TraceGenerator:
             return 1 if progress < 0.2 else 2 if progress < 0.6 else 3
         if agent == "billing-agent":
             return 3
-        return self.rng.choices([1, 2, 3], weights=[1, 3, 6])[0]
+        # Other agents run the version the demo registry has active (agentops.seed), so every
+        # version the simulator reports exists in the registry.
+        return ACTIVE_PROMPT_VERSIONS.get(agent, 1)
 
     def _tokens(self, low: int, high: int) -> int:
         return int(self.rng.triangular(low, high, low + (high - low) * 0.3))
