@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,6 +18,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -26,7 +31,9 @@ from . import sketch
 from .alert_models import AlertEvent
 from .models import Escalation, Run, Step
 from .rollup_models import RollupCell, Tier
-from .rollups import minute_cutoff, truncate
+from .rollups import SETTLED_AFTER, minute_cutoff, settled_generation, truncate
+
+logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
 # Time ranges
@@ -139,7 +146,11 @@ class Summary:
         self.cost += other.cost
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
-        self.latency = sketch.merge(self.latency, other.latency)
+        if other.latency:
+            # A copy, never in place: self.latency may be shared (a cell's JSON, a cached part).
+            merged = dict(self.latency)
+            sketch.add_into(merged, other.latency)
+            self.latency = merged
         self.__dict__.pop("percentiles", None)  # the cached quantiles no longer hold
 
     def _pct(self, part: int) -> float | None:
@@ -188,35 +199,50 @@ class Summary:
         return self.percentiles[2]
 
 
+_METRICS = {
+    "runs": lambda s: s.runs,
+    "success_rate": lambda s: s.success_rate,
+    "error_rate": lambda s: s.error_rate,
+    "escalation_rate": lambda s: s.escalation_rate,
+    "quality": lambda s: s.quality,
+    "cost_per_run": lambda s: float(s.cost_per_run) if s.runs else None,
+    "p50_latency_ms": lambda s: s.p50,
+    "p95_latency_ms": lambda s: s.p95,
+    "p99_latency_ms": lambda s: s.p99,
+}
+
+
 def metric_value(summary: Summary, metric: str) -> float | None:
     """The value of one named metric (the alert metrics and tile metrics share these names)."""
-    values = {
-        "runs": summary.runs,
-        "success_rate": summary.success_rate,
-        "error_rate": summary.error_rate,
-        "escalation_rate": summary.escalation_rate,
-        "quality": summary.quality,
-        "cost_per_run": float(summary.cost_per_run) if summary.cost_per_run is not None else None,
-        "p50_latency_ms": summary.p50,
-        "p95_latency_ms": summary.p95,
-        "p99_latency_ms": summary.p99,
-    }
-    return values[metric]
+    return _METRICS[metric](summary)
 
 
-_TOTALS_SQL = """
-SELECT agent_id, bucket >= %(split)s AS current, sum(runs), sum(errors), sum(escalations), sum(quality_sum),
-       sum(quality_count), sum(cost), sum(input_tokens), sum(output_tokens)
-FROM monitoring_rollupcell
-WHERE tier = %(tier)s AND bucket >= %(start)s AND bucket < %(end)s AND {who}
-GROUP BY 1, 2
+# Totals and merged latency buckets per (agent, period) of the cells of one tier, in one statement.
+_SUMMARY_SQL = """
+WITH cells AS MATERIALIZED (
+    SELECT agent_id, bucket >= %(split)s AS current, runs, errors, escalations, quality_sum, quality_count, cost,
+           input_tokens, output_tokens, latency
+    FROM monitoring_rollupcell
+    WHERE tier = %(tier)s AND bucket >= %(start)s AND bucket < %(end)s AND {who}
+), totals AS (
+    SELECT agent_id, current, sum(runs) AS runs, sum(errors) AS errors, sum(escalations) AS escalations,
+           sum(quality_sum) AS quality_sum, sum(quality_count) AS quality_count, sum(cost) AS cost,
+           sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
+    FROM cells GROUP BY 1, 2
+), lat AS (
+    SELECT agent_id, current, jsonb_object_agg(key, n)::text AS latency FROM (
+        SELECT c.agent_id, c.current, e.key, sum(e.value::bigint) AS n
+        FROM cells c, jsonb_each_text(c.latency) e GROUP BY 1, 2, 3
+    ) k GROUP BY 1, 2
+)
+SELECT t.agent_id, t.current, t.runs, t.errors, t.escalations, t.quality_sum, t.quality_count, t.cost,
+       t.input_tokens, t.output_tokens, l.latency
+FROM totals t LEFT JOIN lat l ON l.agent_id IS NOT DISTINCT FROM t.agent_id AND l.current = t.current
 """
-_SKETCH_SQL = """
-SELECT c.agent_id, c.bucket >= %(split)s AS current, e.key, sum(e.value::bigint)
-FROM monitoring_rollupcell c, jsonb_each_text(c.latency) e
-WHERE c.tier = %(tier)s AND c.bucket >= %(start)s AND c.bucket < %(end)s AND {who}
-GROUP BY 1, 2, 3
-"""
+
+# (agent id or None, is current period) -> (runs, errors, escalations, quality_sum, quality_count, cost,
+# input_tokens, output_tokens, latency buckets): plain values, so they cache and pickle cheaply.
+_Parts = dict[tuple[int | None, bool], tuple]
 
 
 def _who(agent_ids: list[int] | None) -> str:
@@ -224,30 +250,94 @@ def _who(agent_ids: list[int] | None) -> str:
     return "agent_id IS NULL" if agent_ids is None else "agent_id = ANY(%(agents)s)"
 
 
+def _read_parts(tier: str, start: datetime, end: datetime, split: datetime, agent_ids: list[int] | None) -> _Parts:
+    if start >= end:
+        return {}
+    params = {"tier": tier, "start": start, "end": end, "split": split, "agents": agent_ids or []}
+    with connection.cursor() as cursor:
+        cursor.execute(_SUMMARY_SQL.replace("{who}", _who(agent_ids)), params)
+        rows = cursor.fetchall()
+    return {
+        (agent_id, is_current): (int(runs), int(errors), int(esc), Decimal(q_sum), int(q_count), Decimal(cost),
+                                 int(inp), int(out), {k: int(n) for k, n in json.loads(latency).items()}
+                                 if latency else {})
+        for agent_id, is_current, runs, errors, esc, q_sum, q_count, cost, inp, out, latency in rows
+    }
+
+
+# How long a settled entry may live (settings.MONITORING_SETTLED_CACHE_SECONDS; 0 turns the cache off).
+SETTLED_CACHE_SECONDS = 600
+
+_database_identity: dict[str, int] = {}
+
+
+def _database_oid() -> int:
+    """The database's OID: settled entries of one database are never read for another (e.g. test runs)."""
+    name = connection.settings_dict["NAME"]
+    if name not in _database_identity:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT oid FROM pg_database WHERE datname = current_database()")
+            _database_identity[name] = int(cursor.fetchone()[0])
+    return _database_identity[name]
+
+
+def _settled_parts(tier: str, start: datetime, end: datetime, split: datetime,
+                   agent_ids: list[int] | None) -> _Parts:
+    """``_read_parts`` of settled cells, cached under the settled generation (see monitoring.rollups).
+
+    The entry is keyed by everything the result depends on (tier, cell range, period split, agents)
+    and the generation token, which late data, rebuilds and pruning replace; the TTL only bounds
+    memory and the (theoretical) case of a writer that died between its commit and its bump.
+    """
+    timeout = getattr(settings, "MONITORING_SETTLED_CACHE_SECONDS", SETTLED_CACHE_SECONDS)
+    if start >= end or not timeout:
+        return _read_parts(tier, start, end, split, agent_ids)
+    who = "fleet" if agent_ids is None else hashlib.sha1(
+        ",".join(map(str, sorted(set(agent_ids)))).encode(), usedforsecurity=False).hexdigest()
+    try:
+        key = (f"monitoring:settled:{_database_oid()}:{settled_generation()}:{tier}:{start.isoformat()}:"
+               f"{end.isoformat()}:{split.isoformat()}:{who}")
+        parts = cache.get(key)
+    except Exception:  # the cache is an accelerator: without Redis the page reads every cell
+        logger.warning("settled summary cache unavailable", exc_info=True)
+        return _read_parts(tier, start, end, split, agent_ids)
+    if parts is None:
+        parts = _read_parts(tier, start, end, split, agent_ids)
+        try:
+            cache.set(key, parts, timeout)
+        except Exception:
+            logger.warning("settled summary cache unavailable", exc_info=True)
+    return parts
+
+
+def settled_boundary(tier: str, now: datetime) -> datetime:
+    """Cells of ``tier`` starting before this have ended at least ``SETTLED_AFTER`` ago."""
+    return truncate(now - SETTLED_AFTER, tier)
+
+
 def summaries(
     time_range: TimeRange, agent_ids: list[int] | None, *, with_previous: bool = True, now: datetime | None = None
 ) -> tuple[dict[int | None, Summary], dict[int | None, Summary]]:
     """Summaries per agent (or of the fleet when ``agent_ids`` is None) for the range and the one before.
 
-    Two queries whatever the number of agents: totals and merged latency buckets, both grouped by
-    agent and period, over the cells of the tier picked by ``aggregate_tier``.
+    Reads the cells of the tier picked by ``aggregate_tier``, totals and merged latency buckets grouped
+    by agent and period in one statement. For the hour and day tiers the cells are split at
+    ``settled_boundary``: the settled ones (all of the previous period, most of the current one) come
+    from the cache while their generation holds, and only the recent cells are read on every refresh,
+    so a 3 s poll merges a few hundred small cells instead of thousands.
     """
+    now = now or timezone.now()
     tier = aggregate_tier(time_range, now)
     start = truncate(time_range.previous().start if with_previous else time_range.start, tier)
-    params = {"tier": tier, "start": start, "end": time_range.end, "split": truncate(time_range.start, tier),
-              "agents": agent_ids or []}
+    split = truncate(time_range.start, tier)
+    end = time_range.end
+    boundary = start if tier == Tier.MINUTE else min(max(settled_boundary(tier, now), start), end)
     current: dict[int | None, Summary] = defaultdict(Summary)
     previous: dict[int | None, Summary] = defaultdict(Summary)
-    with connection.cursor() as cursor:
-        cursor.execute(_TOTALS_SQL.replace("{who}", _who(agent_ids)), params)
-        for agent_id, is_current, runs, errors, esc, q_sum, q_count, cost, inp, out in cursor.fetchall():
-            target = (current if is_current else previous)[agent_id]
-            target.runs, target.errors, target.escalations = int(runs), int(errors), int(esc)
-            target.quality_sum, target.quality_count = Decimal(q_sum), int(q_count)
-            target.cost, target.input_tokens, target.output_tokens = Decimal(cost), int(inp), int(out)
-        cursor.execute(_SKETCH_SQL.replace("{who}", _who(agent_ids)), params)
-        for agent_id, is_current, key, n in cursor.fetchall():
-            (current if is_current else previous)[agent_id].latency[key] = int(n)
+    for parts in (_settled_parts(tier, start, boundary, split, agent_ids),
+                  _read_parts(tier, boundary, end, split, agent_ids)):
+        for (agent_id, is_current), values in parts.items():
+            (current if is_current else previous)[agent_id].add(Summary(*values))
     return dict(current), dict(previous)
 
 

@@ -25,10 +25,13 @@ with an earlier start), the old cell keeps the run until ``manage.py rebuild_rol
 from __future__ import annotations
 
 import hashlib
+import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -43,6 +46,18 @@ HOUR_RETENTION = timedelta(days=400)
 _SAFETY = {Tier.MINUTE: timedelta(hours=1), Tier.HOUR: timedelta(days=1)}
 _RETENTION = {Tier.MINUTE: MINUTE_RETENTION, Tier.HOUR: HOUR_RETENTION}
 _FINER = {Tier.HOUR: Tier.MINUTE, Tier.DAY: Tier.HOUR}
+
+logger = logging.getLogger(__name__)
+
+# Settled cells: an hour or day cell that ended at least SETTLED_AFTER ago changes only when late data
+# lands, a rebuild runs or prune deletes it. Each of those replaces the "settled generation" token,
+# so pages may cache what they merged from settled cells under that token (monitoring.queries) and
+# only re-read the recent ("live") cells on every refresh. A refresh bumps the token when it rewrites
+# a cell that ended more than SETTLED_AFTER - _SETTLED_MARGIN ago: the margin covers a transaction
+# that began while its cell was still live but commits after readers started caching it.
+SETTLED_AFTER = timedelta(hours=3)
+_SETTLED_MARGIN = timedelta(hours=1)
+SETTLED_GENERATION_KEY = "monitoring:rollups:settled-generation"
 
 # Key of the advisory lock shared by refreshes and held exclusively by rebuild.
 _GLOBAL_LOCK = 0x524F4C4C  # "ROLL"
@@ -149,6 +164,38 @@ def _merge_from_finer(tier: str, bucket: datetime, now: datetime) -> bool:
     return bucket >= now - _RETENTION[finer] + _SAFETY[finer]
 
 
+def settled_generation() -> str:
+    """The current settled-generation token (created when missing, e.g. after a cache flush)."""
+    token = cache.get(SETTLED_GENERATION_KEY)
+    if token is None:
+        cache.add(SETTLED_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+        token = cache.get(SETTLED_GENERATION_KEY)
+    return token
+
+
+def _set_new_generation() -> None:
+    try:
+        cache.set(SETTLED_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+    except Exception:  # a cache outage must never fail ingest; cached entries expire on their own
+        logger.warning("could not bump the settled rollup generation", exc_info=True)
+
+
+def bump_settled_generation() -> None:
+    """Invalidate everything cached from settled cells: now, and again once the transaction commits.
+
+    The first bump stops readers from reusing entries computed before this write; the second
+    replaces any entry a reader computed from the snapshot before our commit (under the first token).
+    """
+    _set_new_generation()
+    transaction.on_commit(_set_new_generation)
+
+
+def _touches_settled(hour_keys: Iterable[Key], now: datetime) -> bool:
+    # Day cells end no earlier than their hours, so the hour cells decide.
+    limit = now - SETTLED_AFTER + _SETTLED_MARGIN
+    return any(hour + TIER_SPAN[Tier.HOUR] <= limit for _, hour in hour_keys)
+
+
 @dataclass
 class _Plan:
     minute: set[Key]
@@ -238,6 +285,8 @@ def refresh_for_runs(run_ids: list[int]) -> None:
         now = timezone.now()
         plan = _plan(pairs, now)
         _lock_cells(plan.day)
+        if _touches_settled(plan.hour, now):
+            bump_settled_generation()
         _apply(plan, now)
 
 
@@ -263,6 +312,7 @@ def rebuild(start: datetime, end: datetime) -> RebuildResult:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_GLOBAL_LOCK])
+            bump_settled_generation()
             cursor.execute("DELETE FROM monitoring_rollupcell WHERE bucket >= %s AND bucket < %s", [start, end])
             minute_keys = _distinct_keys(cursor, "minute", max(start, minute_cutoff(now)), end)
             hour_keys = _distinct_keys(cursor, "hour", start, end)
@@ -296,4 +346,6 @@ def prune(now: datetime | None = None) -> dict[str, int]:
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM monitoring_rollupcell WHERE tier = %s AND bucket < %s", [tier, cutoff])
             deleted[tier] = cursor.rowcount
+    if any(deleted.values()):
+        bump_settled_generation()
     return deleted

@@ -62,17 +62,19 @@ def from_values(values: Iterable[float]) -> Buckets:
 def merge(*sketches: Mapping[str, int]) -> Buckets:
     merged: Buckets = {}
     for sketch in sketches:
-        for key, count in sketch.items():
-            merged[key] = merged.get(key, 0) + int(count)
+        add_into(merged, sketch)
     return merged
+
+
+def add_into(target: Buckets, sketch: Mapping[str, int]) -> None:
+    """Add ``sketch``'s counts into ``target`` in place (the hot loop of every merge)."""
+    get = target.get
+    for key, count in sketch.items():
+        target[key] = get(key, 0) + int(count)
 
 
 def count(sketch: Mapping[str, int]) -> int:
     return sum(int(c) for c in sketch.values())
-
-
-def _sort_key(key: str) -> float:
-    return -math.inf if key == ZERO_KEY else int(key)
 
 
 def quantiles(sketch: Mapping[str, int], qs: Iterable[float]) -> list[float | None]:
@@ -84,10 +86,17 @@ def quantiles(sketch: Mapping[str, int], qs: Iterable[float]) -> list[float | No
     wanted = list(qs)
     if any(not 0 <= q <= 1 for q in wanted):
         raise ValueError("quantiles must be between 0 and 1")
-    total = count(sketch)
+    # (bucket index, count) in value order; the zero bucket sorts first (index -inf, value 0).
+    ordered: list[tuple[float, int]] = []
+    total = 0
+    for key, raw in sketch.items():
+        n = int(raw)
+        if n > 0:
+            ordered.append((-math.inf if key == ZERO_KEY else int(key), n))
+            total += n
     if total == 0:
         return [None for _ in wanted]
-    ordered = sorted(((k, int(c)) for k, c in sketch.items() if int(c) > 0), key=lambda kc: _sort_key(kc[0]))
+    ordered.sort()
     # Answer the quantiles in rank order, walking the buckets once.
     ranked = sorted(range(len(wanted)), key=lambda i: wanted[i])
     results: list[float | None] = [None] * len(wanted)
@@ -98,7 +107,8 @@ def quantiles(sketch: Mapping[str, int], qs: Iterable[float]) -> list[float | No
         while seen + ordered[position][1] <= rank:
             seen += ordered[position][1]
             position += 1
-        results[i] = bucket_value(ordered[position][0])
+        index = ordered[position][0]
+        results[i] = 0.0 if index == -math.inf else 2 * GAMMA ** int(index) / (GAMMA + 1)
     return results
 
 

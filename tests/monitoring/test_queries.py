@@ -115,3 +115,48 @@ def test_waterfall_orders_children_under_their_parent():
     rows = queries.waterfall(run)
     assert [r.depth for r in rows] == [0, 1, 1]
     assert rows[0].offset_pct == 0 and rows[0].width_pct == pytest.approx(100)
+
+
+@pytest.mark.django_db
+def test_settled_cells_are_cached_but_late_data_in_them_shows_at_once(frozen, django_assert_num_queries):
+    agent = make_agent()
+    early = make_run(agent, started_at=NOW - timedelta(hours=20), steps=[])
+    rollups.refresh_for_runs([early.id])
+    last_day = queries.parse_range({"range": "24h"}, now=NOW)
+    assert queries.summaries(last_day, [agent.id], now=NOW)[0][agent.id].runs == 1
+    with django_assert_num_queries(1):  # the settled cells come from the cache, the live ones are read
+        assert queries.summaries(last_day, [agent.id], now=NOW)[0][agent.id].runs == 1
+    late = make_run(agent, started_at=NOW - timedelta(hours=19), steps=[], duration_ms=90_000)
+    rollups.refresh_for_runs([late.id])  # late data in a settled hour replaces the generation
+    summary = queries.summaries(last_day, [agent.id], now=NOW)[0][agent.id]
+    assert summary.runs == 2 and sketch.quantile(summary.latency, 1.0) == pytest.approx(90_000, rel=0.01)
+
+
+@pytest.mark.django_db
+def test_recent_runs_show_without_invalidating_the_settled_cache(frozen):
+    agent = make_agent()
+    rollups.refresh_for_runs([make_run(agent, started_at=NOW - timedelta(days=3), steps=[]).id])
+    week = queries.parse_range({"range": "7d"}, now=NOW)
+    queries.summaries(week, [agent.id], now=NOW)
+    generation = rollups.settled_generation()
+    rollups.refresh_for_runs([make_run(agent, started_at=NOW - timedelta(minutes=2), steps=[]).id])
+    assert rollups.settled_generation() == generation
+    assert queries.summaries(week, [agent.id], now=NOW)[0][agent.id].runs == 2
+
+
+@pytest.mark.django_db
+def test_cached_and_uncached_summaries_are_identical(frozen, settings):
+    rng = random.Random(11)
+    agents = [make_agent(f"Agent {i}") for i in range(3)]
+    runs = [make_run(rng.choice(agents), started_at=NOW - timedelta(minutes=rng.randint(1, 60 * 24 * 14)),
+                     duration_ms=rng.lognormvariate(7, 1), status=rng.choice(["ok", "ok", "error"]), steps=[])
+            for _ in range(120)]
+    rollups.refresh_for_runs([r.id for r in runs])
+    ids = [a.id for a in agents]
+    for key in ("24h", "7d"):
+        time_range = queries.parse_range({"range": key}, now=NOW)
+        queries.summaries(time_range, ids, now=NOW)  # fills the cache
+        cached = queries.summaries(time_range, ids, now=NOW)
+        settings.MONITORING_SETTLED_CACHE_SECONDS = 0
+        assert queries.summaries(time_range, ids, now=NOW) == cached
+        settings.MONITORING_SETTLED_CACHE_SECONDS = 600
