@@ -335,13 +335,18 @@ def summaries(
     split = truncate(time_range.start, tier)
     end = time_range.end
     boundary = start if tier == Tier.MINUTE else min(max(settled_boundary(tier, now), start), end)
-    current: dict[int | None, Summary] = defaultdict(Summary)
-    previous: dict[int | None, Summary] = defaultdict(Summary)
+    current: dict[int | None, Summary] = {}
+    previous: dict[int | None, Summary] = {}
     for parts in (_settled_parts(tier, start, boundary, split, agent_ids),
                   _read_parts(tier, boundary, end, split, agent_ids)):
         for (agent_id, is_current), values in parts.items():
-            (current if is_current else previous)[agent_id].add(Summary(*values))
-    return dict(current), dict(previous)
+            target = current if is_current else previous
+            # The parts are fresh objects (just read or unpickled): the first one is used as it is.
+            if agent_id in target:
+                target[agent_id].add(Summary(*values))
+            else:
+                target[agent_id] = Summary(*values)
+    return current, previous
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,13 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
 from monitoring.queries import Tile, metric_value
 
 register = template.Library()
 
 DASH = "–"
+_NO_PREVIOUS = format_html('<span class="delta-flat small" title="no data in the previous period">{}</span>', DASH)
 
 
 @register.filter
@@ -63,13 +65,15 @@ def delta(tile: Tile, metric: str) -> str:
     """The change against the previous period, coloured by whether it is good news."""
     change = tile.change(metric)
     if change is None:
-        return format_html('<span class="delta-flat small" title="no data in the previous period">{}</span>', DASH)
+        return _NO_PREVIOUS
     rise_is_good, fmt = _DELTAS[metric]
     if abs(change) < 1e-9:
         css = "delta-flat"
     else:
         css = "delta-up" if (change > 0) == rise_is_good else "delta-down"
-    return format_html('<span class="{} small" title="vs previous period">{}</span>', css, fmt(change))
+    # Rendered 7 times per tile on every poll: plain formatting of a number (escaped anyway, which
+    # costs nothing for digits) instead of format_html's per-argument machinery.
+    return mark_safe(f'<span class="{css} small" title="vs previous period">{escape(fmt(change))}</span>')  # noqa: S308
 
 
 @register.filter
