@@ -262,9 +262,8 @@ def api_openapi(request: HttpRequest) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_GET
 def dead_letters(request: HttpRequest) -> HttpResponse:
-    context = {"batches": services.dead_letters()}
     template = "monitoring/dead_letters.html#list" if request.htmx else "monitoring/dead_letters.html"
-    return render(request, template, context)
+    return render(request, template, {"dead": services.dead_letters()})
 
 
 @role_required(OPERATIONS)
@@ -275,5 +274,5 @@ def replay_dead_letter(request: HttpRequest, batch_id: int) -> HttpResponse:
     else:
         messages.warning(request, f"Batch {batch_id} is not in the dead-letter list (already replayed?).")
     if request.htmx:
-        return render(request, "monitoring/dead_letters.html#list", {"batches": services.dead_letters()})
+        return render(request, "monitoring/dead_letters.html#list", {"dead": services.dead_letters()})
     return redirect("monitoring:dead_letters")

@@ -653,8 +653,17 @@ def sweep_inbox(*, older_than: timedelta = timedelta(minutes=2), limit: int = 50
     return SweepResult(requeue, exhausted)
 
 
-def dead_letters() -> list[InboxBatch]:
-    return list(
-        InboxBatch.objects.filter(status=InboxBatch.Status.DEAD).defer("payload").select_related("api_key")
-        .order_by("-received_at")[:200]
-    )
+DEAD_LETTER_PAGE = 200
+
+
+@dataclass(frozen=True)
+class DeadLetters:
+    batches: list[InboxBatch]  # newest first, at most DEAD_LETTER_PAGE
+    total: int
+
+
+def dead_letters() -> DeadLetters:
+    dead = InboxBatch.objects.filter(status=InboxBatch.Status.DEAD)
+    batches = list(dead.defer("payload").select_related("api_key").order_by("-received_at")[:DEAD_LETTER_PAGE])
+    total = len(batches) if len(batches) < DEAD_LETTER_PAGE else dead.count()
+    return DeadLetters(batches, total)

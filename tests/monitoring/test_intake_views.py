@@ -325,3 +325,12 @@ def test_replay_with_htmx_returns_the_list_partial(ops_client):
     response = ops_client.post(reverse("monitoring:replay_dead_letter", args=[batch.pk]), HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and b'id="dead-letter-list"' in response.content
     assert b"<html" not in response.content and b"queued for processing again" in response.content
+
+
+def test_dead_letter_page_counts_batches_beyond_the_newest_page(ops_client, monkeypatch, django_assert_max_num_queries):
+    monkeypatch.setattr(services, "DEAD_LETTER_PAGE", 2)
+    for _ in range(3):
+        InboxBatch.objects.create(kind="otlp_protobuf", payload=b"x", status="dead", error="boom")
+    with django_assert_max_num_queries(8):
+        response = ops_client.get(reverse("monitoring:dead_letters"))
+    assert b"3 dead batches; the newest 2 are shown" in response.content
