@@ -161,3 +161,12 @@ def test_rebuild_command_rejects_a_bad_date():
 
     with pytest.raises(CommandError, match="ISO date"):
         call_command("rebuild_rollups", "--from", "yesterday")
+
+
+def test_rebuild_and_prune_replace_the_settled_generation():
+    generation = rollups.settled_generation()
+    rollups.rebuild(NOW - timedelta(days=1), NOW)
+    assert rollups.settled_generation() != generation
+    generation = rollups.settled_generation()
+    assert rollups.prune() == {Tier.MINUTE: 0, Tier.HOUR: 0}
+    assert rollups.settled_generation() == generation  # nothing deleted, nothing to invalidate
