@@ -13,16 +13,15 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
-    FloatField,
     Min,
     Q,
     QuerySet,
 )
-from django.db.models.aggregates import Aggregate
 from django.db.models.functions import Extract, TruncDay
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from agentops.dbfunctions import PercentileCont
 from agentops.models import ROLE_REVIEWERS
 from monitoring.models import Run, Step
 
@@ -40,20 +39,6 @@ from .models import (
 User = get_user_model()
 
 QUEUE_PAGE_LIMIT = 200
-
-
-class PercentileCont(Aggregate):
-    """Postgres ``percentile_cont(q) WITHIN GROUP (ORDER BY expr)``; fine over tickets (thousands of
-    rows per period), unlike raw spans, which the dashboards never scan."""
-
-    function = "percentile_cont"
-    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression, percentile: float, **extra):
-        if not 0 <= percentile <= 1:
-            raise ValueError("percentile must be within 0..1")
-        super().__init__(expression, percentile=float(percentile), **extra)
 
 
 def _seconds(expr) -> Extract:

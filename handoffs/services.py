@@ -362,17 +362,23 @@ def claim_next(user, queue: Queue, now: datetime | None = None) -> Ticket | None
     return ticket
 
 
+def _let_go(ticket: Ticket, status: str, kind: str, actor, now: datetime, note: str) -> None:
+    """Nobody holds the ticket any more (released or cancelled): stop its clocks, record who did it.
+    Precondition: the ticket row is locked (``_lock``)."""
+    before = ticket.status
+    _end_pause(ticket, now)
+    _stop_handling(ticket, now)
+    ticket.status, ticket.assignee = status, None
+    _save(ticket)
+    _log(ticket, kind, actor, before, at=now, note=note)
+
+
 def release_ticket(ticket_id: int, user, version: int, note: str = "", now: datetime | None = None) -> Ticket:
     now = now or timezone.now()
     with transaction.atomic():
         ticket = _lock(ticket_id, version)
         _require_holder(ticket, user)
-        before = ticket.status
-        _end_pause(ticket, now)
-        _stop_handling(ticket, now)
-        ticket.status, ticket.assignee = TicketStatus.OPEN, None
-        _save(ticket)
-        _log(ticket, EventKind.RELEASED, user, before, at=now, note=note)
+        _let_go(ticket, TicketStatus.OPEN, EventKind.RELEASED, user, now, note)
     return ticket
 
 
@@ -528,12 +534,7 @@ def cancel_ticket(ticket_id: int, actor, version: int, note: str = "", now: date
         ticket = _lock(ticket_id, version)
         if not ticket.is_active:
             raise HandoffError("Only open, claimed or pending tickets can be cancelled.")
-        before = ticket.status
-        _end_pause(ticket, now)
-        _stop_handling(ticket, now)
-        ticket.status, ticket.assignee = TicketStatus.CANCELLED, None
-        _save(ticket)
-        _log(ticket, EventKind.CANCELLED, actor, before, at=now, note=note)
+        _let_go(ticket, TicketStatus.CANCELLED, EventKind.CANCELLED, actor, now, note)
     return ticket
 
 

@@ -15,9 +15,10 @@ from decimal import Decimal
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, FieldError
-from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, Min, Q, StdDev, Sum
+from django.db.models import Avg, Count, F, Max, Min, Q, StdDev, Sum
 from django.urls import NoReverseMatch, reverse
 
+from agentops.dbfunctions import PercentileCont
 from agentops.models import Agent, PromptVersion
 
 from . import stats
@@ -28,19 +29,6 @@ from .models import Run, RunStatus, Step
 MAX_GROUPS = 50
 GROUP_RUNS_SHOWN = 50
 TOP_GROUPS_PER_VERSION = 3
-
-
-class PercentileCont(Aggregate):
-    """PostgreSQL ``percentile_cont(p) WITHIN GROUP (ORDER BY expr)``; ``p`` is a constant we choose."""
-
-    function = "percentile_cont"
-    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression, percentile: float, **extra):
-        if not 0 <= percentile <= 1:
-            raise ValueError("percentile must be within 0..1")
-        super().__init__(expression, percentile=float(percentile), **extra)
 
 
 # --- small pure helpers (tested directly) -------------------------------------------------------
