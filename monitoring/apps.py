@@ -7,7 +7,9 @@ class MonitoringConfig(AppConfig):
 
     def ready(self) -> None:
         # Celery autodiscovers monitoring/tasks.py only; register the live-monitoring tasks too.
-        from . import alert_tasks  # noqa: F401
-        from . import panels
+        from . import (
+            alert_tasks,  # noqa: F401
+            panels,
+        )
 
         panels.register()
