@@ -14,6 +14,8 @@ from copy import deepcopy
 from datetime import datetime
 from typing import Any
 
+import plotly.io
+
 from .queries import Point
 
 # A small, explicit layout instead of a Plotly template keeps each figure's JSON a few KB, which
@@ -48,8 +50,11 @@ class Figure:
         return {"data": self.data, "layout": self.layout}
 
     def to_json(self) -> str:
-        # allow_nan=False: a NaN would make the whole chart unreadable for JSON.parse in the browser.
-        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+        try:
+            # allow_nan=False: a bare NaN would make the whole chart unreadable for JSON.parse.
+            return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+        except ValueError:  # never expected from our metrics; Plotly's encoder writes NaN/inf as null
+            return plotly.io.to_json(self.to_dict(), validate=False)
 
 
 def _figure(title: str, **layout: Any) -> Figure:
