@@ -10,8 +10,10 @@ stored steps of each touched trace, so batches may arrive in any order, twice, o
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Avg, Q
 from django.utils import timezone
-from psycopg2.extras import Json, execute_values
+from psycopg2.extras import execute_values
 
 from agentops.models import Agent, ApiKey, ModelPrice, PromptVersion
 
@@ -353,25 +355,50 @@ STEP_COLUMNS = (
     "input_tokens", "output_tokens", "cost", "input", "output", "attributes", "events",
 )
 _STEP_COLUMN_LIST = ", ".join(STEP_COLUMNS)
-# Built from the constant column list only (no user input), hence the S608 exemption.
-_STEP_INSERT_SQL = f"INSERT INTO monitoring_step ({_STEP_COLUMN_LIST}) VALUES %s ON CONFLICT (trace_id, span_id) DO NOTHING"  # noqa: S608
+# Built from the constant column list only (no user input), hence the S608 exemptions. The staging
+# table lives only inside the statement sequence of one call (created, filled by COPY, drained,
+# dropped), so nothing of it outlives the transaction or leaks between calls in one transaction.
+_STEP_STAGE_CREATE_SQL = (
+    f"CREATE TEMP TABLE ingest_step_stage AS SELECT {_STEP_COLUMN_LIST} FROM monitoring_step WITH NO DATA"  # noqa: S608
+)
+_STEP_STAGE_COPY_SQL = f"COPY ingest_step_stage ({_STEP_COLUMN_LIST}) FROM STDIN"
+_STEP_STAGE_INSERT_SQL = (
+    f"INSERT INTO monitoring_step ({_STEP_COLUMN_LIST}) SELECT {_STEP_COLUMN_LIST} FROM ingest_step_stage"  # noqa: S608
+    " ON CONFLICT (trace_id, span_id) DO NOTHING"
+)
+# COPY text format: backslash, tab, newline and carriage return are escaped; NUL never reaches here
+# (the normaliser strips it from text).
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
+
+
+def _copy_text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
 
 
 def _insert_steps(records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int]) -> None:
-    """Plain INSERT ... VALUES ... ON CONFLICT DO NOTHING: the ORM's bulk_create spends more time
-    building model instances than Postgres spends storing them."""
+    """COPY the steps into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT DO
+    NOTHING (COPY cannot skip conflicts itself). Several times cheaper than INSERT ... VALUES, whose
+    parameters psycopg2 quotes one by one and Postgres parses as one huge statement."""
     prices = _prices(records)
-    rows = [
-        (
-            runs[r.trace_id].pk, r.trace_id, r.span_id, r.parent_span_id, agents[r.agent_key], r.declared_agent,
-            r.name, r.kind, r.operation, r.model, r.tool_name, r.started_at, r.ended_at, r.duration_ms, r.status,
-            r.error_type, r.error_message, r.input_tokens, r.output_tokens, step_cost(r, prices), r.input, r.output,
-            Json(r.attributes, dumps=_dumps), Json(r.events, dumps=_dumps),
-        )
-        for r in records
-    ]
-    with connection.cursor() as cursor:
-        execute_values(cursor.cursor, _STEP_INSERT_SQL, rows, page_size=500)
+    esc = _copy_text
+    lines = []
+    for r in records:
+        lines.append("\t".join((
+            str(runs[r.trace_id].pk), esc(r.trace_id), esc(r.span_id), esc(r.parent_span_id), str(agents[r.agent_key]),
+            "t" if r.declared_agent else "f", esc(r.name), esc(r.kind), esc(r.operation), esc(r.model),
+            esc(r.tool_name), r.started_at.isoformat(), r.ended_at.isoformat(), repr(float(r.duration_ms)),
+            esc(r.status), esc(r.error_type), esc(r.error_message), str(int(r.input_tokens)),
+            str(int(r.output_tokens)), str(step_cost(r, prices)), esc(r.input), esc(r.output),
+            esc(_dumps(r.attributes)), esc(_dumps(r.events)),
+        )))
+    lines.append("")
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        raw = cursor.cursor
+        raw.execute(_STEP_STAGE_CREATE_SQL)
+        raw.copy_expert(_STEP_STAGE_COPY_SQL, io.StringIO("\n".join(lines)))
+        raw.execute(_STEP_STAGE_INSERT_SQL)
+        raw.execute("DROP TABLE ingest_step_stage")
 
 
 def _dumps(value: object) -> str:

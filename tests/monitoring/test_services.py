@@ -271,3 +271,22 @@ def test_an_escalation_sent_before_its_agent_span_moves_to_that_agent():
     write(spans[:2])
     assert Escalation.objects.get().agent.slug == "refund-agent"
     assert Step.objects.get(span_id=tool.span_id).agent.slug == "refund-agent"
+
+
+def test_step_text_and_json_survive_the_copy_staging_verbatim():
+    awkward = 'tab\there\nnew\\line\r\\N "quoted" \'single\' \\\\t é ✓ {"a": 1}'
+    span = span_input(
+        name="chat " + awkward[:40],
+        attributes={"gen_ai.operation.name": "chat", "gen_ai.agent.name": "odd-agent", "gen_ai.input.messages": awkward,
+                    "gen_ai.tool.name": awkward[:30], "weird\tkey\\": awkward, "n": 3, "f": 1.5, "b": True},
+        events=[EventInput("note", ns(T0), {"text": awkward})],
+    )
+    record = normalize_spans([span], now=NOW).records[0]
+    write([span])
+    write([span])  # idempotent: the staging table of the first call is gone, nothing is stored twice
+    step = Step.objects.get(span_id=span.span_id)
+    assert (step.name, step.input, step.tool_name) == (record.name, record.input, record.tool_name)
+    assert step.input == awkward and step.attributes == record.attributes and step.events == record.events
+    assert step.attributes["weird\tkey\\"] == awkward and step.events[0]["attributes"]["text"] == awkward
+    assert (step.started_at, step.ended_at, step.duration_ms) == (record.started_at, record.ended_at, record.duration_ms)
+    assert Step.objects.count() == 1
