@@ -23,12 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
+from psycopg2.extras import execute_values
 
-from agentops.models import Agent
-
-from .insight_models import HUMAN_QUEUE, EdgeKind, InteractionEdge
-from .models import Escalation, Run, Step
+from .insight_models import HUMAN_QUEUE, EdgeKind
 
 
 @dataclass
@@ -98,8 +96,30 @@ def edges_for_run(steps: Iterable, escalations: Iterable, agent_slugs: dict[int,
     return list(tallies.values())
 
 
-_STEP_FIELDS = ("run_id", "span_id", "parent_span_id", "agent_id", "kind", "name", "tool_name", "status",
-                "duration_ms", "cost")
+@dataclass(slots=True)
+class EdgeStep:
+    """The step columns edges need, loaded as plain rows (model instances cost more than the work)."""
+
+    run_id: int
+    span_id: str
+    parent_span_id: str
+    agent_id: int
+    kind: str
+    name: str
+    tool_name: str
+    status: str
+    duration_ms: float
+    cost: Decimal
+
+
+_STEP_SQL = (
+    "SELECT run_id, span_id, parent_span_id, agent_id, kind, name, tool_name, status, duration_ms, cost"
+    " FROM monitoring_step WHERE run_id = ANY(%s)"
+)
+_EDGE_COLUMNS = ("run_id", "started_at", "department_id", "source_id", "target_kind", "target_agent_id",
+                 "target_name", "calls", "errors", "total_ms", "cost")
+# Built from the constant column list above only (no user input), hence the S608 exemption.
+_EDGE_INSERT_SQL = f"INSERT INTO monitoring_interactionedge ({', '.join(_EDGE_COLUMNS)}) VALUES %s"  # noqa: S608
 
 
 def refresh_for_runs(run_ids: list[int]) -> None:
@@ -110,27 +130,37 @@ def refresh_for_runs(run_ids: list[int]) -> None:
     run_ids = sorted(set(run_ids))
     if not run_ids:
         return
-    runs: dict[int, datetime] = dict(Run.objects.filter(id__in=run_ids).values_list("id", "started_at"))
-    steps_by_run: dict[int, list] = {run_id: [] for run_id in runs}
-    for step in Step.objects.filter(run_id__in=runs).only(*_STEP_FIELDS):
-        steps_by_run[step.run_id].append(step)
-    escalations_by_run: dict[int, list] = {run_id: [] for run_id in runs}
-    for escalation in Escalation.objects.filter(run_id__in=runs).only("run_id", "agent_id"):
-        escalations_by_run[escalation.run_id].append(escalation)
-    agent_ids = {s.agent_id for steps in steps_by_run.values() for s in steps}
-    agent_ids |= {e.agent_id for escalations in escalations_by_run.values() for e in escalations}
-    agents = {a.id: a for a in Agent.objects.filter(id__in=agent_ids).only("id", "slug", "department_id")}
-    slugs = {agent_id: agent.slug for agent_id, agent in agents.items()}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT id, started_at FROM monitoring_run WHERE id = ANY(%s)", [run_ids])
+        runs: dict[int, datetime] = dict(cursor.fetchall())
+        ids = sorted(runs)
+        steps_by_run: dict[int, list] = {run_id: [] for run_id in runs}
+        cursor.execute(_STEP_SQL, [ids])
+        for row in cursor.fetchall():
+            steps_by_run[row[0]].append(EdgeStep(*row))
+        escalations_by_run: dict[int, list] = {run_id: [] for run_id in runs}
+        cursor.execute("SELECT run_id, agent_id FROM monitoring_escalation WHERE run_id = ANY(%s)", [ids])
+        for run_id, agent_id in cursor.fetchall():
+            escalations_by_run[run_id].append(_Escalated(agent_id))
+        agent_ids = {s.agent_id for steps in steps_by_run.values() for s in steps}
+        agent_ids |= {e.agent_id for escalations in escalations_by_run.values() for e in escalations}
+        cursor.execute("SELECT id, slug, department_id FROM agentops_agent WHERE id = ANY(%s)", [sorted(agent_ids)])
+        agents = {agent_id: (slug, department_id) for agent_id, slug, department_id in cursor.fetchall()}
+        slugs = {agent_id: slug for agent_id, (slug, _department) in agents.items()}
 
-    rows = []
-    for run_id, started_at in runs.items():
-        for t in edges_for_run(steps_by_run[run_id], escalations_by_run[run_id], slugs):
-            source = agents.get(t.source_id)
-            rows.append(InteractionEdge(
-                run_id=run_id, started_at=started_at, department_id=source.department_id if source else None,
-                source_id=t.source_id, target_kind=t.target_kind, target_agent_id=t.target_agent_id,
-                target_name=t.target_name, calls=t.calls, errors=t.errors, total_ms=t.total_ms, cost=t.cost,
-            ))
-    with transaction.atomic():
-        InteractionEdge.objects.filter(run_id__in=runs).delete()
-        InteractionEdge.objects.bulk_create(rows, batch_size=1000)
+        rows = []
+        for run_id, started_at in runs.items():
+            for t in edges_for_run(steps_by_run[run_id], escalations_by_run[run_id], slugs):
+                source = agents.get(t.source_id)
+                rows.append((
+                    run_id, started_at, source[1] if source else None, t.source_id, t.target_kind,
+                    t.target_agent_id, t.target_name, t.calls, t.errors, t.total_ms, t.cost,
+                ))
+        cursor.execute("DELETE FROM monitoring_interactionedge WHERE run_id = ANY(%s)", [ids])
+        if rows:
+            execute_values(cursor.cursor, _EDGE_INSERT_SQL, rows, page_size=1000)
+
+
+@dataclass(frozen=True, slots=True)
+class _Escalated:
+    agent_id: int
