@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Avg, Q
 from django.utils import timezone
 from psycopg2.extras import execute_values
@@ -322,11 +322,9 @@ def _lock_runs(records: list[SpanRecord], agents: dict[str, int]) -> dict[str, R
         current = first_by_trace.get(record.trace_id)
         if current is None or record.started_at < current.started_at:
             first_by_trace[record.trace_id] = record
-    placeholders = [
-        Run(trace_id=trace_id, agent_id=agents[r.agent_key], started_at=r.started_at, ended_at=r.ended_at)
-        for trace_id, r in sorted(first_by_trace.items())
-    ]
-    Run.objects.bulk_create(placeholders, ignore_conflicts=True)
+    _insert_ignoring_conflicts(Run, ("trace_id", "agent_id", "started_at", "ended_at"), [
+        (trace_id, agents[r.agent_key], r.started_at, r.ended_at) for trace_id, r in sorted(first_by_trace.items())
+    ])
     locked = Run.objects.select_for_update().filter(trace_id__in=sorted(first_by_trace)).order_by("trace_id")
     return {run.trace_id: run for run in locked}
 
@@ -406,14 +404,27 @@ def _dumps(value: object) -> str:
 
 
 def _insert_scores(records: list[SpanRecord], runs: dict[str, Run]) -> None:
-    scores = [
-        Score(run_id=runs[r.trace_id].pk, span_id=r.span_id, name=s.name, value=s.value, label=s.label,
-              comment=s.comment, source=Score.Source.EVALUATION, dedupe_key=s.dedupe_key)
+    columns = ("run_id", "span_id", "name", "value", "label", "comment", "source", "dedupe_key")
+    _insert_ignoring_conflicts(Score, columns, [
+        (runs[r.trace_id].pk, r.span_id, s.name, s.value, s.label, s.comment, Score.Source.EVALUATION, s.dedupe_key)
         for r in records
         for s in r.scores
-    ]
-    if scores:
-        Score.objects.bulk_create(scores, ignore_conflicts=True)
+    ])
+
+
+def _insert_ignoring_conflicts(model: type[models.Model], columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """``bulk_create(..., ignore_conflicts=True)`` without model instances: ``rows`` give ``columns``;
+    every other column (but the primary key) gets its field's default, evaluated once per call, as
+    bulk_create would. One INSERT ... VALUES ... ON CONFLICT DO NOTHING."""
+    if not rows:
+        return
+    rest = [f for f in model._meta.concrete_fields if not f.primary_key and f.column not in columns]
+    defaults = tuple(f.get_db_prep_save(f.get_default(), connection) for f in rest)
+    names = ", ".join((*columns, *(f.column for f in rest)))
+    # Table and column names come from the model's metadata (no user input), hence the S608 exemption.
+    sql = f"INSERT INTO {model._meta.db_table} ({names}) VALUES %s ON CONFLICT DO NOTHING"  # noqa: S608
+    with connection.cursor() as cursor:
+        execute_values(cursor.cursor, sql, [row + defaults for row in rows], page_size=1000)
 
 
 def _insert_escalations(records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int]) -> list[int]:
