@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -123,7 +123,7 @@ def open_tickets_for_escalations(escalation_ids: Iterable[int], now: datetime | 
     if not todo:
         return []
     routes = _routes()
-    created: list[Ticket] = []
+    planned: list[tuple[Escalation, dict]] = []
     for esc in Escalation.objects.filter(pk__in=todo).select_related("run").order_by("pk"):
         queue = route_escalation(routes, esc.agent_id, esc.reason)
         fields = _new_ticket_fields(queue, min(esc.occurred_at, now))
@@ -132,9 +132,26 @@ def open_tickets_for_escalations(escalation_ids: Iterable[int], now: datetime | 
             summary=esc.summary, session_id=esc.run.session_id, prompt_version=esc.run.prompt_version,
             priority=queue.priority_for(esc.reason, esc.priority),
         )
+        planned.append((esc, fields))
+    try:
+        # Fast path (ingest sends many escalations at once): one INSERT for the tickets, one for their
+        # events. A concurrent writer that opened one of them first makes it fail as a whole, and the
+        # one-by-one path below decides each ticket on the unique constraint instead.
+        with transaction.atomic():
+            created = Ticket.objects.bulk_create([Ticket(escalation=esc, **fields) for esc, fields in planned])
+            TicketEvent.objects.bulk_create([
+                TicketEvent(ticket=ticket, kind=EventKind.CREATED, actor=None, at=ticket.created_at, from_status="",
+                            to_status=ticket.status, note="", data={"queue": ticket.queue.name})
+                for ticket in created
+            ])
+        return created
+    except IntegrityError:
+        pass
+    created = []
+    for esc, fields in planned:
         ticket, was_created = Ticket.objects.get_or_create(escalation=esc, defaults=fields)
         if was_created:
-            _log(ticket, EventKind.CREATED, None, "", at=ticket.created_at, data={"queue": queue.name})
+            _log(ticket, EventKind.CREATED, None, "", at=ticket.created_at, data={"queue": ticket.queue.name})
             created.append(ticket)
     return created
 

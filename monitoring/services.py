@@ -617,7 +617,10 @@ def _fingerprint(runs: list[Run]) -> None:
     if not flagged:
         return
     steps_by_run: dict[int, list[Step]] = defaultdict(list)
-    for step in Step.objects.filter(run_id__in=[r.pk for r in flagged]).order_by("started_at", "span_id"):
+    # Full Step rows (the fingerprint contract), but the large text columns it never reads stay in the
+    # database (deferred: loaded on access, should a future fingerprint need them).
+    flagged_steps = Step.objects.filter(run_id__in=[r.pk for r in flagged]).defer("input", "output", "attributes")
+    for step in flagged_steps.order_by("started_at", "span_id"):
         steps_by_run[step.run_id].append(step)
     for run in flagged:
         run.fingerprint = fingerprint_run(run, steps_by_run.get(run.pk, []))[:40]

@@ -114,3 +114,23 @@ def test_escalated_run_gets_no_second_rule_ticket():
     record_escalations(esc)
     record_runs(run)
     assert Ticket.objects.filter(run=run).count() == 1
+
+
+def test_a_ticket_opened_concurrently_mid_batch_leaves_one_ticket_per_escalation(monkeypatch):
+    from handoffs import services
+
+    make_queue("Support", is_default=True)
+    escs = [make_escalation(), make_escalation(), make_escalation()]
+    real_routes = services._routes
+
+    def racing_routes():
+        # Another worker opens the second escalation's ticket after our check for existing tickets.
+        monkeypatch.setattr(services, "_routes", real_routes)
+        services.open_tickets_for_escalations([escs[1].pk])
+        return real_routes()
+
+    monkeypatch.setattr(services, "_routes", racing_routes)
+    created = services.open_tickets_for_escalations([e.pk for e in escs])
+    assert sorted(t.escalation_id for t in created) == [escs[0].pk, escs[2].pk]
+    assert sorted(Ticket.objects.values_list("escalation_id", flat=True)) == sorted(e.pk for e in escs)
+    assert Ticket.objects.filter(events__kind=EventKind.CREATED).count() == 3
