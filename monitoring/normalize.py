@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 from django.utils.text import slugify
@@ -149,6 +151,8 @@ def cap_text(value: Any, cap_bytes: int) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    if len(text) * 4 <= cap_bytes and "\x00" not in text:
+        return text  # fast path: short enough that even 4-byte UTF-8 characters fit (no encoding needed)
     text = text.replace("\x00", "")  # Postgres text cannot hold NUL
     encoded = text.encode("utf-8", "ignore")
     if len(encoded) <= cap_bytes:
@@ -263,11 +267,17 @@ def agent_identity(span: SpanInput, operation: str) -> tuple[str, str, bool]:
     attrs = span.attributes
     own = _short(attrs.get("gen_ai.agent.name")) or _short(attrs.get("gen_ai.agent.id"))
     if own and (operation in AGENT_OPERATIONS or "gen_ai.agent.name" in attrs or "gen_ai.agent.id" in attrs):
-        slug = slugify(own)[:120]
+        slug = _slug(own)
         if slug:
             return slug, own, True
     service = _short(span.resource.get("service.name")) or "unknown-service"
-    return slugify(service)[:120] or "unknown-service", service, False
+    return _slug(service) or "unknown-service", service, False
+
+
+@lru_cache(maxsize=4096)
+def _slug(name: str) -> str:
+    """slugify() per span is measurable at ingest rates; agent and service names repeat."""
+    return slugify(name)[:120]
 
 
 def _status(span: SpanInput) -> tuple[str, str, str]:
@@ -338,7 +348,7 @@ def _event_summaries(span: SpanInput, cap: int) -> list[dict[str, Any]]:
         {
             "name": _short(e.name, NAME_CAP),
             "time": e.time_unix_nano,
-            "attributes": {k[:200]: _json_safe(v, cap) for k, v in list(e.attributes.items())[:50]},
+            "attributes": {k[:200]: _json_safe(v, cap) for k, v in islice(e.attributes.items(), 50)},
         }
         for e in span.events[:50]
     ]
@@ -389,7 +399,7 @@ def normalize_span(span: SpanInput, *, now: datetime, text_cap: int = 16384) -> 
         cost=as_cost(attrs.get(COST_KEY)),
         input=_content(span, INPUT_KEYS, LEGACY_INPUT_EVENTS, text_cap),
         output=_content(span, OUTPUT_KEYS, LEGACY_OUTPUT_EVENTS, text_cap),
-        attributes={k[:200]: _json_safe(v, 2000) for k, v in list(attrs.items())[:128]},
+        attributes={k[:200]: _json_safe(v, 2000) for k, v in islice(attrs.items(), 128)},
         events=_event_summaries(span, 2000),
         scores=_scores(span),
         escalation=_escalation(span, ended),
