@@ -1,0 +1,81 @@
+"""In-process profile of the ingest worker: where a worker's time goes, per span.
+
+Stores --batches 100-span OTLP protobuf batches (the same bodies bench/ingest.py sends) in the inbox
+of a scratch database, then runs the worker's ``ingest_batch`` over them in groups as Celery would,
+without HTTP or the broker. Prints ms per span and batches per second; with --profile, the top
+functions by cumulative time.
+
+    python bench/ingest_profile.py --batches 200 [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gzip
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentops.settings")
+
+import ingest as ingest_bench  # noqa: E402  (bench/ingest.py: database helpers and request bodies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    ingest_bench.create_database()
+    try:
+        run(args)
+    finally:
+        if not args.keep:
+            ingest_bench.drop_database()
+
+
+def run(args: argparse.Namespace) -> None:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from monitoring import services
+    from monitoring.models import InboxBatch, Step
+
+    call_command("migrate", verbosity=0)
+    factory = ingest_bench.BodyFactory()
+    now = timezone.now()
+    ids = []
+    for _ in range(args.batches):
+        body, _trace_ids = factory.make()
+        batch = InboxBatch.objects.create(kind=InboxBatch.Kind.OTLP_PROTOBUF, payload=gzip.decompress(body),
+                                          span_count=factory.span_count, enqueued_at=now)
+        ids.append(batch.pk)
+    profiler = cProfile.Profile() if args.profile else None
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    for batch_id in ids:  # as the worker would: each task groups the waiting batches on first attempt
+        services.ingest_batch(batch_id)
+    if profiler:
+        profiler.disable()
+    elapsed = time.perf_counter() - started
+    spans = Step.objects.count()
+    print(f"{args.batches} batches, {spans:,} spans stored, groups of {settings.INTAKE_INGEST_GROUP}: "
+          f"{elapsed * 1000 / max(spans, 1):.3f} ms per span, {spans / elapsed:,.0f} spans/s in one process")
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+
+
+if __name__ == "__main__":
+    main()
