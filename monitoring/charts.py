@@ -22,14 +22,15 @@ from .queries import Point
 # matters because htmx re-sends the charts every few seconds.
 _LAYOUT: dict[str, Any] = {
     "template": {},
-    "margin": {"l": 50, "r": 20, "t": 36, "b": 36},
-    "height": 280,
+    "margin": {"l": 50, "r": 20, "t": 36, "b": 40},
+    "height": 300,
     "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#1c2330"},
     "paper_bgcolor": "#ffffff",
     "plot_bgcolor": "#ffffff",
-    "legend": {"orientation": "h", "y": -0.2},
-    "xaxis": {"gridcolor": "#eef0f4", "type": "date"},
-    "yaxis": {"gridcolor": "#eef0f4", "rangemode": "tozero"},
+    # below the plot, anchored by its top, so it never sits on the two-line date tick labels
+    "legend": {"orientation": "h", "x": 0, "y": -0.18, "yanchor": "top"},
+    "xaxis": {"gridcolor": "#eef0f4", "type": "date", "automargin": True},
+    "yaxis": {"gridcolor": "#eef0f4", "rangemode": "tozero", "automargin": True},
     "hovermode": "x unified",
 }
 COLORS = {"runs": "#3b5bdb", "errors": "#c92a2a", "p50": "#2b8a3e", "p95": "#e8590c", "p99": "#862e9c",
@@ -82,15 +83,16 @@ def _target_line(fig: Figure, value: float | None, label: str) -> None:
 
 def _prompt_markers(fig: Figure, changes: Sequence[tuple[datetime, str]]) -> None:
     """A dotted vertical line per prompt version change (``add_vline``, label top right)."""
-    for moment, label in changes:
+    for index, (moment, label) in enumerate(changes):
         x = moment.timestamp() * 1000
         fig.layout.setdefault("shapes", []).append({
             "type": "line", "xref": "x", "x0": x, "x1": x, "yref": "y domain", "y0": 0, "y1": 1,
             "line": {"color": COLORS["prompt"], "dash": "dot", "width": 1},
         })
         fig.layout.setdefault("annotations", []).append({
+            # staggered, so labels of versions changed close together do not print over each other
             "text": label, "showarrow": False, "xref": "x", "x": x, "xanchor": "left",
-            "yref": "y domain", "y": 1, "yanchor": "top",
+            "yref": "y domain", "y": 1 - 0.09 * (index % 3), "yanchor": "top",
         })
 
 
@@ -134,7 +136,8 @@ def quality_chart(points: Sequence[Point], floor: float | None = None,
 def cost_chart(points: Sequence[Point], max_cost_per_run: float | None = None,
                changes: Sequence[tuple[datetime, str]] = ()) -> Figure:
     fig = _figure("Cost per run (USD) and tokens",
-                  yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "rangemode": "tozero"})
+                  yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "rangemode": "tozero",
+                          "automargin": True})
     xs = _xs(points)
     fig.add_trace("bar", x=xs, y=[p.summary.tokens for p in points], name="tokens",
                   marker={"color": COLORS["tokens"]}, yaxis="y2", opacity=0.6)
