@@ -66,8 +66,12 @@ def _comparison(bundle: queries.ReportBundle, table: Table) -> list[dict]:
     previous = build_table(bundle.previous).totals_by_key()
     earlier = build_table(bundle.year_earlier).totals_by_key()
     columns = {c.key: c for c in COLUMNS}
-    return [{"label": columns[k].label, "kind": columns[k].kind, "current": current[k], "previous": previous[k],
-             "earlier": earlier[k]} for k in COMPARED]
+    return [{"key": k, "label": columns[k].label, "kind": columns[k].kind, "current": current[k],
+             "previous": previous[k], "earlier": earlier[k]} for k in COMPARED]
+
+
+# The figures finance looks at first, shown above the table with their change on the previous period.
+HEADLINE = ("net_benefit", "roi_percent", "value", "total_cost", "automation_rate", "cpr_agent")
 
 
 def _report_context(form: ReportForm) -> dict:
@@ -80,10 +84,12 @@ def _report_context(form: ReportForm) -> dict:
         context["problem"] = str(exc)
         return context
     table = build_table(bundle.report, _row_links(period, bundle.agents, dict(form.data)))
+    comparison = _comparison(bundle, table)
     context.update(
         bundle=bundle,
         table=table,
-        comparison=_comparison(bundle, table),
+        comparison=comparison,
+        headline=sorted((m for m in comparison if m["key"] in HEADLINE), key=lambda m: HEADLINE.index(m["key"])),
         trend_json=charts.trend_figure(bundle.trend).to_json(),
     )
     return context

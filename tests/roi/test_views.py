@@ -227,3 +227,14 @@ def test_a_custom_period_longer_than_three_years_is_refused(finance_client):
                                                           "date_to": "2026-01-01"})
     assert response.status_code == 400
     assert "at most three years" in response.content.decode()
+
+
+def test_headline_shows_the_table_totals_with_their_change(finance_client, data):
+    page = finance_client.get(reverse("roi:report"), MARCH)
+    headline = page.context["headline"]
+    assert [m["key"] for m in headline] == ["net_benefit", "roi_percent", "value", "total_cost", "automation_rate",
+                                            "cpr_agent"]
+    totals = page.context["table"].totals_by_key()
+    assert all(m["current"] == totals[m["key"]] for m in headline)
+    html = page.content.decode()
+    assert 'id="roi-headline"' in html and "changes against February 2026" in html
