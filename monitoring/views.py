@@ -41,6 +41,18 @@ def register_trace_link(provider: Callable[[Run], list[tuple[str, str]]]) -> Non
         TRACE_LINKS.append(provider)
 
 
+def _email_delivery() -> str:
+    """Where alert e-mail goes, in words (the backend class name alone says little)."""
+    backend = settings.EMAIL_BACKEND
+    if backend.endswith("smtp.EmailBackend"):
+        return f"SMTP server {settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
+    known = {"console": "the worker's console log (set EMAIL_BACKEND and EMAIL_HOST to deliver it)",
+             "locmem": "an in-memory outbox (tests)", "filebased": "files (EMAIL_FILE_PATH)",
+             "dummy": "nowhere (the dummy backend drops it)"}
+    module = backend.rsplit(".", 2)[-2] if backend.count(".") >= 2 else backend
+    return known.get(module, backend)
+
+
 def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "error.html", {"status": 400, "title": "Bad request", "message": message}, status=400)
 
@@ -254,7 +266,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
         "open_events": AlertEvent.objects.filter(resolved_at__isnull=True).select_related("rule", "agent"),
         "recent_events": AlertEvent.objects.select_related("rule", "agent")[:50],
         "deliveries": AlertDelivery.objects.select_related("rule")[:20],
-        "email_backend": settings.EMAIL_BACKEND.rsplit(".", 1)[-1],
+        "email_backend": _email_delivery(),
     })
 
 

@@ -174,6 +174,17 @@ def test_alerts_page_lists_rules_and_open_events(ops_client):
     assert "p95 too high" in html and "p95 is 3 s" in html
 
 
+@pytest.mark.parametrize("backend, expected", [
+    ("django.core.mail.backends.smtp.EmailBackend", "SMTP server mail.example.com:587"),
+    ("django.core.mail.backends.console.EmailBackend", "the worker's console log"),
+    ("custom.mail.Backend", "custom.mail.Backend"),
+])
+def test_alerts_page_says_where_email_goes(ops_client, settings, backend, expected):
+    settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT = backend, "mail.example.com", 587
+    html = ops_client.get(reverse("monitoring:alerts")).content.decode()
+    assert f"E-mail goes through {expected}" in html.replace("&#x27;", "'")
+
+
 def test_creating_a_rule_from_the_form(ops_client, ops_user):
     agent = make_agent("Form Agent")
     response = ops_client.post(reverse("monitoring:alert_rule_create"), {
