@@ -229,4 +229,6 @@ def test_demo_alert_seed_is_idempotent():
     alert_seed.seed(StringIO())
     count = AlertRule.objects.count()
     alert_seed.seed(StringIO())
-    assert count == 3 and AlertRule.objects.count() == count
+    assert count == 5 and AlertRule.objects.count() == count  # fleet + p95, success, burn, quality
+    assert set(AlertRule.objects.exclude(agent=None).values_list("metric", flat=True)) == {
+        "p95_latency_ms", "success_rate", "burn_rate", "quality"}
