@@ -18,7 +18,9 @@ Edges, from the steps of one run:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -122,26 +124,59 @@ _EDGE_COLUMNS = ("run_id", "started_at", "department_id", "source_id", "target_k
 _EDGE_INSERT_SQL = f"INSERT INTO monitoring_interactionedge ({', '.join(_EDGE_COLUMNS)}) VALUES %s"  # noqa: S608
 
 
+@dataclass(frozen=True, slots=True)
+class RunRows:
+    """What a refresh reads, already in hand: each run's start, its steps (objects with EdgeStep's
+    attributes) and escalations (objects with ``agent_id``), as currently stored."""
+
+    started_at: dict[int, datetime]
+    steps: dict[int, list]
+    escalations: dict[int, list]
+
+
+_preloaded: ContextVar[RunRows | None] = ContextVar("edges_preloaded", default=None)
+
+
+@contextmanager
+def preloaded(rows: RunRows) -> Iterator[None]:
+    """Within the block, ``refresh_for_runs`` takes runs covered by ``rows`` from there instead of
+    reading them back (ingest has just computed them). The caller vouches that ``rows`` match the
+    stored data of those runs; a refresh for any run not covered reads everything, as usual."""
+    token = _preloaded.set(rows)
+    try:
+        yield
+    finally:
+        _preloaded.reset(token)
+
+
 def refresh_for_runs(run_ids: list[int]) -> None:
     """Replace the stored edges of ``run_ids`` with edges rebuilt from their steps and escalations.
 
-    Idempotent. Four reads, one delete and one insert, whatever the number of runs.
+    Idempotent. Four reads, one delete and one insert, whatever the number of runs (one read when
+    the rows are ``preloaded``).
     """
     run_ids = sorted(set(run_ids))
     if not run_ids:
         return
+    known = _preloaded.get()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT id, started_at FROM monitoring_run WHERE id = ANY(%s)", [run_ids])
-        runs: dict[int, datetime] = dict(cursor.fetchall())
-        ids = sorted(runs)
-        steps_by_run: dict[int, list] = {run_id: [] for run_id in runs}
-        cursor.execute(_STEP_SQL, [ids])
-        for row in cursor.fetchall():
-            steps_by_run[row[0]].append(EdgeStep(*row))
-        escalations_by_run: dict[int, list] = {run_id: [] for run_id in runs}
-        cursor.execute("SELECT run_id, agent_id FROM monitoring_escalation WHERE run_id = ANY(%s)", [ids])
-        for run_id, agent_id in cursor.fetchall():
-            escalations_by_run[run_id].append(_Escalated(agent_id))
+        if known is not None and all(run_id in known.started_at for run_id in run_ids):
+            runs: dict[int, datetime] = {run_id: known.started_at[run_id] for run_id in run_ids}
+            ids = run_ids
+            steps_by_run: dict[int, list] = {run_id: known.steps.get(run_id, []) for run_id in ids}
+            escalations_by_run: dict[int, list] = {run_id: known.escalations.get(run_id, []) for run_id in ids}
+        else:
+            cursor.execute("SELECT id, started_at FROM monitoring_run WHERE id = ANY(%s)", [run_ids])
+            runs = dict(cursor.fetchall())
+            ids = sorted(runs)
+            steps_by_run = {run_id: [] for run_id in runs}
+            cursor.execute(_STEP_SQL, [ids])
+            for row in cursor.fetchall():
+                steps_by_run[row[0]].append(EdgeStep(*row))
+            escalations_by_run = {run_id: [] for run_id in runs}
+            cursor.execute("SELECT run_id, agent_id FROM monitoring_escalation WHERE run_id = ANY(%s)", [ids])
+            for run_id, agent_id in cursor.fetchall():
+                escalations_by_run[run_id].append(Escalated(agent_id))
         agent_ids = {s.agent_id for steps in steps_by_run.values() for s in steps}
         agent_ids |= {e.agent_id for escalations in escalations_by_run.values() for e in escalations}
         cursor.execute("SELECT id, slug, department_id FROM agentops_agent WHERE id = ANY(%s)", [sorted(agent_ids)])
@@ -162,5 +197,5 @@ def refresh_for_runs(run_ids: list[int]) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Escalated:
+class Escalated:
     agent_id: int

@@ -14,7 +14,7 @@ import io
 import json
 import logging
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,27 +46,33 @@ PENDING_COUNT_CACHE_SECONDS = 1
 
 @dataclass(slots=True)
 class StepRow:
-    """The columns of a stored step that run aggregates need (the big text/JSON columns stay in the
-    database; plain tuples are several times cheaper to load than model instances)."""
+    """The columns of a stored step that run aggregates and agent-map edges need (the big text/JSON
+    columns stay in the database; plain tuples are several times cheaper to load than model
+    instances). Rows built from a batch's own records (runs this transaction created) also carry
+    ``error_message`` and ``events``, so that failure fingerprints need not read the steps back."""
 
-    id: int
     run_id: int
     span_id: str
     parent_span_id: str
     agent_id: int
     declared_agent: bool
     kind: str
+    name: str
+    tool_name: str
     model: str
     started_at: datetime
     ended_at: datetime
+    duration_ms: float
     status: str
     error_type: str
     input_tokens: int
     output_tokens: int
     cost: Decimal
+    error_message: str | None = None
+    events: list | None = None
 
 
-STEP_ROW_FIELDS = tuple(StepRow.__slots__)
+STEP_ROW_FIELDS = tuple(f for f in StepRow.__slots__ if f not in ("error_message", "events"))
 
 
 class BatchRejected(ValueError):
@@ -257,15 +263,16 @@ def write_records(records: list[SpanRecord]) -> list[int]:
         return []
     inherit_agent_keys(records)
     agents = resolve_agents(records)
-    runs_by_trace = _lock_runs(records, agents)
-    _insert_steps(records, runs_by_trace, agents)
+    runs_by_trace, created = _lock_runs(records, agents)
+    known_steps = _insert_steps(records, runs_by_trace, agents, created)
     _insert_scores(records, runs_by_trace)
     escalation_ids = _insert_escalations(records, runs_by_trace, agents)
     runs = list(runs_by_trace.values())
-    recompute_runs(runs, records)
+    loaded = recompute_runs(runs, records, known_steps)
     run_ids = sorted(r.pk for r in runs)
     rollups.refresh_for_runs(run_ids)
-    edges.refresh_for_runs(run_ids)
+    with edges.preloaded(loaded):  # the edges of these runs come from the rows just recomputed
+        edges.refresh_for_runs(run_ids)
     runs_recorded.send(sender=Run, run_ids=run_ids)
     if escalation_ids:
         escalations_recorded.send(sender=Escalation, escalation_ids=escalation_ids)
@@ -325,19 +332,21 @@ def resolve_agents(records: Iterable[SpanRecord]) -> dict[str, int]:
     return known
 
 
-def _lock_runs(records: list[SpanRecord], agents: dict[str, int]) -> dict[str, Run]:
+def _lock_runs(records: list[SpanRecord], agents: dict[str, int]) -> tuple[dict[str, Run], set[str]]:
     """Create placeholder runs for new traces and lock every touched run (in trace id order, so two
-    workers never deadlock). The lock serialises recomputation of a trace split across batches."""
+    workers never deadlock). The lock serialises recomputation of a trace split across batches.
+    Also returns the trace ids whose run this call created: until this transaction commits, no one
+    else can store a step of those runs, so all their steps are among ``records``."""
     first_by_trace: dict[str, SpanRecord] = {}
     for record in records:
         current = first_by_trace.get(record.trace_id)
         if current is None or record.started_at < current.started_at:
             first_by_trace[record.trace_id] = record
-    _insert_ignoring_conflicts(Run, ("trace_id", "agent_id", "started_at", "ended_at"), [
+    created = _insert_ignoring_conflicts(Run, ("trace_id", "agent_id", "started_at", "ended_at"), [
         (trace_id, agents[r.agent_key], r.started_at, r.ended_at) for trace_id, r in sorted(first_by_trace.items())
-    ])
+    ], returning="trace_id")
     locked = Run.objects.select_for_update().filter(trace_id__in=sorted(first_by_trace)).order_by("trace_id")
-    return {run.trace_id: run for run in locked}
+    return {run.trace_id: run for run in locked}, {trace_id for (trace_id,) in created}
 
 
 def _prices(records: list[SpanRecord]) -> dict[str, list[ModelPrice]]:
@@ -374,7 +383,7 @@ _STEP_STAGE_CREATE_SQL = (
 _STEP_STAGE_COPY_SQL = f"COPY ingest_step_stage ({_STEP_COLUMN_LIST}) FROM STDIN"
 _STEP_STAGE_INSERT_SQL = (
     f"INSERT INTO monitoring_step ({_STEP_COLUMN_LIST}) SELECT {_STEP_COLUMN_LIST} FROM ingest_step_stage"  # noqa: S608
-    " ON CONFLICT (trace_id, span_id) DO NOTHING"
+    " ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id"
 )
 # COPY text format: backslash, tab, newline and carriage return are escaped; NUL never reaches here
 # (the normaliser strips it from text).
@@ -386,29 +395,57 @@ def _copy_text(value: str) -> str:
     return value.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
 
 
-def _insert_steps(records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int]) -> None:
+def _insert_steps(
+    records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int], created: set[str] = frozenset()
+) -> dict[int, list[StepRow]]:
     """COPY the steps into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT DO
     NOTHING (COPY cannot skip conflicts itself). Several times cheaper than INSERT ... VALUES, whose
-    parameters psycopg2 quotes one by one and Postgres parses as one huge statement."""
+    parameters psycopg2 quotes one by one and Postgres parses as one huge statement.
+
+    A span sent twice in the same records is stored once (its first occurrence). Returns, for the
+    runs of ``created`` traces whose every step was inserted now, the stored steps as rows (what
+    ``recompute_runs`` would otherwise read back); a run with any conflicting span is left out."""
     prices = _prices(records)
     esc = _copy_text
     lines = []
+    seen: set[tuple[str, str]] = set()
+    known: dict[str, list[StepRow]] = defaultdict(list)
     for r in records:
+        key = (r.trace_id, r.span_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        run_id, agent_id, cost = runs[r.trace_id].pk, agents[r.agent_key], step_cost(r, prices)
+        # Ids are validated hex and kind/status our own constants: no COPY escaping needed.
         lines.append("\t".join((
-            str(runs[r.trace_id].pk), esc(r.trace_id), esc(r.span_id), esc(r.parent_span_id), str(agents[r.agent_key]),
-            "t" if r.declared_agent else "f", esc(r.name), esc(r.kind), esc(r.operation), esc(r.model),
+            str(run_id), r.trace_id, r.span_id, r.parent_span_id, str(agent_id),
+            "t" if r.declared_agent else "f", esc(r.name), r.kind, esc(r.operation), esc(r.model),
             esc(r.tool_name), r.started_at.isoformat(), r.ended_at.isoformat(), repr(float(r.duration_ms)),
-            esc(r.status), esc(r.error_type), esc(r.error_message), str(int(r.input_tokens)),
-            str(int(r.output_tokens)), str(step_cost(r, prices)), esc(r.input), esc(r.output),
-            esc(_dumps(r.attributes)), esc(_dumps(r.events)),
+            r.status, esc(r.error_type), esc(r.error_message), str(int(r.input_tokens)),
+            str(int(r.output_tokens)), str(cost), esc(r.input), esc(r.output),
+            _copy_json(r.attributes), _copy_json(r.events),
         )))
+        if r.trace_id in created:
+            known[r.trace_id].append(StepRow(
+                run_id, r.span_id, r.parent_span_id, agent_id, r.declared_agent, r.kind, r.name, r.tool_name,
+                r.model, r.started_at, r.ended_at, float(r.duration_ms), r.status, r.error_type,
+                int(r.input_tokens), int(r.output_tokens), cost, r.error_message, r.events,
+            ))
     lines.append("")
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         raw = cursor.cursor
         raw.execute(_STEP_STAGE_CREATE_SQL)
         raw.copy_expert(_STEP_STAGE_COPY_SQL, io.StringIO("\n".join(lines)))
         raw.execute(_STEP_STAGE_INSERT_SQL)
+        inserted = Counter(trace_id for (trace_id,) in raw.fetchall())
         raw.execute("TRUNCATE ingest_step_stage")  # a second call in the same transaction starts empty
+    return {rows[0].run_id: rows for trace_id, rows in known.items() if inserted[trace_id] == len(rows)}
+
+
+def _copy_json(value: object) -> str:
+    """JSON for a COPY text field. json.dumps escapes every control character itself, so only its
+    backslashes need doubling."""
+    return _dumps(value).replace("\\", "\\\\")
 
 
 def _dumps(value: object) -> str:
@@ -424,19 +461,25 @@ def _insert_scores(records: list[SpanRecord], runs: dict[str, Run]) -> None:
     ])
 
 
-def _insert_ignoring_conflicts(model: type[models.Model], columns: tuple[str, ...], rows: list[tuple]) -> None:
+def _insert_ignoring_conflicts(
+    model: type[models.Model], columns: tuple[str, ...], rows: list[tuple], returning: str = ""
+) -> list[tuple]:
     """``bulk_create(..., ignore_conflicts=True)`` without model instances: ``rows`` give ``columns``;
     every other column (but the primary key) gets its field's default, evaluated once per call, as
-    bulk_create would. One INSERT ... VALUES ... ON CONFLICT DO NOTHING."""
+    bulk_create would. One INSERT ... VALUES ... ON CONFLICT DO NOTHING. With ``returning`` (column
+    names), returns those columns of the rows actually inserted."""
     if not rows:
-        return
+        return []
     rest = [f for f in model._meta.concrete_fields if not f.primary_key and f.column not in columns]
     defaults = tuple(f.get_db_prep_save(f.get_default(), connection) for f in rest)
     names = ", ".join((*columns, *(f.column for f in rest)))
     # Table and column names come from the model's metadata (no user input), hence the S608 exemption.
     sql = f"INSERT INTO {model._meta.db_table} ({names}) VALUES %s ON CONFLICT DO NOTHING"  # noqa: S608
+    if returning:
+        sql += f" RETURNING {returning}"
     with connection.cursor() as cursor:
-        execute_values(cursor.cursor, sql, [row + defaults for row in rows], page_size=1000)
+        found = execute_values(cursor.cursor, sql, [row + defaults for row in rows], page_size=1000, fetch=bool(returning))
+    return found or []
 
 
 def _insert_escalations(records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int]) -> list[int]:
@@ -578,38 +621,58 @@ def _save_runs(runs: list[Run]) -> None:
         execute_values(cursor.cursor, _RUN_UPDATE_SQL, rows, template=_RUN_UPDATE_TEMPLATE, page_size=500)
 
 
-def recompute_runs(runs: list[Run], records: list[SpanRecord] = ()) -> None:
-    """Recompute ``runs`` (locked by the caller) from all their stored steps, scores and escalations."""
+def recompute_runs(
+    runs: list[Run], records: list[SpanRecord] = (), known_steps: dict[int, list[StepRow]] | None = None
+) -> edges.RunRows:
+    """Recompute ``runs`` (locked by the caller) from all their stored steps, scores and escalations.
+
+    ``known_steps``: runs whose complete set of stored steps the caller already holds (runs created
+    by this transaction, see ``_insert_steps``); the others' steps are read from the database.
+    Returns the rows used (after agent inheritance), for the agent-map edges."""
     run_ids = [r.pk for r in runs]
+    known_steps = known_steps or {}
     steps_by_run: dict[int, list[StepRow]] = defaultdict(list)
-    for values in Step.objects.filter(run_id__in=run_ids).values_list(*STEP_ROW_FIELDS):
-        row = StepRow(*values)
-        steps_by_run[row.run_id].append(row)
+    to_read = [pk for pk in run_ids if pk not in known_steps]
+    if to_read:
+        for values in Step.objects.filter(run_id__in=to_read).values_list(*STEP_ROW_FIELDS):
+            row = StepRow(*values)
+            steps_by_run[row.run_id].append(row)
+    for pk in run_ids:
+        if pk in known_steps:
+            steps_by_run[pk] = known_steps[pk]
     moved = [s for steps in steps_by_run.values() for s in _inherit_agents(steps)]
     if moved:
         _move_agents(moved)
     quality = _quality(run_ids)
-    escalated = set(Escalation.objects.filter(run_id__in=run_ids).values_list("run_id", flat=True).distinct())
+    escalations: dict[int, list[edges.Escalated]] = defaultdict(list)
+    for run_id, agent_id in Escalation.objects.filter(run_id__in=run_ids).values_list("run_id", "agent_id"):
+        escalations[run_id].append(edges.Escalated(agent_id))
     for run in runs:
         if steps_by_run.get(run.pk):
             _aggregate(run, steps_by_run[run.pk])
         run.quality_score = quality.get(run.pk)
-        run.has_escalation = run.pk in escalated
+        run.has_escalation = run.pk in escalations
     _text_hints(runs, list(records))
     _link_prompts(runs)
-    _fingerprint(runs)
+    _fingerprint(runs, steps_by_run, with_text={pk for pk in run_ids if pk in known_steps})
     _save_runs(runs)
+    return edges.RunRows(
+        started_at={run.pk: run.started_at for run in runs},
+        steps={pk: steps_by_run.get(pk, []) for pk in run_ids},
+        escalations={pk: escalations.get(pk, []) for pk in run_ids},
+    )
 
 
 def _move_agents(moved: list[StepRow]) -> None:
     """Store inherited agents on steps, and on their escalations (an escalation belongs to its span's
     agent). One statement each, whatever the number of steps."""
-    rows = [(s.id, s.agent_id) for s in moved]
+    rows = [(s.run_id, s.span_id, s.agent_id) for s in moved]
     with connection.cursor() as cursor:
         execute_values(
             cursor.cursor,
-            "UPDATE monitoring_step AS s SET agent_id = v.agent_id FROM (VALUES %s) AS v(id, agent_id) WHERE s.id = v.id",
-            rows, template="(%s::bigint, %s::bigint)", page_size=500,
+            "UPDATE monitoring_step AS s SET agent_id = v.agent_id FROM (VALUES %s) AS v(run_id, span_id, agent_id)"
+            " WHERE s.run_id = v.run_id AND s.span_id = v.span_id",
+            rows, template="(%s::bigint, %s, %s::bigint)", page_size=500,
         )
         execute_values(
             cursor.cursor,
@@ -619,20 +682,29 @@ def _move_agents(moved: list[StepRow]) -> None:
         )
 
 
-def _fingerprint(runs: list[Run]) -> None:
-    """Failed or escalated runs get a failure fingerprint computed from their full steps."""
+def _fingerprint(
+    runs: list[Run], rows: dict[int, list[StepRow]] | None = None, with_text: set[int] = frozenset()
+) -> None:
+    """Failed or escalated runs get a failure fingerprint computed from their full steps: the rows
+    of ``with_text`` runs carry every column the fingerprint reads (they come from this batch's
+    records), the other runs' steps are read from the database."""
     flagged = [r for r in runs if r.status == RunStatus.ERROR or r.has_escalation]
     for run in runs:
         if run not in flagged:
             run.fingerprint = ""
     if not flagged:
         return
-    steps_by_run: dict[int, list[Step]] = defaultdict(list)
-    # Full Step rows (the fingerprint contract), but the large text columns it never reads stay in the
-    # database (deferred: loaded on access, should a future fingerprint need them).
-    flagged_steps = Step.objects.filter(run_id__in=[r.pk for r in flagged]).defer("input", "output", "attributes")
-    for step in flagged_steps.order_by("started_at", "span_id"):
-        steps_by_run[step.run_id].append(step)
+    steps_by_run: dict[int, list] = defaultdict(list)
+    for run in flagged:
+        if run.pk in with_text:
+            steps_by_run[run.pk] = sorted(rows.get(run.pk, []), key=lambda s: (s.started_at, s.span_id))
+    to_read = [r.pk for r in flagged if r.pk not in with_text]
+    if to_read:
+        # Full Step rows (the fingerprint contract), but the large text columns it never reads stay in
+        # the database (deferred: loaded on access, should a future fingerprint need them).
+        flagged_steps = Step.objects.filter(run_id__in=to_read).defer("input", "output", "attributes")
+        for step in flagged_steps.order_by("started_at", "span_id"):
+            steps_by_run[step.run_id].append(step)
     for run in flagged:
         run.fingerprint = fingerprint_run(run, steps_by_run.get(run.pk, []))[:40]
 
