@@ -22,14 +22,14 @@ from .queries import Point
 # matters because htmx re-sends the charts every few seconds.
 _LAYOUT: dict[str, Any] = {
     "template": {},
-    "margin": {"l": 50, "r": 20, "t": 36, "b": 40},
+    "margin": {"l": 50, "r": 20, "t": 44, "b": 40},
     "height": 300,
     "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#1c2330"},
     "paper_bgcolor": "#ffffff",
     "plot_bgcolor": "#ffffff",
-    # below the plot, anchored by its top, so it never sits on the two-line date tick labels
-    "legend": {"orientation": "h", "x": 0, "y": -0.18, "yanchor": "top"},
-    "xaxis": {"gridcolor": "#eef0f4", "type": "date", "automargin": True},
+    # top right, level with the title: below the plot it would sit on the two-line date tick labels
+    "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
+    "xaxis": {"gridcolor": "#eef0f4", "type": "date", "automargin": True, "nticks": 6},
     "yaxis": {"gridcolor": "#eef0f4", "rangemode": "tozero", "automargin": True},
     "hovermode": "x unified",
 }

@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand
 
 from agentops.models import ApiKey
 
-APP_SEEDERS = ("monitoring.seed", "monitoring.alert_seed", "monitoring.insight_seed", "handoffs.seed", "roi.seed")
+APP_SEEDERS = ("monitoring.seed", "monitoring.alert_seed", "monitoring.insight_seed", "handoffs.seed", "roi.seed",
+               "monitoring.prompt_seed")
 
 
 class Command(BaseCommand):
