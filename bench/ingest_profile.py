@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> None:
           f"(worker CPU {cpu * 1000 / max(spans, 1):.3f} ms per span; the rest is Postgres and waiting)")
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        if os.environ.get("PROFILE_OUT"):
+            profiler.dump_stats(os.environ["PROFILE_OUT"])
 
 
 if __name__ == "__main__":

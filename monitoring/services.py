@@ -470,16 +470,30 @@ def _insert_ignoring_conflicts(
     names), returns those columns of the rows actually inserted."""
     if not rows:
         return []
+    fields = {f.column: f for f in model._meta.concrete_fields}
     rest = [f for f in model._meta.concrete_fields if not f.primary_key and f.column not in columns]
-    defaults = tuple(f.get_db_prep_save(f.get_default(), connection) for f in rest)
+    defaults = [f.get_db_prep_save(f.get_default(), connection) for f in rest]
     names = ", ".join((*columns, *(f.column for f in rest)))
-    # Table and column names come from the model's metadata (no user input), hence the S608 exemption.
-    sql = f"INSERT INTO {model._meta.db_table} ({names}) VALUES %s ON CONFLICT DO NOTHING"  # noqa: S608
+    arrays = ", ".join(f"%s::{_base_type(fields[c])}[]" for c in columns)
+    constants = "".join(f", %s::{_base_type(f)}" for f in rest)
+    # One array parameter per column (unnest): psycopg2 adapts a list in one C call, where a VALUES
+    # list costs a Python-level mogrify per row. Table and column names come from the model's
+    # metadata (no user input), hence the S608 exemption.
+    sql = (
+        f"INSERT INTO {model._meta.db_table} ({names}) SELECT *{constants} FROM unnest({arrays})"  # noqa: S608
+        " ON CONFLICT DO NOTHING"
+    )
     if returning:
         sql += f" RETURNING {returning}"
     with connection.cursor() as cursor:
-        found = execute_values(cursor.cursor, sql, [row + defaults for row in rows], page_size=1000, fetch=bool(returning))
-    return found or []
+        cursor.execute(sql, [*defaults, *(list(column) for column in zip(*rows, strict=True))])  # SQL order
+        return cursor.fetchall() if returning else []
+
+
+def _base_type(field: models.Field) -> str:
+    """The column's SQL type without its length or precision: an explicit cast to varchar(n) would
+    silently truncate, where inserting the value errors as a VALUES list did."""
+    return re.sub(r"\(.*\)", "", field.db_type(connection))
 
 
 def _insert_escalations(records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int]) -> list[int]:
@@ -609,16 +623,21 @@ RUN_COLUMNS: tuple[tuple[str, str], ...] = (
 # Built from the constant column list above only (no user input), hence the S608 exemption.
 _SET_LIST = ", ".join(f"{name} = v.{name}" for name, _ in RUN_COLUMNS)
 _VALUE_NAMES = ", ".join(name for name, _ in RUN_COLUMNS)
-_RUN_UPDATE_SQL = f"UPDATE monitoring_run AS r SET {_SET_LIST} FROM (VALUES %s) AS v(id, {_VALUE_NAMES}) WHERE r.id = v.id"  # noqa: S608
-_RUN_UPDATE_TEMPLATE = "(%s::bigint, " + ", ".join(f"%s::{sql_type}" for _, sql_type in RUN_COLUMNS) + ")"
+_RUN_ARRAYS = ", ".join(f"%s::{sql_type}[]" for _, sql_type in RUN_COLUMNS)
+_RUN_UPDATE_SQL = (
+    f"UPDATE monitoring_run AS r SET {_SET_LIST}"  # noqa: S608
+    f" FROM unnest(%s::bigint[], {_RUN_ARRAYS}) AS v(id, {_VALUE_NAMES}) WHERE r.id = v.id"
+)
 
 
 def _save_runs(runs: list[Run]) -> None:
-    """One UPDATE ... FROM (VALUES ...) for all runs: Django's bulk_update builds a CASE per column
-    and row, which Postgres plans in time quadratic in the batch size."""
+    """One UPDATE ... FROM unnest(...) for all runs (an array per column): Django's bulk_update builds
+    a CASE per column and row, which Postgres plans in time quadratic in the batch size."""
+    if not runs:
+        return
     rows = [(run.pk, *(getattr(run, name) for name, _ in RUN_COLUMNS)) for run in runs]
     with connection.cursor() as cursor:
-        execute_values(cursor.cursor, _RUN_UPDATE_SQL, rows, template=_RUN_UPDATE_TEMPLATE, page_size=500)
+        cursor.execute(_RUN_UPDATE_SQL, [list(column) for column in zip(*rows, strict=True)])
 
 
 def recompute_runs(
