@@ -212,7 +212,7 @@ def main() -> int:
         shutdown()
     env["AGENTOPS_API_KEY"] = key_file.read_text().strip()  # the simulator's bearer key
     spawn("simulator", [sys.executable, str(BASE_DIR / "manage.py"), "simulate", "--endpoint", f"http://{HOST}:{PORT}",
-                        "--rate", env.get("DEMO_RATE", "2"), "--duration", "0"])
+                        "--rate", env.get("DEMO_RATE", "1"), "--duration", "0"])
     print(banner(env["DATABASE_URL"], env["REDIS_URL"]), flush=True)
     log("logs: .demo/web.log, .demo/worker.log, .demo/beat.log, .demo/simulator.log")
 

@@ -135,7 +135,7 @@ def quality_chart(points: Sequence[Point], floor: float | None = None,
 
 def cost_chart(points: Sequence[Point], max_cost_per_run: float | None = None,
                changes: Sequence[tuple[datetime, str]] = ()) -> Figure:
-    fig = _figure("Cost per run (USD) and tokens",
+    fig = _figure("Cost (USD) and tokens",
                   yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "rangemode": "tozero",
                           "automargin": True})
     xs = _xs(points)
@@ -143,7 +143,7 @@ def cost_chart(points: Sequence[Point], max_cost_per_run: float | None = None,
                   marker={"color": COLORS["tokens"]}, yaxis="y2", opacity=0.6)
     fig.add_trace("scatter", x=xs, y=[float(p.summary.cost_per_run) if p.summary.cost_per_run is not None else None
                                       for p in points],
-                  name="cost per run", mode="lines+markers", line={"color": COLORS["cost"]}, marker={"size": 4})
+                  name="cost/run", mode="lines+markers", line={"color": COLORS["cost"]}, marker={"size": 4})
     _target_line(fig, max_cost_per_run, "cost target")
     _prompt_markers(fig, changes)
     return fig

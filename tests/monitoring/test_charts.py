@@ -31,7 +31,7 @@ def test_prompt_changes_are_drawn_as_labelled_markers():
 
 def test_cost_chart_plots_cost_per_run_from_the_cells():
     fig = json.loads(charts.cost_chart(_points()).to_json())
-    cost = next(t for t in fig["data"] if t["name"] == "cost per run")
+    cost = next(t for t in fig["data"] if t["name"] == "cost/run")
     assert cost["y"] == [0.05, 0.05, 0.05]
 
 
