@@ -147,12 +147,13 @@ def otlp_traces(request: HttpRequest) -> HttpResponse:
         raise IntakeError(415, f"unsupported Content-Type {content_type!r}: use {otlp.PROTOBUF} or {otlp.JSON}")
     check_capacity()
     payload = read_body(request)
+    allowed = services.restricted_agent(key)
     try:
-        spans = otlp.decode(payload, content_type)
+        spans = otlp.decode_for_screening(payload, content_type, agent_attributes=allowed is not None)
     except otlp.PayloadError as exc:
         raise IntakeError(400, str(exc)) from exc
     # Only the accept/reject decision is made here; the worker maps the spans.
-    screened = screen_spans(spans, now=timezone.now(), allowed_agent=services.restricted_agent(key))
+    screened = screen_spans(spans, now=timezone.now(), allowed_agent=allowed)
     accepted = len(spans) - screened.rejected
     if accepted:
         kind = InboxBatch.Kind.OTLP_JSON if content_type == otlp.JSON else InboxBatch.Kind.OTLP_PROTOBUF

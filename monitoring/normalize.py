@@ -439,6 +439,12 @@ def normalize_spans(
     return NormalizedBatch(records=records, rejected=rejected, errors=errors)
 
 
+# The only attributes screening reads (``agent_identity`` and the operation name), for a key restricted
+# to an agent; without a restriction it reads none. The intake view decodes just these.
+SCREENING_ATTRIBUTES = frozenset({"gen_ai.agent.name", "gen_ai.agent.id", "gen_ai.operation.name"})
+SCREENING_RESOURCE_ATTRIBUTES = frozenset({"service.name"})
+
+
 def screen_spans(spans: list[SpanInput], *, now: datetime, allowed_agent: str | None = None) -> NormalizedBatch:
     """The accept/reject decision of ``normalize_spans`` without building records: what the intake
     view needs to answer (partial success) cheaply. ``records`` is empty; ``rejected`` and ``errors``

@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from .normalize import EventInput, SpanInput
+from .normalize import SCREENING_ATTRIBUTES, SCREENING_RESOURCE_ATTRIBUTES, EventInput, SpanInput
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -134,7 +134,9 @@ def any_value(value: AnyValue, depth: int = 0) -> Any:
     return getattr(value, which)
 
 
-def attributes(pairs: list[KeyValue]) -> dict[str, Any]:
+def attributes(pairs: list[KeyValue], keep: frozenset[str] | None = None) -> dict[str, Any]:
+    if keep is not None:
+        return {kv.key: any_value(kv.value) for kv in pairs if kv.key in keep}
     return {kv.key: any_value(kv.value) for kv in pairs}
 
 
@@ -167,6 +169,34 @@ def to_span_inputs(request: ExportTraceServiceRequest) -> list[SpanInput]:
 def decode(payload: bytes, content_type: str) -> list[SpanInput]:
     """Raw (decompressed) body -> spans. Raises PayloadError for anything that is not OTLP."""
     return to_span_inputs(parse(payload, content_type))
+
+
+def decode_for_screening(payload: bytes, content_type: str, *, agent_attributes: bool) -> list[SpanInput]:
+    """Like ``decode``, but the spans carry only what ``normalize.screen_spans`` reads: ids, times,
+    status and, with ``agent_attributes`` (a key restricted to an agent), the attributes naming the
+    span's agent. No events. The intake view's decision needs no more, and building every
+    attribute of every span is most of the decoding cost."""
+    request = parse(payload, content_type)
+    keep = SCREENING_ATTRIBUTES if agent_attributes else frozenset()
+    keep_resource = SCREENING_RESOURCE_ATTRIBUTES if agent_attributes else frozenset()
+    spans: list[SpanInput] = []
+    for resource_spans in request.resource_spans:
+        resource = attributes(resource_spans.resource.attributes, keep_resource)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                spans.append(SpanInput(
+                    trace_id=_hex(span.trace_id),
+                    span_id=_hex(span.span_id),
+                    parent_span_id=_hex(span.parent_span_id),
+                    name=span.name,
+                    start_unix_nano=span.start_time_unix_nano,
+                    end_unix_nano=span.end_time_unix_nano,
+                    status_code=span.status.code,
+                    status_message=span.status.message,
+                    attributes=attributes(span.attributes, keep) if agent_attributes else {},
+                    resource=resource,
+                ))
+    return spans
 
 
 # ---------------------------------------------------------------------------------------------

@@ -108,3 +108,20 @@ def test_error_body_is_a_google_rpc_status():
     status = status_pb2.Status()
     status.ParseFromString(otlp.status_body(otlp.PROTOBUF, 3, "body is not valid gzip"))
     assert (status.code, status.message) == (3, "body is not valid gzip")
+
+
+@pytest.mark.parametrize("allowed", [None, "refund-agent", "billing-agent"])
+def test_screening_decode_makes_the_same_decision_as_the_full_decode(allowed):
+    from datetime import timedelta
+
+    from monitoring.normalize import screen_spans
+    from tests.monitoring.otlp_builders import T0
+
+    spans = agent_trace() + agent_trace("billing-agent", error=True)
+    spans[1].span_id = "00"  # rejected whatever the key
+    body = protobuf_body(spans)
+    now = T0 + timedelta(minutes=5)
+    full = screen_spans(otlp.decode(body, otlp.PROTOBUF), now=now, allowed_agent=allowed)
+    light = screen_spans(otlp.decode_for_screening(body, otlp.PROTOBUF, agent_attributes=allowed is not None),
+                         now=now, allowed_agent=allowed)
+    assert (light.rejected, light.errors) == (full.rejected, full.errors) and full.rejected >= 1
