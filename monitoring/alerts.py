@@ -13,6 +13,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import requests
 from django.conf import settings
@@ -20,7 +21,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from .alert_models import AlertDelivery, AlertEvent, AlertMetric, AlertRule
+from .alert_models import BELOW_METRICS, AlertDelivery, AlertEvent, AlertMetric, AlertRule
 from .queries import Summary, TimeRange, burn_rate, metric_value, summaries
 
 logger = logging.getLogger(__name__)
@@ -62,10 +63,34 @@ def _window_summaries(rules: list[AlertRule], now: datetime) -> dict[tuple[int, 
     return result
 
 
+_NOUNS = {AlertMetric.P95_LATENCY: "p95 latency", AlertMetric.SUCCESS_RATE: "success rate",
+          AlertMetric.QUALITY: "quality score", AlertMetric.ERROR_RATE: "error rate",
+          AlertMetric.ESCALATION_RATE: "escalation rate", AlertMetric.COST_PER_RUN: "cost per run",
+          AlertMetric.BURN_RATE: "error-budget burn rate"}
+
+
+def format_metric(metric: str, value: float | Decimal | None) -> str:
+    """A metric's value the way people read it: 33.9 s, 81.1 %, 0.78, $0.0123, 14.4x."""
+    if value is None:
+        return "–"
+    value = float(value)
+    if metric == AlertMetric.P95_LATENCY:
+        return f"{value / 1000:,.1f} s" if value >= 10_000 else f"{value:,.0f} ms"
+    if metric in (AlertMetric.SUCCESS_RATE, AlertMetric.ERROR_RATE, AlertMetric.ESCALATION_RATE):
+        return f"{value:.1f} %"
+    if metric == AlertMetric.QUALITY:
+        return f"{value:.2f}"
+    if metric == AlertMetric.COST_PER_RUN:
+        return f"${value:,.4f}"
+    return f"{value:.1f}x"
+
+
 def _message(rule: AlertRule, value: float) -> str:
+    direction = "below" if rule.metric in BELOW_METRICS else "above"
     who = rule.agent.name if rule.agent else "fleet"
-    return (f"{rule.name}: {who} {rule.get_metric_display()} {rule.threshold.normalize()} "
-            f"over {rule.window_minutes} min (now {value:.4g})")[:500]
+    return (f"{rule.name}: {who} {_NOUNS.get(rule.metric, rule.metric)} {format_metric(rule.metric, value)} "
+            f"over the last {rule.window_minutes} min, {direction} the threshold "
+            f"{format_metric(rule.metric, rule.threshold)}")[:500]
 
 
 def evaluate_rules(now: datetime | None = None) -> Evaluation:

@@ -88,3 +88,11 @@ SLO_LABELS = {"met": "Met", "at_risk": "At risk", "breached": "Breached", "none"
 def slo_label(status: str) -> str:
     """Human label of an SLO status (met, at_risk, breached, none)."""
     return SLO_LABELS.get(status, status)
+
+
+@register.filter
+def alert_value(value: float | None, metric: str) -> str:
+    """An alert's value in its metric's unit ({{ event.last_value|alert_value:event.rule.metric }})."""
+    from monitoring.alerts import format_metric
+
+    return format_metric(metric, value)

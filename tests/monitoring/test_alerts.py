@@ -232,3 +232,28 @@ def test_demo_alert_seed_is_idempotent():
     assert count == 5 and AlertRule.objects.count() == count  # fleet + p95, success, burn, quality
     assert set(AlertRule.objects.exclude(agent=None).values_list("metric", flat=True)) == {
         "p95_latency_ms", "success_rate", "burn_rate", "quality"}
+
+
+@pytest.mark.parametrize("metric, value, text", [
+    ("p95_latency_ms", 33870.4, "33.9 s"), ("p95_latency_ms", 8000, "8,000 ms"), ("success_rate", 81.08, "81.1 %"),
+    ("quality", 0.7752, "0.78"), ("cost_per_run", Decimal("0.01234"), "$0.0123"), ("burn_rate", 14.4, "14.4x"),
+    ("error_rate", None, "–"),
+])
+def test_alert_values_read_in_their_unit(metric, value, text):
+    from monitoring.alerts import format_metric
+
+    assert format_metric(metric, value) == text
+
+
+def test_alert_message_and_page_show_readable_values(ops_client):
+    from monitoring.alerts import _message
+
+    agent = make_agent("Slow Agent")
+    rule = _rule(agent, name="Slow Agent: p95 over target", threshold=Decimal("8000"))
+    message = _message(rule, 33870.4)
+    assert message == ("Slow Agent: p95 over target: Slow Agent p95 latency 33.9 s over the last 15 min, "
+                       "above the threshold 8,000 ms")
+    AlertEvent.objects.create(rule=rule, agent=agent, value=33870.4, last_value=33870.4, threshold=rule.threshold,
+                              message=message)
+    html = ops_client.get(reverse("monitoring:alerts")).content.decode()
+    assert "33.9 s</td>" in html
