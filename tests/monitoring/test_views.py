@@ -184,7 +184,7 @@ def test_run_explorer_rejects_a_forged_cursor(ops_client):
 def test_run_explorer_rejects_a_negative_cost(ops_client):
     response = ops_client.get(reverse("monitoring:runs"), {"min_cost": "-1"})
     assert response.status_code == 400
-    assert "min cost" in response.content.decode()
+    assert "Min cost (USD)" in response.content.decode()
 
 
 def test_csv_export_has_the_filtered_runs(ops_client):
