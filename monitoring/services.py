@@ -342,11 +342,18 @@ def _lock_runs(records: list[SpanRecord], agents: dict[str, int]) -> tuple[dict[
         current = first_by_trace.get(record.trace_id)
         if current is None or record.started_at < current.started_at:
             first_by_trace[record.trace_id] = record
+    fields = [f.attname for f in Run._meta.concrete_fields]
     created = _insert_ignoring_conflicts(Run, ("trace_id", "agent_id", "started_at", "ended_at"), [
         (trace_id, agents[r.agent_key], r.started_at, r.ended_at) for trace_id, r in sorted(first_by_trace.items())
-    ], returning="trace_id")
-    locked = Run.objects.select_for_update().filter(trace_id__in=sorted(first_by_trace)).order_by("trace_id")
-    return {run.trace_id: run for run in locked}, {trace_id for (trace_id,) in created}
+    ], returning=", ".join(f.column for f in Run._meta.concrete_fields))
+    # Rows this statement inserted are this transaction's (locked until commit) and come back whole:
+    # only the runs that existed before need reading and locking.
+    runs = {run.trace_id: run for run in (Run.from_db(connection.alias, fields, row) for row in created)}
+    existing = sorted(first_by_trace.keys() - runs.keys())
+    if existing:
+        locked = Run.objects.select_for_update().filter(trace_id__in=existing).order_by("trace_id")
+        runs.update((run.trace_id, run) for run in locked)
+    return dict(sorted(runs.items())), set(runs.keys() - set(existing))
 
 
 def _prices(records: list[SpanRecord]) -> dict[str, list[ModelPrice]]:
@@ -448,8 +455,13 @@ def _copy_json(value: object) -> str:
     return _dumps(value).replace("\\", "\\\\")
 
 
+# json.dumps(value, ensure_ascii=False, default=str) builds an encoder per call; one shared encoder
+# gives the same text.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return _ENCODER.encode(value)
 
 
 def _insert_scores(records: list[SpanRecord], runs: dict[str, Run]) -> None:
