@@ -184,6 +184,15 @@ def test_a_change_without_a_reason_is_a_form_error(finance_client):
     assert response.status_code == 400
     assert response.context["form"].errors["reason"]
     assert not AssumptionRow.objects.exists()
+    assert 'id="record-change" open' in response.content.decode()  # the error is shown, not folded away
+
+
+def test_the_change_form_is_folded_when_the_ledger_has_rows(finance_client, finance_user):
+    empty = finance_client.get(reverse("roi:assumptions")).content.decode()
+    assert 'id="record-change" open' in empty  # nothing to read yet: the form is the page
+    assume(finance_user, AssumptionKind.RECAPTURE, "0.7")
+    page = finance_client.get(reverse("roi:assumptions")).content.decode()
+    assert 'id="record-change">' in page
 
 
 def test_a_change_with_the_wrong_scope_is_a_form_error(finance_client):
