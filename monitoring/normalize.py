@@ -163,7 +163,10 @@ def cap_text(value: Any, cap_bytes: int) -> str:
 def _short(value: Any, cap: int = SHORT_CAP) -> str:
     if value is None or isinstance(value, (dict, list)):
         return ""
-    text = str(value).replace("\x00", "").strip()
+    if type(value) is str and "\x00" not in value:
+        text = value.strip()  # the common case, same result as below without two copies
+    else:
+        text = str(value).replace("\x00", "").strip()
     return text if len(text) <= cap else text[: cap - 1] + "…"
 
 
@@ -355,6 +358,11 @@ def _event_summaries(span: SpanInput, cap: int) -> list[dict[str, Any]]:
 
 
 def _json_safe(value: Any, cap: int) -> Any:
+    kind = type(value)
+    if kind is str and len(value) * 4 <= cap and "\x00" not in value:
+        return value  # cap_text's fast path, without the call
+    if kind is int or kind is bool:
+        return value
     if isinstance(value, str):
         return cap_text(value, cap)
     if isinstance(value, float) and not math.isfinite(value):

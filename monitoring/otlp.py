@@ -117,8 +117,13 @@ def parse(payload: bytes, content_type: str) -> ExportTraceServiceRequest:
     return parse_json(payload) if content_type == JSON else parse_protobuf(payload)
 
 
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+
+
 def any_value(value: AnyValue, depth: int = 0) -> Any:
     which = value.WhichOneof("value")
+    if which in _SCALARS:
+        return getattr(value, which)
     if which is None:
         return None
     if which == "array_value":
@@ -135,9 +140,16 @@ def any_value(value: AnyValue, depth: int = 0) -> Any:
 
 
 def attributes(pairs: list[KeyValue], keep: frozenset[str] | None = None) -> dict[str, Any]:
-    if keep is not None:
-        return {kv.key: any_value(kv.value) for kv in pairs if kv.key in keep}
-    return {kv.key: any_value(kv.value) for kv in pairs}
+    """Key -> Python value (later duplicates win). Scalars, nearly every attribute, are read inline."""
+    result: dict[str, Any] = {}
+    for kv in pairs:
+        key = kv.key
+        if keep is not None and key not in keep:
+            continue
+        value = kv.value
+        which = value.WhichOneof("value")
+        result[key] = getattr(value, which) if which in _SCALARS else any_value(value)
+    return result
 
 
 def _hex(raw: bytes) -> str:
