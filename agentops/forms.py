@@ -143,6 +143,17 @@ class AgentFilterForm(forms.Form):
         return cleaned
 
 
+class RolloutForm(forms.Form):
+    share = forms.IntegerField(
+        min_value=1, max_value=99, label="Share of traffic (%)", initial=10,
+        help_text="Routing keys (sessions) that get this version; the rest keep the active one.",
+        # "%%": Django formats these messages with the limit as a parameter
+        error_messages={"min_value": "The share must be at least 1 %%.",
+                        "max_value": "The share must be at most 99 %%; to serve everyone, make the version active.",
+                        "required": "Enter the share of traffic, 1 to 99 %."},
+    )
+
+
 class PromptVersionForm(forms.Form):
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 14}), strip=False, label="Prompt text")
     change_note = forms.CharField(

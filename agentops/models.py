@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -125,6 +125,30 @@ class PromptVersion(models.Model):
         return f"{self.agent.slug} v{self.version}"
 
 
+class PromptRollout(models.Model):
+    """A candidate prompt version served to a share of an agent's traffic (at most one per agent).
+
+    Agents that read their prompt from the registry API get the candidate for ``share`` % of routing
+    keys (see ``agentops.routing``) and the active version otherwise. Rolling back deletes the row;
+    promoting activates the candidate and deletes it."""
+
+    agent = models.OneToOneField(Agent, on_delete=models.CASCADE, related_name="rollout")
+    candidate = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="rollouts")
+    share = models.PositiveSmallIntegerField(
+        "share of traffic (%)", validators=[MinValueValidator(1), MaxValueValidator(99)]
+    )
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    started_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(share__gte=1, share__lte=99), name="rollout_share_1_to_99"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent.slug}: v{self.candidate.version} at {self.share} %"
+
+
 API_KEY_PREFIX_LEN = 10
 
 
@@ -182,6 +206,16 @@ class ApiKey(models.Model):
         if key is None or not hmac.compare_digest(key.key_hash, hash_secret(token)):
             return None
         return key
+
+    def mark_used(self, throttle: timedelta = timedelta(minutes=1)) -> None:
+        """Record use at most once per ``throttle`` (a write per request would dominate busy endpoints)."""
+        now = timezone.now()
+        if self.last_used_at is not None and now - self.last_used_at < throttle:
+            return
+        ApiKey.objects.filter(pk=self.pk).filter(
+            models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lt=now - throttle)
+        ).update(last_used_at=now)
+        self.last_used_at = now
 
     @property
     def is_revoked(self) -> bool:

@@ -9,7 +9,8 @@ from itertools import groupby
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from .models import Agent, ApiKey, Department, ModelPrice, PromptVersion
+from .models import Agent, ApiKey, Department, ModelPrice, PromptRollout, PromptVersion
+from .routing import gets_candidate
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,27 @@ def model_price_groups() -> list[PriceGroup]:
 
 def departments() -> QuerySet[Department]:
     return Department.objects.annotate(agent_count=Count("agents")).order_by("name")
+
+
+@dataclass(frozen=True)
+class ServedPrompt:
+    """The version one request gets: the active one, or the rollout's candidate for its share of keys."""
+
+    prompt: PromptVersion
+    arm: str  # "active" or "candidate"
+    rollout: PromptRollout | None
+
+
+def served_prompt(agent: Agent, routing_key: str) -> ServedPrompt | None:
+    """None when the agent has no active prompt. Two queries."""
+    active = agent.active_prompt()
+    if active is None:
+        return None
+    rollout = PromptRollout.objects.select_related("candidate").filter(agent=agent).first()
+    if rollout is not None and routing_key and gets_candidate(agent.slug, routing_key, rollout.share):
+        return ServedPrompt(rollout.candidate, "candidate", rollout)
+    return ServedPrompt(active, "active", rollout)
+
+
+def rollout(agent: Agent) -> PromptRollout | None:
+    return PromptRollout.objects.select_related("candidate", "started_by").filter(agent=agent).first()

@@ -29,6 +29,7 @@ from .forms import (
     ModelPriceForm,
     PromptDiffForm,
     PromptVersionForm,
+    RolloutForm,
 )
 from .models import ApiKey, Department, ModelPrice
 from .panels import AGENT_DETAIL, PROMPT_DETAIL, render_panels
@@ -159,7 +160,8 @@ def agent_adopt(request: HttpRequest, slug: str) -> HttpResponse:
 def prompt_list(request: HttpRequest, slug: str) -> HttpResponse:
     agent = _agent_or_404(slug)
     versions = list(queries.prompt_versions(agent))
-    return render(request, "agentops/prompt_list.html", {"agent": agent, "versions": versions})
+    context = {"agent": agent, "versions": versions, "rollout": queries.rollout(agent)}
+    return render(request, "agentops/prompt_list.html", context)
 
 
 @operations_page
@@ -184,17 +186,65 @@ def _version_or_404(agent, version: int):
 
 
 @operations_page
-def prompt_detail(request: HttpRequest, slug: str, version: int) -> HttpResponse:
+def prompt_detail(request: HttpRequest, slug: str, version: int, rollout_form: RolloutForm | None = None,
+                  status: int = 200) -> HttpResponse:
     agent = _agent_or_404(slug)
     prompt = _version_or_404(agent, version)
     previous = agent.prompt_versions.filter(version__lt=version).order_by("-version").values_list(
         "version", flat=True
     ).first()
     context = {
-        "agent": agent, "prompt": prompt, "previous": previous,
+        "agent": agent, "prompt": prompt, "previous": previous, "rollout": queries.rollout(agent),
+        "rollout_form": rollout_form or RolloutForm(),
         "panels": render_panels(PROMPT_DETAIL, request, agent=agent, prompt=prompt),
     }
-    return render(request, "agentops/prompt_detail.html", context)
+    return render(request, "agentops/prompt_detail.html", context, status=status)
+
+
+@operations_page
+@require_POST
+def prompt_rollout(request: HttpRequest, slug: str, version: int) -> HttpResponse:
+    """Serve this version to a share of the agent's traffic (agents reading the registry API)."""
+    agent = _agent_or_404(slug)
+    prompt = _version_or_404(agent, version)
+    form = RolloutForm(request.POST)
+    if form.is_valid():
+        try:
+            rollout = services.start_rollout(prompt, form.cleaned_data["share"], request.user)
+        except services.RegistryError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Version {prompt.version} now serves {rollout.share} % of {agent.name}'s "
+                                      "traffic. Compare it with the active version as runs arrive.")
+            return redirect("registry:prompt_detail", slug=agent.slug, version=prompt.version)
+    return prompt_detail(request, slug, version, rollout_form=form, status=400)
+
+
+@operations_page
+@require_POST
+def rollout_rollback(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = _agent_or_404(slug)
+    ended = services.roll_back(agent)
+    if ended is None:
+        messages.info(request, f"{agent.name} had no rollout in progress; nothing changed.")
+    else:
+        messages.success(request, f"Rolled back: every request of {agent.name} gets the active version again "
+                                  f"(v{ended.candidate.version} no longer serves traffic).")
+    return redirect("registry:prompt_list", slug=agent.slug)
+
+
+@operations_page
+@require_POST
+def rollout_promote(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = _agent_or_404(slug)
+    try:
+        prompt = services.promote_candidate(agent)
+    except services.RegistryError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Version {prompt.version} is now the active prompt of {agent.name} "
+                                  "for all traffic.")
+    return redirect("registry:prompt_list", slug=agent.slug)
 
 
 @operations_page

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from .models import Agent, ApiKey, Department, ModelPrice, PromptVersion
+from .models import Agent, ApiKey, Department, ModelPrice, PromptRollout, PromptVersion
 
 
 class RegistryError(Exception):
@@ -27,6 +27,9 @@ def activate_prompt_version(prompt: PromptVersion) -> PromptVersion:
     (one active version per agent) never sees two active rows.
     """
     _lock_agent(prompt.agent)
+    # Activating any version ends a rollout: either the candidate won (promote) or the team chose
+    # a version outright, and a split against a new active version was never reviewed.
+    PromptRollout.objects.filter(agent_id=prompt.agent_id).delete()
     PromptVersion.objects.filter(agent_id=prompt.agent_id, is_active=True).exclude(pk=prompt.pk).update(
         is_active=False
     )
@@ -91,3 +94,44 @@ def delete_model_price(price: ModelPrice) -> None:
             "add a new effective-dated row instead of deleting it."
         )
     price.delete()
+
+
+# ---------------------------------------------------------------------------------------------
+# Rolling a candidate prompt version out to a share of traffic
+
+
+@transaction.atomic
+def start_rollout(prompt: PromptVersion, share: int, user: AbstractBaseUser | None = None) -> PromptRollout:
+    """Serve ``prompt`` to ``share`` % of the agent's routing keys (replaces a running rollout)."""
+    agent = _lock_agent(prompt.agent)
+    prompt.refresh_from_db(fields=["is_active"])
+    if prompt.is_active:
+        raise RegistryError(f"Version {prompt.version} is already the active prompt; roll out another version.")
+    if not 1 <= share <= 99:
+        raise RegistryError("The share must be between 1 and 99 %; to serve a version to everyone, activate it.")
+    if agent.active_prompt() is None:
+        raise RegistryError(f"{agent.name} has no active prompt to split traffic with; activate a version first.")
+    rollout, _ = PromptRollout.objects.update_or_create(
+        agent=agent, defaults={"candidate": prompt, "share": share, "started_by": user, "started_at": timezone.now()}
+    )
+    return rollout
+
+
+@transaction.atomic
+def roll_back(agent: Agent) -> PromptRollout | None:
+    """Stop serving the candidate: every request gets the active version again. Returns the ended rollout."""
+    _lock_agent(agent)
+    rollout = PromptRollout.objects.select_related("candidate").filter(agent=agent).first()
+    if rollout is not None:
+        rollout.delete()
+    return rollout
+
+
+@transaction.atomic
+def promote_candidate(agent: Agent) -> PromptVersion:
+    """Make the rollout's candidate the active version (which ends the rollout)."""
+    _lock_agent(agent)
+    rollout = PromptRollout.objects.select_related("candidate__agent").filter(agent=agent).first()
+    if rollout is None:
+        raise RegistryError(f"{agent.name} has no rollout in progress.")
+    return activate_prompt_version(rollout.candidate)

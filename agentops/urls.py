@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from . import api_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("handoffs/", include("handoffs.urls")),
     path("roi/", include("roi.urls")),
     # Machine endpoints: OTLP/HTTP at /v1/traces and the native JSON API at /api/v1/.
+    path("api/v1/agents/<slug:slug>/prompt", api_views.agent_prompt, name="api_agent_prompt"),
     path("", include("monitoring.api_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -80,8 +80,9 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "AgentOps telemetry API",
             "version": "1",
-            "description": "Send runs without OpenTelemetry, and feedback on runs. OpenTelemetry users "
-                           "send OTLP/HTTP to POST /v1/traces instead (see docs/telemetry.md).",
+            "description": "Send runs without OpenTelemetry, and feedback on runs; read the prompt version "
+                           "to use. OpenTelemetry users send OTLP/HTTP to POST /v1/traces instead (see "
+                           "docs/telemetry.md).",
         },
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
@@ -127,6 +128,32 @@ def openapi_document() -> dict[str, Any]:
                         "201": {"description": "Score stored."},
                         "200": {"description": "Already stored (same id or content)."},
                         **_errors("400", "401", "403", "404", "415", "503"),
+                    },
+                }
+            },
+            "/api/v1/agents/{slug}/prompt": {
+                "get": {
+                    "summary": "The prompt version to use for one request (the active one, or a rolled-out "
+                               "candidate for its share of routing keys)",
+                    "parameters": [
+                        {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "routing_key", "in": "query", "required": False,
+                         "description": "A session, conversation or customer id: the same key always gets the "
+                                        "same version. Without it the active version is served.",
+                         "schema": {"type": "string", "maxLength": 255}},
+                    ],
+                    "responses": {
+                        "200": {"description": "The version to use.", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["agent", "version", "text", "arm", "rollout"],
+                            "properties": {
+                                "agent": {"type": "string"}, "version": {"type": "integer"},
+                                "text": {"type": "string"}, "arm": {"enum": ["active", "candidate"]},
+                                "rollout": {"type": ["object", "null"], "properties": {
+                                    "candidate_version": {"type": "integer"},
+                                    "share": {"type": "integer", "minimum": 1, "maximum": 99},
+                                    "started_at": {"type": "string", "format": "date-time"}}},
+                            }}}}},
+                        **_errors("400", "401", "403", "404", "405"),
                     },
                 }
             },

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import requests
+
+from agentops.routing import gets_candidate
 from agentops.seed import PROMPTS as DEMO_PROMPTS
 
 from .normalize import STATUS_ERROR, STATUS_OK, STATUS_UNSET, EventInput, SpanInput
@@ -119,15 +123,22 @@ class TraceGenerator:
     """Deterministic for a given seed. ``prompt_version_at`` lets history show prompt rollouts."""
 
     def __init__(self, seed: int | None = None, *, history_start: datetime | None = None,
-                 history_end: datetime | None = None) -> None:
+                 history_end: datetime | None = None,
+                 prompt_router: Callable[[str, str], int | None] | None = None) -> None:
         self.rng = random.Random(seed)
         self.history_start, self.history_end = history_start, history_end
+        # Live traffic can ask the registry which version a session gets (rollouts); None = built in.
+        self.prompt_router = prompt_router
 
     # -- choices -------------------------------------------------------------------------------
 
-    def prompt_version(self, agent: str, at: datetime) -> int:
+    def prompt_version(self, agent: str, at: datetime, session: str = "") -> int:
         """billing-agent moved v1 -> v2 -> v3 over the history (v3 for the latest part and live);
-        other agents mostly run their newest version."""
+        other agents mostly run their newest version. Live, the registry's answer wins when asked."""
+        if self.prompt_router is not None:
+            routed = self.prompt_router(agent, session)
+            if routed is not None:
+                return routed
         if agent == "billing-agent" and self.history_start and self.history_end:
             span = (self.history_end - self.history_start).total_seconds() or 1
             progress = (at - self.history_start).total_seconds() / span
@@ -168,7 +179,7 @@ class TraceGenerator:
         return SpanPlan(
             name=f"invoke_agent {agent}", start=start, duration_ms=0, status=STATUS_OK,
             attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent, "gen_ai.agent.id": agent,
-                        "gen_ai.conversation.id": session, "agentops.prompt.version": self.prompt_version(agent, start),
+                        "gen_ai.conversation.id": session, "agentops.prompt.version": self.prompt_version(agent, start, session),
                         "input.value": question},
         )
 
@@ -197,7 +208,8 @@ class TraceGenerator:
         base = {"contract-reviewer": 0.8, "sales-qualifier": 0.74}.get(agent, 0.84)
         billing = next((s for s in root.walk() if s.attributes.get("gen_ai.agent.name") == "billing-agent"), None)
         if billing is not None:
-            base = {1: 0.7, 2: 0.72, 3: 0.91}[billing.attributes["agentops.prompt.version"]]
+            # versions written in the demo after v3 behave about as well as v3
+            base = {1: 0.7, 2: 0.72, 3: 0.91}.get(billing.attributes["agentops.prompt.version"], 0.89)
         score = max(0.0, min(1.0, self.rng.gauss(base - (0.35 if failed else 0), 0.07)))
         label = "good" if score >= 0.8 else "fair" if score >= 0.6 else "poor"
         root.events.append(("gen_ai.evaluation.result", root.end, {
@@ -274,7 +286,7 @@ class TraceGenerator:
         think = self.llm(agent, lookup.end, "explain the charge")
         sub.children += [lookup, think]
         self._close(sub, think.end)
-        failure_rate = {1: 0.09, 2: 0.1, 3: 0.02}[version]
+        failure_rate = {1: 0.09, 2: 0.1, 3: 0.02}.get(version, 0.03)
         if self.rng.random() < failure_rate:
             sub.fail("InsufficientContextError", "could not match the charge to an invoice")
 
@@ -363,6 +375,40 @@ def plan_to_span_inputs(plan: TracePlan) -> list[SpanInput]:
 
     visit(plan.root, "")
     return spans
+
+
+class RegistryPromptRouter:
+    """Asks the registry which prompt version an agent serves (``GET /api/v1/agents/<slug>/prompt``),
+    as an agent that takes part in rollouts would, and splits sessions with the same hash the
+    registry uses. Each agent's answer is kept ``ttl`` seconds; an agent the registry does not know
+    (or an unreachable server) falls back to the simulator's built-in versions (None)."""
+
+    def __init__(self, endpoint: str, api_key: str, ttl: float = 15.0, timeout: float = 2.0) -> None:
+        self.endpoint, self.api_key, self.ttl, self.timeout = endpoint.rstrip("/"), api_key, ttl, timeout
+        self._cache: dict[str, tuple[float, dict | None]] = {}
+
+    def __call__(self, agent: str, session: str) -> int | None:
+        answer = self._answer(agent)
+        if answer is None:
+            return None
+        rollout = answer.get("rollout")
+        if rollout and session and gets_candidate(agent, session, rollout["share"]):
+            return rollout["candidate_version"]
+        return answer["version"]
+
+    def _answer(self, agent: str) -> dict | None:
+        now = time.monotonic()
+        cached = self._cache.get(agent)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        try:
+            response = requests.get(f"{self.endpoint}/api/v1/agents/{agent}/prompt", timeout=self.timeout,
+                                    headers={"Authorization": f"Bearer {self.api_key}"})
+            answer = response.json() if response.status_code == 200 else None
+        except (requests.RequestException, ValueError):
+            answer = None
+        self._cache[agent] = (now, answer)
+        return answer
 
 
 class SdkEmitter:

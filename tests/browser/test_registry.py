@@ -58,3 +58,27 @@ def test_operator_filters_agents_adds_a_prompt_version_and_sees_the_diff(new_pag
     page.select_option("#diff-mode", "split")
     page.click("button:has-text('Compare')")
     expect(page.locator(".diff-split .del")).to_have_text("Be polite.")
+
+
+def test_operator_rolls_a_candidate_out_to_a_share_and_rolls_back(new_page, live_server, ops_user, registry):
+    billing = registry["billing"]
+    make_prompt(billing, text="You answer billing questions.\nCite the invoice.", change_note="candidate")
+    page = new_page(ops_user)
+    page.goto(f"{live_server.url}/registry/agents/{billing.slug}/prompts/2/")
+    page.click("summary:has-text('Try v2 on a share of traffic')")
+    page.fill("#id_share", "150")
+    page.click("button:has-text('Start rollout')")
+    # The browser refuses it before sending (max=99 on the field); the server's message is unit-tested.
+    expect(page.locator("#id_share:invalid")).to_have_count(1)
+    expect(page.locator("#rollout")).to_have_count(0)
+
+    page.fill("#id_share", "20")
+    page.click("button:has-text('Start rollout')")
+    banner = page.locator("#rollout")
+    expect(banner).to_contain_text("v2 serves 20 %")
+    page.click("nav.tabs >> text=Prompt versions")
+    expect(page.locator("#rollout")).to_contain_text("20 %")
+
+    page.click("#rollout button:has-text('Roll back')")
+    expect(page.locator(".flash")).to_contain_text("Rolled back")
+    expect(page.locator("#rollout")).to_have_count(0)

@@ -292,6 +292,7 @@ def test_bad_or_misdirected_feedback_is_4xx(client, token, document, status):
 def test_openapi_document_describes_the_native_endpoints(client):
     document = client.get(reverse("api_openapi")).json()
     assert document["openapi"].startswith("3.") and "/api/v1/runs" in document["paths"]
+    assert "/api/v1/agents/{slug}/prompt" in document["paths"]
     assert "/api/v1/runs/{trace_id}/feedback" in document["paths"]
 
 

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from agentops.models import ApiKey
-from monitoring.simulator import SdkEmitter, TraceGenerator
+from monitoring.simulator import RegistryPromptRouter, SdkEmitter, TraceGenerator
 
 
 class Command(BaseCommand):
@@ -30,7 +30,9 @@ class Command(BaseCommand):
             raise CommandError("--rate must be > 0 and --duration >= 0")
         key = options["key"] or self._new_key()
         emitter = SdkEmitter(options["endpoint"], key)
-        generator = TraceGenerator(options["seed"])
+        # Versions come from the registry, as for an agent that reads its prompt there: rollouts and
+        # activations made on the registry pages show up in the simulated telemetry.
+        generator = TraceGenerator(options["seed"], prompt_router=RegistryPromptRouter(options["endpoint"], key))
         self.stdout.write(f"simulating {rate:g} runs/s to {emitter.endpoint} "
                           f"({'forever' if not duration else f'{duration:g} s'}); Ctrl-C to stop")
         sent = self._loop(generator, emitter, rate, duration)
