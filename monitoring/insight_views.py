@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from agentops.models import Agent, PromptVersion
+from agentops.models import Agent, PromptRollout, PromptVersion
 from agentops.permissions import OPERATIONS, role_required
 
 from . import insight_charts as charts
@@ -161,7 +161,13 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
     start, end = range_form.window()
     versions = queries.version_stats(agent, start, end)
     form = CompareForm(request.GET, version_choices=[(v.key, v.label) for v in versions])
-    context = {"agent": agent, "form": form, "versions": versions, "start": start, "end": end}
+    rollout = PromptRollout.objects.select_related("candidate").filter(agent=agent).first()
+    active = agent.active_prompt() if rollout else None
+    arms = (queries.prompt_key(active.pk, ""), queries.prompt_key(rollout.candidate_id, "")) if active else None
+    seen = {v.key for v in versions}
+    context = {"agent": agent, "form": form, "versions": versions, "start": start, "end": end, "rollout": rollout,
+               # a link only when both arms have runs in the range (the form offers only those)
+               "rollout_keys": arms if arms and set(arms) <= seen else None}
     if not form.is_valid():
         return render(request, "monitoring/insights/compare.html", context, status=400)
     by_key = {v.key: v for v in versions}

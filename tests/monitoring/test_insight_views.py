@@ -207,6 +207,28 @@ def test_compare_two_picked_versions(ops_client, two_versions):
     assert response.context["comparison"].success_points == pytest.approx(-25.0)
 
 
+def test_compare_page_points_at_a_running_rollout(ops_client, two_versions):
+    from agentops import services
+
+    agent, v1, v2 = two_versions
+    services.start_rollout(v1, 30)  # v2 is active; v1 is tried again on 30 % of traffic
+    response = ops_client.get(reverse("monitoring:compare", args=[agent.slug]))
+    html = response.content.decode()
+    assert 'id="compare-rollout"' in html and "v1 serves 30 % of traffic" in html
+    assert f"a=pv{v2.id}&amp;b=pv{v1.id}" in html
+    linked = ops_client.get(reverse("monitoring:compare", args=[agent.slug]), {"a": f"pv{v2.id}", "b": f"pv{v1.id}"})
+    assert linked.status_code == 200 and [v.label for v in linked.context["versions"]] == ["v2", "v1"]
+
+
+def test_compare_page_waits_for_runs_of_a_new_candidate(ops_client, two_versions):
+    from agentops import services
+
+    agent, _v1, _v2 = two_versions
+    services.start_rollout(make_prompt(agent), 10)
+    html = ops_client.get(reverse("monitoring:compare", args=[agent.slug])).content.decode()
+    assert "v3 serves 10 %" in html and "Both arms need runs in this range" in html
+
+
 def test_compare_says_too_few_samples(ops_client):
     agent = make_agent("Tiny")
     v1, v2 = make_prompt(agent), make_prompt(agent)
