@@ -265,8 +265,12 @@ def _apply(plan: _Plan, now: datetime) -> None:
     _coarse_cells(Tier.DAY, plan.day, now)
 
 
-def refresh_for_runs(run_ids: list[int]) -> None:
+def refresh_for_runs(run_ids: list[int], previous: Iterable[tuple[int, datetime]] = ()) -> None:
     """Recompute every rollup cell holding one of ``run_ids``. Idempotent.
+
+    ``previous`` lists (agent_id, started_at) of those runs *before* this write, where a run may have
+    moved: a late root span starts it earlier, or its spans turn out to belong to another agent. The
+    cells it left are recomputed too (to zero if it was alone there), or it would count twice.
 
     Precondition: called inside the ingest transaction, after the runs are written (it opens an
     atomic block of its own otherwise, so it is also safe to call from tests and shells).
@@ -280,6 +284,8 @@ def refresh_for_runs(run_ids: list[int]) -> None:
                 [list(run_ids)],
             )
             pairs = [(agent_id, minute) for agent_id, minute in cursor.fetchall()]
+        pairs += [(agent_id, truncate(started_at, Tier.MINUTE)) for agent_id, started_at in previous
+                  if agent_id is not None and started_at is not None]
         if not pairs:
             return
         now = timezone.now()

@@ -91,6 +91,26 @@ def test_a_run_updated_by_a_later_batch_replaces_its_old_contribution():
     assert sketch.quantile(hour.latency, 0.5) == pytest.approx(5000, rel=0.01)
 
 
+def test_a_run_that_moves_leaves_its_old_cells():
+    """A late root span starts the run an hour earlier and names another agent: counted once, where it is now."""
+    first, second = make_agent(), make_agent()
+    run = make_run(first, started_at=NOW - timedelta(minutes=5), duration_ms=100)
+    rollups.refresh_for_runs([run.id])
+    before = [(run.agent_id, run.started_at)]
+    Run.objects.filter(pk=run.pk).update(agent=second, started_at=NOW - timedelta(minutes=65))
+    rollups.refresh_for_runs([run.id], previous=before)
+    old_minute = rollups.truncate(NOW - timedelta(minutes=5), Tier.MINUTE)
+    assert _cell(Tier.MINUTE, first, old_minute).runs == 0
+    assert _cell(Tier.HOUR, first, rollups.truncate(NOW, Tier.HOUR)).runs == 0
+    assert _cell(Tier.DAY, first).runs == 0 and _cell(Tier.DAY, second).runs == 1
+    new_hour = rollups.truncate(NOW - timedelta(minutes=65), Tier.HOUR)
+    assert _cell(Tier.HOUR, second, new_hour).runs == 1
+    assert sum(c.runs for c in RollupCell.objects.filter(tier=Tier.DAY, agent=None)) == 1  # the fleet too
+    cells = _cells()
+    rollups.rebuild(NOW - timedelta(days=1), NOW)
+    assert [c for c in _cells() if c[3]] == [c for c in cells if c[3]]  # same non-empty cells as a rebuild
+
+
 def test_incremental_refreshes_equal_a_rebuild_from_raw_runs():
     rng = random.Random(11)
     agents = [make_agent() for _ in range(3)]
