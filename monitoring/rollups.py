@@ -27,7 +27,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -138,6 +140,31 @@ SELECT %(tier)s, t.bucket, t.agent_id, t.runs, t.errors, t.escalations, t.qualit
        coalesce(e.error_types, '{{}}'::jsonb), now()
 FROM totals t LEFT JOIN lat l ON l.idx = t.idx LEFT JOIN errs e ON e.idx = t.idx
 """  # noqa: S608 (composed only from constants of this module; values are bound parameters)
+# Minute cells *incremented* by runs this transaction created (see ``new_runs``): the same figures as
+# _FROM_RUNS_SQL computed over the new runs only, added to the stored cell. Every figure is a sum of
+# per-run terms (counts, rounded numerics, sketch bucket counts), so adding the new runs' terms gives
+# exactly the recomputed cell, without reading the runs already counted (a minute at a high ingest
+# rate holds tens of thousands of runs, and every batch of that minute re-read them all).
+_JSONB_COUNT_SUM = (
+    "(SELECT coalesce(jsonb_object_agg(key, n), '{{}}'::jsonb) FROM (SELECT key, sum(value::bigint) AS n"
+    " FROM (SELECT * FROM jsonb_each_text(monitoring_rollupcell.{c}) UNION ALL"
+    " SELECT * FROM jsonb_each_text(EXCLUDED.{c})) u GROUP BY key) m)"
+)
+_ADD_SET = ", ".join(
+    [f"{c} = monitoring_rollupcell.{c} + EXCLUDED.{c}"
+     for c in ("runs", "errors", "escalations", "quality_sum", "quality_count", "cost", "input_tokens",
+               "output_tokens", "latency_sum_ms")]
+    + [f"{c} = " + _JSONB_COUNT_SUM.format(c=c) for c in ("latency", "error_types")]
+    + ["updated_at = EXCLUDED.updated_at"]
+)
+_ADD_FROM_NEW_RUNS_SQL = (
+    _FROM_RUNS_SQL.replace(
+        "ON r.agent_id = k.agent_id AND r.started_at >= k.bucket",
+        "ON r.id = ANY(%(new)s::bigint[]) AND r.agent_id = k.agent_id AND r.started_at >= k.bucket",
+    )
+    + _ON_CONFLICT_AGENT + _ADD_SET
+)
+
 _TIME_MERGE_JOIN = (
     "c.tier = %(src_tier)s AND c.agent_id = k.agent_id AND c.bucket >= k.bucket AND c.bucket < k.bucket + %(span)s"
 )
@@ -241,6 +268,27 @@ def _cells_from_runs(tier: str, keys: Iterable[Key]) -> None:
              {"tier": tier, "span": TIER_SPAN[tier]})
 
 
+def _add_new_runs(keys: Iterable[Key], new_ids: list[int]) -> None:
+    _execute(_ADD_FROM_NEW_RUNS_SQL, sorted(keys), {"tier": Tier.MINUTE, "span": TIER_SPAN[Tier.MINUTE], "new": new_ids})
+
+
+_new_run_ids: ContextVar[frozenset[int]] = ContextVar("rollups_new_run_ids", default=frozenset())
+
+
+@contextmanager
+def new_runs(run_ids: Iterable[int]) -> Iterator[None]:
+    """Within the block, ``refresh_for_runs`` takes ``run_ids`` as runs *created by the current
+    transaction* (ingest's new traces), counted in no cell yet: a minute cell that only they touch
+    is incremented by them instead of recomputed from every run of the minute. Cells that also
+    hold another run of the refresh, or a run's previous place, are recomputed as usual. A replayed
+    batch finds its runs existing, so it recomputes."""
+    token = _new_run_ids.set(frozenset(run_ids))
+    try:
+        yield
+    finally:
+        _new_run_ids.reset(token)
+
+
 def _cells_from_finer(tier: str, keys: Iterable[Key]) -> None:
     sql = _MERGE_SQL.replace("{join}", _TIME_MERGE_JOIN) + _ON_CONFLICT_AGENT + _UPDATE_SET
     _execute(sql, sorted(keys), {"tier": tier, "src_tier": _FINER[tier], "span": TIER_SPAN[tier]})
@@ -258,8 +306,9 @@ def _coarse_cells(tier: str, keys: set[Key], now: datetime) -> None:
     _fleet_cells(tier, (b for _, b in keys))
 
 
-def _apply(plan: _Plan, now: datetime) -> None:
-    _cells_from_runs(Tier.MINUTE, plan.minute)
+def _apply(plan: _Plan, now: datetime, added: set[Key] = frozenset(), new_ids: list[int] = ()) -> None:
+    _cells_from_runs(Tier.MINUTE, plan.minute - added)
+    _add_new_runs(plan.minute & added, list(new_ids))
     _fleet_cells(Tier.MINUTE, (b for _, b in plan.minute))
     _coarse_cells(Tier.HOUR, plan.hour, now)
     _coarse_cells(Tier.DAY, plan.day, now)
@@ -277,23 +326,28 @@ def refresh_for_runs(run_ids: list[int], previous: Iterable[tuple[int, datetime]
     """
     if not run_ids:
         return
+    new_ids = sorted(_new_run_ids.get().intersection(run_ids))
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT DISTINCT agent_id, date_trunc('minute', started_at) FROM monitoring_run WHERE id = ANY(%s)",
-                [list(run_ids)],
+                "SELECT agent_id, date_trunc('minute', started_at), bool_and(id = ANY(%s)) FROM monitoring_run"
+                " WHERE id = ANY(%s) GROUP BY 1, 2",
+                [new_ids, list(run_ids)],
             )
-            pairs = [(agent_id, minute) for agent_id, minute in cursor.fetchall()]
-        pairs += [(agent_id, truncate(started_at, Tier.MINUTE)) for agent_id, started_at in previous
-                  if agent_id is not None and started_at is not None]
+            rows = cursor.fetchall()
+        left = [(agent_id, truncate(started_at, Tier.MINUTE)) for agent_id, started_at in previous
+                if agent_id is not None and started_at is not None]
+        pairs = [(agent_id, minute) for agent_id, minute, _only_new in rows] + left
         if not pairs:
             return
+        # Minute cells touched by new runs only are incremented (see ``new_runs``); the others recomputed.
+        added = {(agent_id, minute) for agent_id, minute, only_new in rows if only_new} - set(left)
         now = timezone.now()
         plan = _plan(pairs, now)
         _lock_cells(plan.day)
         if _touches_settled(plan.hour, now):
             bump_settled_generation()
-        _apply(plan, now)
+        _apply(plan, now, added, new_ids)
 
 
 @dataclass(frozen=True)

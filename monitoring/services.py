@@ -270,7 +270,8 @@ def write_records(records: list[SpanRecord]) -> list[int]:
     runs = list(runs_by_trace.values())
     loaded = recompute_runs(runs, records, known_steps)
     run_ids = sorted(r.pk for r in runs)
-    rollups.refresh_for_runs(run_ids)
+    with rollups.new_runs(runs_by_trace[t].pk for t in created):  # counted in no rollup cell yet
+        rollups.refresh_for_runs(run_ids)
     with edges.preloaded(loaded):  # the edges of these runs come from the rows just recomputed
         edges.refresh_for_runs(run_ids)
     runs_recorded.send(sender=Run, run_ids=run_ids)

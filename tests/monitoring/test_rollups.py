@@ -190,3 +190,22 @@ def test_rebuild_and_prune_replace_the_settled_generation():
     generation = rollups.settled_generation()
     assert rollups.prune() == {Tier.MINUTE: 0, Tier.HOUR: 0}
     assert rollups.settled_generation() == generation  # nothing deleted, nothing to invalidate
+
+
+def test_cells_added_to_by_new_runs_equal_a_rebuild_from_raw_runs():
+    # Ingest declares the runs it created (rollups.new_runs): minute cells only they touch are
+    # incremented instead of recomputed, which must give the same cells as a rebuild.
+    rng = random.Random(12)
+    agents = [make_agent() for _ in range(2)]
+    for round_ in range(4):
+        batch = [make_run(rng.choice(agents), started_at=NOW - timedelta(minutes=rng.randint(1, 4), seconds=round_),
+                          duration_ms=rng.lognormvariate(6, 1), status=rng.choice(["ok", "error"]),
+                          error_type=rng.choice(["", "Timeout", "RateLimit"]),
+                          cost=Decimal(rng.randint(1, 900)) / 10000, quality_score=rng.choice([None, 0.5, 0.9]))
+                 for _ in range(12)]
+        ids = [r.id for r in batch]
+        with rollups.new_runs(ids[: len(ids) // 2 + round_]):  # some cells also hold older runs: recomputed
+            rollups.refresh_for_runs(ids)
+    incremental = _cells()
+    rollups.rebuild(NOW - timedelta(days=1), NOW)
+    assert _cells() == incremental and incremental
