@@ -138,6 +138,7 @@ class RunRows:
     started_at: dict[int, datetime]
     steps: dict[int, list]
     escalations: dict[int, list]
+    created: frozenset[int] = frozenset()  # runs the current transaction created: no stored edges yet
 
 
 _preloaded: ContextVar[RunRows | None] = ContextVar("edges_preloaded", default=None)
@@ -171,6 +172,7 @@ def refresh_for_runs(run_ids: list[int]) -> None:
             ids = run_ids
             steps_by_run: dict[int, list] = {run_id: known.steps.get(run_id, []) for run_id in ids}
             escalations_by_run: dict[int, list] = {run_id: known.escalations.get(run_id, []) for run_id in ids}
+            stale = [run_id for run_id in ids if run_id not in known.created]
         else:
             cursor.execute("SELECT id, started_at FROM monitoring_run WHERE id = ANY(%s)", [run_ids])
             runs = dict(cursor.fetchall())
@@ -183,6 +185,7 @@ def refresh_for_runs(run_ids: list[int]) -> None:
             cursor.execute("SELECT run_id, agent_id FROM monitoring_escalation WHERE run_id = ANY(%s)", [ids])
             for run_id, agent_id in cursor.fetchall():
                 escalations_by_run[run_id].append(Escalated(agent_id))
+            stale = ids
         agent_ids = {s.agent_id for steps in steps_by_run.values() for s in steps}
         agent_ids |= {e.agent_id for escalations in escalations_by_run.values() for e in escalations}
         cursor.execute("SELECT id, slug, department_id FROM agentops_agent WHERE id = ANY(%s)", [sorted(agent_ids)])
@@ -197,7 +200,8 @@ def refresh_for_runs(run_ids: list[int]) -> None:
                     run_id, started_at, source[1] if source else None, t.source_id, t.target_kind,
                     t.target_agent_id, t.target_name, t.calls, t.errors, t.total_ms, t.cost,
                 ))
-        cursor.execute("DELETE FROM monitoring_interactionedge WHERE run_id = ANY(%s)", [ids])
+        if stale:
+            cursor.execute("DELETE FROM monitoring_interactionedge WHERE run_id = ANY(%s)", [stale])
         if rows:
             cursor.execute(_EDGE_INSERT_SQL, [list(column) for column in zip(*rows, strict=True)])
 

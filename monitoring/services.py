@@ -9,6 +9,7 @@ stored steps of each touched trace, so batches may arrive in any order, twice, o
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -270,9 +271,10 @@ def write_records(records: list[SpanRecord]) -> list[int]:
     runs = list(runs_by_trace.values())
     loaded = recompute_runs(runs, records, known_steps)
     run_ids = sorted(r.pk for r in runs)
-    with rollups.new_runs(runs_by_trace[t].pk for t in created):  # counted in no rollup cell yet
+    created_ids = frozenset(runs_by_trace[t].pk for t in created)
+    with rollups.new_runs(created_ids):  # counted in no rollup cell yet
         rollups.refresh_for_runs(run_ids)
-    with edges.preloaded(loaded):  # the edges of these runs come from the rows just recomputed
+    with edges.preloaded(dataclasses.replace(loaded, created=created_ids)):  # the edges of these runs come from the rows just recomputed
         edges.refresh_for_runs(run_ids)
     runs_recorded.send(sender=Run, run_ids=run_ids)
     if escalation_ids:
