@@ -269,11 +269,14 @@ def write_records(records: list[SpanRecord]) -> list[int]:
     _insert_scores(records, runs_by_trace)
     escalation_ids = _insert_escalations(records, runs_by_trace, agents)
     runs = list(runs_by_trace.values())
+    # Where runs stored earlier were counted, before this batch can move them (a late root span
+    # starts a run earlier; inheritance can hand it to another agent): their old cells need a refresh.
+    previous = [(r.agent_id, r.started_at) for trace_id, r in runs_by_trace.items() if trace_id not in created]
     loaded = recompute_runs(runs, records, known_steps)
     run_ids = sorted(r.pk for r in runs)
     created_ids = frozenset(runs_by_trace[t].pk for t in created)
     with rollups.new_runs(created_ids):  # counted in no rollup cell yet
-        rollups.refresh_for_runs(run_ids)
+        rollups.refresh_for_runs(run_ids, previous=previous)
     with edges.preloaded(dataclasses.replace(loaded, created=created_ids)):  # the edges of these runs come from the rows just recomputed
         edges.refresh_for_runs(run_ids)
     runs_recorded.send(sender=Run, run_ids=run_ids)

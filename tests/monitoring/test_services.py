@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.db import transaction
 
 from agentops.models import Agent
@@ -290,3 +291,26 @@ def test_step_text_and_json_survive_the_copy_staging_verbatim():
     assert step.attributes["weird\tkey\\"] == awkward and step.events[0]["attributes"]["text"] == awkward
     assert (step.started_at, step.ended_at, step.duration_ms) == (record.started_at, record.ended_at, record.duration_ms)
     assert Step.objects.count() == 1
+
+
+@time_machine.travel(NOW, tick=False)  # minute cells exist for the last two days only
+def test_a_late_root_span_moves_the_run_and_it_is_counted_once():
+    """The child arrives first (its service's agent, its minute); the root then moves the run."""
+    from monitoring.models import RollupCell
+    from monitoring.rollup_models import Tier
+
+    root, _llm, tool = agent_trace("refund-agent", start=T0)
+    tool.start_unix_nano = ns(T0 + timedelta(minutes=3))
+    tool.end_unix_nano = ns(T0 + timedelta(minutes=3, seconds=1))
+    write([tool])
+    first = Run.objects.get(trace_id=root.trace_id)
+    assert first.agent.slug != "refund-agent" and first.started_at == T0 + timedelta(minutes=3)
+    write([root])
+    run = Run.objects.get(trace_id=root.trace_id)
+    assert run.agent.slug == "refund-agent" and run.started_at == T0
+    for tier in (Tier.MINUTE, Tier.HOUR, Tier.DAY):
+        cells = RollupCell.objects.filter(tier=tier)
+        assert sum(c.runs for c in cells.exclude(agent=None)) == 1, tier
+        assert sum(c.runs for c in cells.filter(agent=None)) == 1, tier
+    assert RollupCell.objects.get(tier=Tier.MINUTE, agent=first.agent_id,
+                                  bucket=T0 + timedelta(minutes=3)).runs == 0
