@@ -96,6 +96,13 @@ def _prompt_markers(fig: Figure, changes: Sequence[tuple[datetime, str]]) -> Non
         })
 
 
+def over_range(fig: Figure, start: datetime, end: datetime) -> Figure:
+    """Pin the time axis to the chosen range, so the charts of one page line up (autorange would
+    end each chart at its last point, the bar chart half a bucket later than the lines)."""
+    fig.layout["xaxis"] = {**fig.layout.get("xaxis", {}), "range": [start.isoformat(), end.isoformat()]}
+    return fig
+
+
 def _xs(points: Sequence[Point]) -> list[str]:
     return [p.bucket.isoformat() for p in points]
 

@@ -162,10 +162,12 @@ def _agent_charts(agent: Agent, time_range: queries.TimeRange) -> dict:
         "tier_label": {"m": "per minute", "h": "per hour", "d": "per day"}[tier],
         "has_points": any(p.summary.runs for p in points),
         "figures": [
-            ("chart-volume", charts.volume_chart(points, changes).to_json()),
-            ("chart-latency", charts.latency_chart(points, agent.slo_p95_latency_ms, changes).to_json()),
-            ("chart-quality", charts.quality_chart(points, floor, changes).to_json()),
-            ("chart-cost", charts.cost_chart(points, max_cost, changes).to_json()),
+            (name, charts.over_range(figure, time_range.start, time_range.end).to_json()) for name, figure in (
+                ("chart-volume", charts.volume_chart(points, changes)),
+                ("chart-latency", charts.latency_chart(points, agent.slo_p95_latency_ms, changes)),
+                ("chart-quality", charts.quality_chart(points, floor, changes)),
+                ("chart-cost", charts.cost_chart(points, max_cost, changes)),
+            )
         ],
     }
 

@@ -17,7 +17,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 # (file name, user, path, optional CSS selector of a link to follow first)
 SHOTS = [
     ("overview", "olivia", "/monitoring/", None),
-    ("agent-dashboard", "olivia", "/monitoring/agents/billing-agent/", None),
+    ("agent-dashboard", "olivia", "/monitoring/agents/billing-agent/?range=7d", None),
     ("runs", "olivia", "/monitoring/runs/", None),
     ("trace", "olivia", "/monitoring/runs/?status=error", "table a[href*='/monitoring/runs/']"),
     ("alerts", "olivia", "/monitoring/alerts/", None),

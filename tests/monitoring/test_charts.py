@@ -38,3 +38,20 @@ def test_cost_chart_plots_cost_per_run_from_the_cells():
 def test_figures_carry_no_plotly_template():
     # Keeps each refresh small: the default template alone is ~8 KB of JSON.
     assert len(charts.quality_chart(_points(), floor=0.8).to_json()) < 4000
+
+
+def test_agent_charts_share_the_chosen_time_range(ops_client):
+    import json
+    from datetime import datetime, timedelta
+
+    from django.urls import reverse
+
+    from tests.factories import make_agent
+
+    agent = make_agent("Ranged Agent")
+    response = ops_client.get(reverse("monitoring:agent_dashboard", args=[agent.slug]),
+                              {"range": "custom", "from": "2026-11-01T00:00", "to": "2026-11-02T00:00"})
+    ranges = {tuple(json.loads(spec)["layout"]["xaxis"]["range"]) for _name, spec in response.context["figures"]}
+    assert len(ranges) == 1  # all four charts on the same axis
+    start, end = (datetime.fromisoformat(x) for x in ranges.pop())
+    assert end - start == timedelta(days=1)
