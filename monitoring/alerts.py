@@ -70,7 +70,7 @@ _NOUNS = {AlertMetric.P95_LATENCY: "p95 latency", AlertMetric.SUCCESS_RATE: "suc
 
 
 def format_metric(metric: str, value: float | Decimal | None) -> str:
-    """A metric's value the way people read it: 33.9 s, 81.1 %, 0.78, $0.0123, 14.4x."""
+    """A metric's value the way people read it: 33.9 s, 81.1 %, 0.775, $0.0123, 14.4x."""
     if value is None:
         return "–"
     value = float(value)
@@ -79,7 +79,7 @@ def format_metric(metric: str, value: float | Decimal | None) -> str:
     if metric in (AlertMetric.SUCCESS_RATE, AlertMetric.ERROR_RATE, AlertMetric.ESCALATION_RATE):
         return f"{value:.1f} %"
     if metric == AlertMetric.QUALITY:
-        return f"{value:.2f}"
+        return f"{value:.3f}"  # two places would print 0.795 as "0.80, below the threshold 0.80"
     if metric == AlertMetric.COST_PER_RUN:
         return f"${value:,.4f}"
     return f"{value:.1f}x"

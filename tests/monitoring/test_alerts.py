@@ -236,7 +236,7 @@ def test_demo_alert_seed_is_idempotent():
 
 @pytest.mark.parametrize("metric, value, text", [
     ("p95_latency_ms", 33870.4, "33.9 s"), ("p95_latency_ms", 8000, "8,000 ms"), ("success_rate", 81.08, "81.1 %"),
-    ("quality", 0.7752, "0.78"), ("cost_per_run", Decimal("0.01234"), "$0.0123"), ("burn_rate", 14.4, "14.4x"),
+    ("quality", 0.7952, "0.795"), ("cost_per_run", Decimal("0.01234"), "$0.0123"), ("burn_rate", 14.4, "14.4x"),
     ("error_rate", None, "–"),
 ])
 def test_alert_values_read_in_their_unit(metric, value, text):
