@@ -165,6 +165,7 @@ def test_operator_starts_a_rollout_sees_it_and_rolls_back(ops_client, billing):
     assert response.status_code == 302
     page = ops_client.get(reverse("registry:prompt_list", args=[billing.slug])).content.decode()
     assert 'id="rollout"' in page and "<strong>25 %</strong>" in page
+    assert "rollout 25 %</span>" in page  # the candidate's row says so too
     response = ops_client.post(reverse("registry:rollout_rollback", args=[billing.slug]), follow=True)
     assert "Rolled back" in response.content.decode() and not PromptRollout.objects.exists()
 
