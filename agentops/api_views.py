@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 
 from . import queries
-from .models import Agent, ApiKey
+from .models import Agent, ApiKey, ApiKeyRefused
 
 MAX_ROUTING_KEY = 255
 
@@ -22,25 +22,16 @@ def _error(status: int, message: str) -> JsonResponse:
     return response
 
 
-def _key(request: HttpRequest) -> ApiKey | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return ApiKey.authenticate(token.strip())
-
-
 def agent_prompt(request: HttpRequest, slug: str) -> JsonResponse:
     """GET /api/v1/agents/<slug>/prompt?routing_key=<session id>"""
     if request.method not in ("GET", "HEAD"):
         response = _error(405, f"{request.method} is not allowed here; use GET")
         response["Allow"] = "GET, HEAD"
         return response
-    if not request.headers.get("Authorization"):
-        return _error(401, "missing Authorization header (expected: Bearer <api key>)")
-    key = _key(request)
-    if key is None:
-        return _error(401, "unknown or revoked API key (expected: Authorization: Bearer <api key>)")
-    key.mark_used()
+    try:
+        key = ApiKey.from_authorization(request.headers.get("Authorization", ""))
+    except ApiKeyRefused as exc:
+        return _error(401, str(exc))
     routing_key = request.GET.get("routing_key", "")
     if len(routing_key) > MAX_ROUTING_KEY:
         return _error(400, f"routing_key is longer than {MAX_ROUTING_KEY} characters")

@@ -152,6 +152,10 @@ class PromptRollout(models.Model):
 API_KEY_PREFIX_LEN = 10
 
 
+class ApiKeyRefused(Exception):
+    """A request's API key is missing, malformed, unknown or revoked; the message says which."""
+
+
 def hash_secret(secret: str) -> str:
     # Keys carry 256 bits of randomness, so a fast hash is enough (no password stretching needed).
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -205,6 +209,21 @@ class ApiKey(models.Model):
         key = cls.objects.active().select_related("agent").filter(prefix=parts[1]).first()
         if key is None or not hmac.compare_digest(key.key_hash, hash_secret(token)):
             return None
+        return key
+
+    @classmethod
+    def from_authorization(cls, header: str) -> ApiKey:
+        """The key of an ``Authorization: Bearer <key>`` header, its use recorded. Every machine
+        endpoint authenticates through here; ApiKeyRefused says what was wrong (for a 401)."""
+        if not header:
+            raise ApiKeyRefused("missing Authorization header (expected: Bearer <api key>)")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiKeyRefused("Authorization header must be: Bearer <api key>")
+        key = cls.authenticate(token.strip())
+        if key is None:
+            raise ApiKeyRefused("unknown or revoked API key")
+        key.mark_used()
         return key
 
     def mark_used(self, throttle: timedelta = timedelta(minutes=1)) -> None:

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from agentops.models import ApiKey
+from agentops.models import ApiKey, ApiKeyRefused
 from agentops.permissions import OPERATIONS, role_required
 
 from . import native, otlp, services
@@ -50,17 +50,10 @@ class IntakeError(Exception):
 
 
 def authenticate(request: HttpRequest) -> ApiKey:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if not header:
-        raise IntakeError(401, "missing Authorization header (expected: Bearer <api key>)", GRPC_UNAUTHENTICATED)
-    if scheme.lower() != "bearer" or not token.strip():
-        raise IntakeError(401, "Authorization header must be: Bearer <api key>", GRPC_UNAUTHENTICATED)
-    key = ApiKey.authenticate(token.strip())
-    if key is None:
-        raise IntakeError(401, "unknown or revoked API key", GRPC_UNAUTHENTICATED)
-    services.touch_api_key(key)
-    return key
+    try:
+        return ApiKey.from_authorization(request.headers.get("Authorization", ""))
+    except ApiKeyRefused as exc:
+        raise IntakeError(401, str(exc), GRPC_UNAUTHENTICATED) from exc
 
 
 def check_capacity() -> None:

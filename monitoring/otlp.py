@@ -156,10 +156,13 @@ def _hex(raw: bytes) -> str:
     return binascii.hexlify(raw).decode()
 
 
-def to_span_inputs(request: ExportTraceServiceRequest) -> list[SpanInput]:
+def to_span_inputs(request: ExportTraceServiceRequest, *, keep: frozenset[str] | None = None,
+                   keep_resource: frozenset[str] | None = None, events: bool = True) -> list[SpanInput]:
+    """Every span of the request. ``keep`` / ``keep_resource`` limit the attributes read (None: all;
+    empty: none, without even walking them); ``events=False`` skips span events."""
     spans: list[SpanInput] = []
     for resource_spans in request.resource_spans:
-        resource = attributes(resource_spans.resource.attributes)
+        resource = attributes(resource_spans.resource.attributes, keep_resource)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 spans.append(SpanInput(
@@ -171,8 +174,9 @@ def to_span_inputs(request: ExportTraceServiceRequest) -> list[SpanInput]:
                     end_unix_nano=span.end_time_unix_nano,
                     status_code=span.status.code,
                     status_message=span.status.message,
-                    attributes=attributes(span.attributes),
-                    events=[EventInput(e.name, e.time_unix_nano, attributes(e.attributes)) for e in span.events],
+                    attributes=attributes(span.attributes, keep) if keep is None or keep else {},
+                    events=[EventInput(e.name, e.time_unix_nano, attributes(e.attributes)) for e in span.events]
+                    if events else [],
                     resource=resource,
                 ))
     return spans
@@ -188,27 +192,11 @@ def decode_for_screening(payload: bytes, content_type: str, *, agent_attributes:
     status and, with ``agent_attributes`` (a key restricted to an agent), the attributes naming the
     span's agent. No events. The intake view's decision needs no more, and building every
     attribute of every span is most of the decoding cost."""
-    request = parse(payload, content_type)
-    keep = SCREENING_ATTRIBUTES if agent_attributes else frozenset()
-    keep_resource = SCREENING_RESOURCE_ATTRIBUTES if agent_attributes else frozenset()
-    spans: list[SpanInput] = []
-    for resource_spans in request.resource_spans:
-        resource = attributes(resource_spans.resource.attributes, keep_resource)
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                spans.append(SpanInput(
-                    trace_id=_hex(span.trace_id),
-                    span_id=_hex(span.span_id),
-                    parent_span_id=_hex(span.parent_span_id),
-                    name=span.name,
-                    start_unix_nano=span.start_time_unix_nano,
-                    end_unix_nano=span.end_time_unix_nano,
-                    status_code=span.status.code,
-                    status_message=span.status.message,
-                    attributes=attributes(span.attributes, keep) if agent_attributes else {},
-                    resource=resource,
-                ))
-    return spans
+    return to_span_inputs(
+        parse(payload, content_type), events=False,
+        keep=SCREENING_ATTRIBUTES if agent_attributes else frozenset(),
+        keep_resource=SCREENING_RESOURCE_ATTRIBUTES if agent_attributes else frozenset(),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -77,6 +77,13 @@ _UPDATE_SET = ", ".join(
 )
 _ON_CONFLICT_AGENT = "ON CONFLICT (tier, agent_id, bucket) WHERE agent_id IS NOT NULL DO UPDATE SET "
 _ON_CONFLICT_FLEET = "ON CONFLICT (tier, bucket) WHERE agent_id IS NULL DO UPDATE SET "
+# The end of both cell queries: one row per key from the CTEs totals, lat and errs.
+_INSERT_CELLS = f"""INSERT INTO monitoring_rollupcell ({_CELL_COLUMNS})
+SELECT %(tier)s, t.bucket, t.agent_id, t.runs, t.errors, t.escalations, t.quality_sum, t.quality_count,
+       t.cost, t.input_tokens, t.output_tokens, t.latency_sum_ms, coalesce(l.latency, '{{}}'::jsonb),
+       coalesce(e.error_types, '{{}}'::jsonb), now()
+FROM totals t LEFT JOIN lat l ON l.idx = t.idx LEFT JOIN errs e ON e.idx = t.idx
+"""  # noqa: S608 (constants only)
 
 # Agent cells straight from runs. keys: (agent, bucket) pairs numbered by ordinality.
 _FROM_RUNS_SQL = f"""
@@ -105,12 +112,7 @@ WITH keys AS (
            coalesce(sum(s.output_tokens), 0) AS output_tokens, coalesce(sum(round(s.duration_ms::numeric, 3)), 0) AS latency_sum_ms
     FROM keys k LEFT JOIN src s ON s.idx = k.idx GROUP BY k.idx, k.agent_id, k.bucket
 )
-INSERT INTO monitoring_rollupcell ({_CELL_COLUMNS})
-SELECT %(tier)s, t.bucket, t.agent_id, t.runs, t.errors, t.escalations, t.quality_sum, t.quality_count,
-       t.cost, t.input_tokens, t.output_tokens, t.latency_sum_ms, coalesce(l.latency, '{{}}'::jsonb),
-       coalesce(e.error_types, '{{}}'::jsonb), now()
-FROM totals t LEFT JOIN lat l ON l.idx = t.idx LEFT JOIN errs e ON e.idx = t.idx
-"""  # noqa: S608 (composed only from constants of this module; values are bound parameters)
+{_INSERT_CELLS}"""  # noqa: S608 (composed only from constants of this module; values are bound parameters)
 
 # Cells merged from other cells; {join} picks the source cells of each key.
 _MERGE_SQL = f"""
@@ -134,12 +136,7 @@ WITH keys AS (
            coalesce(sum(s.latency_sum_ms), 0) AS latency_sum_ms
     FROM keys k LEFT JOIN src s ON s.idx = k.idx GROUP BY k.idx, k.agent_id, k.bucket
 )
-INSERT INTO monitoring_rollupcell ({_CELL_COLUMNS})
-SELECT %(tier)s, t.bucket, t.agent_id, t.runs, t.errors, t.escalations, t.quality_sum, t.quality_count,
-       t.cost, t.input_tokens, t.output_tokens, t.latency_sum_ms, coalesce(l.latency, '{{}}'::jsonb),
-       coalesce(e.error_types, '{{}}'::jsonb), now()
-FROM totals t LEFT JOIN lat l ON l.idx = t.idx LEFT JOIN errs e ON e.idx = t.idx
-"""  # noqa: S608 (composed only from constants of this module; values are bound parameters)
+{_INSERT_CELLS}"""  # noqa: S608 (composed only from constants of this module; values are bound parameters)
 # Minute cells *incremented* by runs this transaction created (see ``new_runs``): the same figures as
 # _FROM_RUNS_SQL computed over the new runs only, added to the stored cell. Every figure is a sum of
 # per-run terms (counts, rounded numerics, sketch bucket counts), so adding the new runs' terms gives

@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 PREVIEW_CHARS = 500
-LAST_USED_THROTTLE = timedelta(minutes=1)
 PENDING_COUNT_CACHE_SECONDS = 1
 # Step columns needed to recompute a run; the big text/JSON columns stay in the database.
 
@@ -83,16 +82,6 @@ class BatchRejected(ValueError):
 # ---------------------------------------------------------------------------------------------
 # Accepting (web process)
 # ---------------------------------------------------------------------------------------------
-
-
-def touch_api_key(key: ApiKey) -> None:
-    """Record use of ``key`` at most once a minute (a write per request would dominate intake)."""
-    now = timezone.now()
-    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_THROTTLE:
-        return
-    ApiKey.objects.filter(pk=key.pk).filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_THROTTLE)
-    ).update(last_used_at=now)
 
 
 def inbox_is_full() -> bool:

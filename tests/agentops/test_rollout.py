@@ -126,7 +126,7 @@ def test_api_splits_by_routing_key_during_a_rollout(client, billing):
 
 @pytest.mark.parametrize("auth, status, message", [
     (None, 401, "missing Authorization header"), ("Bearer ao_nope", 401, "unknown or revoked API key"),
-    ("Basic abc", 401, "unknown or revoked API key"),
+    ("Basic abc", 401, "Authorization header must be: Bearer <api key>"),
 ])
 def test_api_refuses_missing_and_unknown_keys(client, billing, auth, status, message):
     headers = {"HTTP_AUTHORIZATION": auth} if auth else {}
