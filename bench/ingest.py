@@ -135,7 +135,7 @@ def start_server(port: int, workers: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "agentops.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--log-level", "warning"],
-        cwd=REPO, env={**os.environ, "DB_CONN_MAX_AGE": "600"},
+        cwd=REPO, env={**os.environ, "DB_CONN_MAX_AGE": "600", "PGAPPNAME": "bench-intake"},
     )
 
 
@@ -143,7 +143,7 @@ def start_worker(concurrency: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "agentops", "worker", "--pool=prefork", f"--concurrency={concurrency}",
          "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=REPO, env={**os.environ, "DB_CONN_MAX_AGE": "600"},
+        cwd=REPO, env={**os.environ, "DB_CONN_MAX_AGE": "600", "PGAPPNAME": "bench-worker"},
     )
 
 
@@ -173,6 +173,71 @@ def process_tree_peak_kb(pid: int) -> int:
         except FileNotFoundError:
             continue
     return peak
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU of one process (with ``reaped``, plus that of its exited, waited-for children)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / _TICK
+
+
+def _tree(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(p) for p in children.read_text().split()] if children.exists() else []
+    return [pid, *(k for kid in kids for k in _tree(kid))]
+
+
+def _named(name: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return pids
+
+
+def _postgres_backends() -> dict[int, str]:
+    """pid -> application_name of this database's client backends (gunicorn and Celery connect with
+    PGAPPNAME set, see start_server / start_worker)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database()")
+        return dict(cursor.fetchall())
+
+
+def cpu_by_part(server_pid: int, worker_pid: int) -> dict[str, float]:
+    """CPU seconds so far of each part of the path. Postgres time is split into the backends serving
+    gunicorn (intake) and Celery (worker); "postgres other" is every other Postgres process on the
+    machine (WAL writer, checkpointer, autovacuum, the bench's own queries), so run this on a quiet
+    machine."""
+    postgres = _named("postgres")
+    postmaster = min(postgres, default=0)  # started first
+    backends = _postgres_backends()
+    parts = {
+        "senders": time.process_time(),
+        "gunicorn": sum(_cpu_seconds(p, reaped=p == server_pid) for p in _tree(server_pid)),
+        "celery": sum(_cpu_seconds(p, reaped=p == worker_pid) for p in _tree(worker_pid)),
+        "postgres intake": 0.0, "postgres worker": 0.0, "postgres other": 0.0,
+        "redis": sum(_cpu_seconds(p) for p in _named("redis-server")),
+    }
+    for pid in postgres:
+        app = backends.get(pid, "")
+        part = {"bench-intake": "postgres intake", "bench-worker": "postgres worker"}.get(app, "postgres other")
+        parts[part] += _cpu_seconds(pid, reaped=pid == postmaster)
+    return parts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,6 +381,7 @@ def run_benchmark(args: argparse.Namespace) -> None:
     try:
         wait_until_up(f"http://127.0.0.1:{port}/healthz")
         steps_before = Step.objects.count()
+        cpu_before = cpu_by_part(server.pid, worker.pid)
         probe_results: list[float] = []
         probe = threading.Thread(target=lambda: probe_results.extend(freshness(stats, stop)))
         probe.start()
@@ -335,6 +401,7 @@ def run_benchmark(args: argparse.Namespace) -> None:
                 break
             time.sleep(0.2)
         drained_seconds = time.monotonic() - started
+        cpu_after = cpu_by_part(server.pid, worker.pid)
         stop.set()
         probe.join()
         stored = Step.objects.count() - steps_before
@@ -360,6 +427,11 @@ def run_benchmark(args: argparse.Namespace) -> None:
     print(f"time until queryable: p50 {percentile(probe_results, 50):.2f} s, p95 {percentile(probe_results, 95):.2f} s "
           f"({len(probe_results)} probes)")
     print(f"worker peak memory (largest process): {peak_mb:.0f} MB")
+    used = {part: cpu_after[part] - cpu_before[part] for part in cpu_before}
+    print("CPU per stored span: " + ", ".join(
+        f"{part} {seconds * 1e6 / max(stored, 1):.0f} us" for part, seconds in used.items()
+    ) + f"; total {sum(used.values()) * 1e6 / max(stored, 1):.0f} us "
+        f"({sum(used.values()) / drained_seconds:.2f} cores busy over {drained_seconds:.0f} s)")
     print(f"ingest: {sustained:,.0f} spans/s sustained, raw COPY {copy_rate:,.0f} spans/s, "
           f"ratio {sustained / copy_rate:.3f}")
 

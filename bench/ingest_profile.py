@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--statements", action="store_true", help="print database time per statement kind")
     args = parser.parse_args()
     ingest_bench.create_database()
     try:
@@ -62,6 +63,18 @@ def run(args: argparse.Namespace) -> None:
                                           span_count=factory.span_count, enqueued_at=now)
         ids.append(batch.pk)
     profiler = cProfile.Profile() if args.profile else None
+    timings: dict[str, list[float]] = {}
+    if args.statements:
+        from django.db import connection
+
+        def timed(execute, sql, params, many, context):
+            began = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                timings.setdefault(" ".join(sql.split())[:90], []).append(time.perf_counter() - began)
+
+        connection.execute_wrappers.append(timed)
     started, cpu_started = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
@@ -75,6 +88,10 @@ def run(args: argparse.Namespace) -> None:
     print(f"{args.batches} batches, {spans:,} spans stored, groups of {settings.INTAKE_INGEST_GROUP}: "
           f"{elapsed * 1000 / max(spans, 1):.3f} ms per span, {spans / elapsed:,.0f} spans/s in one process "
           f"(worker CPU {cpu * 1000 / max(spans, 1):.3f} ms per span; the rest is Postgres and waiting)")
+    if timings:
+        print("database time per statement (Django cursor calls; the step COPY runs on the raw cursor):")
+        for sql, times in sorted(timings.items(), key=lambda item: -sum(item[1]))[:25]:
+            print(f"  {sum(times) * 1000 / max(spans, 1) * 1000:7.1f} us/span {len(times):6d}x  {sql}")
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
         if os.environ.get("PROFILE_OUT"):

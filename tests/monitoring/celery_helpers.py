@@ -54,12 +54,13 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def start_subprocess_worker(script: str | None = None, *args: str) -> subprocess.Popen:
+def start_subprocess_worker(script: str | None = None, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     command = [sys.executable, script, *args] if script else [
         sys.executable, "-m", "celery", "-A", "agentops", "worker", "--pool=solo", "--concurrency=1",
         "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]
-    return subprocess.Popen(command, cwd=REPO, env=worker_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(command, cwd=REPO, env={**worker_env(), **(env or {})}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
 
 
 def stop(process: subprocess.Popen) -> None:

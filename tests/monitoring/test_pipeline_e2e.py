@@ -7,6 +7,7 @@ import signal
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -96,3 +97,29 @@ def test_worker_killed_mid_batch_then_sweep_stores_every_span_exactly_once(tmp_p
     assert Step.objects.values("trace_id", "span_id").distinct().count() == expected
     assert Run.objects.count() == 12
     assert InboxBatch.objects.filter(status="done").count() == 3
+
+
+def test_worker_keeps_its_database_connection_across_tasks():
+    """Celery's Django fixup closes the connection after every task unless told otherwise; ingest
+    would then pay a new Postgres backend (and its staging table) per batch."""
+    purge_broker()
+    generator = TraceGenerator(seed=9)
+    now = timezone.now()
+
+    def backends() -> list[int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'conn-reuse-test'")
+            return [pid for (pid,) in cursor.fetchall()]
+
+    worker = start_subprocess_worker(env={"DB_CONN_MAX_AGE": "600", "PGAPPNAME": "conn-reuse-test"})
+    try:
+        seen = set()
+        for _ in range(4):
+            spans = plan_to_span_inputs(generator.trace(now - timedelta(minutes=1)))
+            services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, protobuf_body(spans), None, len(spans))
+            wait_for(all_processed, timeout=30, what="the batch to be processed")
+            seen.update(backends())
+    finally:
+        stop(worker)
+    assert InboxBatch.objects.filter(status="done").count() == 4
+    assert len(seen) == 1, f"the worker opened {len(seen)} database connections for 4 tasks"
