@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gzip
 import os
 import pstats
 import sys
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> None:
     ids = []
     for _ in range(args.batches):
         body, _trace_ids = factory.make()
-        batch = InboxBatch.objects.create(kind=InboxBatch.Kind.OTLP_PROTOBUF, payload=gzip.decompress(body),
+        batch = InboxBatch.objects.create(kind=InboxBatch.Kind.OTLP_PROTOBUF, payload=body, compressed=True,
                                           span_count=factory.span_count, enqueued_at=now)
         ids.append(batch.pk)
     profiler = cProfile.Profile() if args.profile else None

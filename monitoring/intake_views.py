@@ -90,6 +90,14 @@ def read_body(request: HttpRequest) -> bytes:
         raise IntakeError(400, str(exc)) from exc
 
 
+def as_sent(request: HttpRequest, payload: bytes) -> tuple[bytes, bool]:
+    """What the inbox stores of a body read by ``read_body``: a gzip body as sent (smaller, and
+    Postgres need not compress it again), else the body itself. Returns (bytes, compressed)."""
+    if request.headers.get("Content-Encoding", "").strip().lower() == "gzip":
+        return request.body, True
+    return payload, False
+
+
 def media_type(request: HttpRequest) -> str:
     return request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
 
@@ -150,7 +158,8 @@ def otlp_traces(request: HttpRequest) -> HttpResponse:
     accepted = len(spans) - screened.rejected
     if accepted:
         kind = InboxBatch.Kind.OTLP_JSON if content_type == otlp.JSON else InboxBatch.Kind.OTLP_PROTOBUF
-        services.accept_batch(kind, payload, key, accepted)
+        stored, compressed = as_sent(request, payload)
+        services.accept_batch(kind, stored, key, accepted, compressed=compressed)
     body = otlp.export_response(content_type, screened.rejected, screened.message())
     return HttpResponse(body, status=200, content_type=content_type)
 
@@ -188,7 +197,8 @@ def api_runs(request: HttpRequest) -> HttpResponse:
         raise IntakeError(400, "no run could be accepted: " + "; ".join(errors[:10]))
     batch_id = None
     if accepted:
-        batch_id = services.accept_batch(InboxBatch.Kind.NATIVE_RUNS, payload, key, accepted).pk
+        stored, compressed = as_sent(request, payload)
+        batch_id = services.accept_batch(InboxBatch.Kind.NATIVE_RUNS, stored, key, accepted, compressed=compressed).pk
     return JsonResponse({
         "batch_id": batch_id,
         "accepted_runs": decoded.accepted_runs,

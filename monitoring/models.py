@@ -28,7 +28,8 @@ class InboxBatch(models.Model):
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    payload = models.BinaryField()  # decompressed request body
+    payload = models.BinaryField()  # the request body: decompressed, or as sent when ``compressed``
+    compressed = models.BooleanField(default=False, help_text="payload is the request's gzip body, as sent")
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL)
     received_at = models.DateTimeField(default=timezone.now)
     enqueued_at = models.DateTimeField(null=True, blank=True)

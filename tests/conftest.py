@@ -25,6 +25,14 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_back_pressure():
+    """Intake processes remember the inbox count for a second; every test counts afresh."""
+    from monitoring.services import forget_pending_count
+
+    forget_pending_count()
+
+
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:
     user = User.objects.create_user(
         username=username, password=PASSWORD, email=f"{username}@example.com", is_superuser=superuser,

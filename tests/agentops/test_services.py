@@ -74,6 +74,17 @@ def test_created_api_key_authenticates_with_its_token_and_stores_only_a_hash(ops
     assert token.startswith(f"ao_{key.prefix}_") and token not in key.key_hash
 
 
+def test_authenticating_reads_the_key_and_its_agent_in_one_query(ops_user, django_assert_num_queries):
+    agent = make_agent("Refund Bot", slug="refund-bot")
+    key, token = services.create_api_key("prod", agent, ops_user)
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())  # no last-used write now
+    with django_assert_num_queries(1):
+        found = ApiKey.from_authorization(f"Bearer {token}")
+        assert (found.pk, found.label, found.agent.slug, found.agent.name) == (key.pk, "prod", "refund-bot", "Refund Bot")
+    assert ApiKey.authenticate(token.replace(key.prefix, "0" * len(key.prefix))) is None  # unknown prefix
+    assert ApiKey.authenticate(token[:-1] + ("A" if token[-1] != "A" else "B")) is None  # wrong secret
+
+
 def test_revoked_api_key_no_longer_authenticates():
     key, token = services.create_api_key("prod", None, None)
     services.revoke_api_key(key)

@@ -7,7 +7,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.db import DatabaseError
 from django.urls import reverse
 from django.utils import timezone
@@ -28,7 +27,7 @@ PB = "application/x-protobuf"
 
 @pytest.fixture(autouse=True)
 def _fresh_pending_count():
-    cache.delete("intake:pending")
+    services.forget_pending_count()
 
 
 @pytest.fixture
@@ -69,10 +68,22 @@ def test_protobuf_batch_is_stored_in_the_inbox_and_answered_with_an_empty_respon
     assert (batch.kind, batch.status, batch.span_count) == ("otlp_protobuf", "pending", 3)
 
 
-def test_gzip_protobuf_is_decompressed_before_storing(client, token):
+def test_gzip_protobuf_is_stored_as_sent_and_ingested_decompressed(client, token):
     body = protobuf_body(recent_trace())
-    response = post_traces(client, gzip.compress(body), token, HTTP_CONTENT_ENCODING="gzip")
-    assert response.status_code == 200 and bytes(InboxBatch.objects.get().payload) == body
+    sent = gzip.compress(body)
+    response = post_traces(client, sent, token, HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 200
+    batch = InboxBatch.objects.get()
+    assert batch.compressed and bytes(batch.payload) == sent
+    assert len(services.normalize_batch(batch).records) == 3
+    assert services.ingest_batch(batch.pk).stored_spans == 3
+
+
+def test_uncompressed_body_is_stored_as_is(client, token):
+    body = protobuf_body(recent_trace())
+    assert post_traces(client, body, token).status_code == 200
+    batch = InboxBatch.objects.get()
+    assert not batch.compressed and bytes(batch.payload) == body
 
 
 def test_otlp_json_is_answered_in_json(client, token):
