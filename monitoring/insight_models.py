@@ -62,10 +62,11 @@ class InteractionEdge(models.Model):
     edge, not per call), which keeps the scan small compared to steps.
     """
 
-    run = models.ForeignKey("monitoring.Run", on_delete=models.CASCADE, related_name="edges")
+    run = models.ForeignKey("monitoring.Run", on_delete=models.CASCADE, related_name="edges", db_index=False)  # edge_unique_per_run leads with it
     started_at = models.DateTimeField()  # the run's start, so a range filter needs no join
     department = models.ForeignKey("agentops.Department", null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")  # the source agent's department at ingest
+                                   related_name="+", db_index=False)  # the source agent's department at ingest
+    # (no index of its own: edge_dept_time_idx leads with it)
     source = models.ForeignKey("agentops.Agent", on_delete=models.CASCADE, related_name="outgoing_edges")
     target_kind = models.CharField(max_length=8, choices=EdgeKind.choices)
     target_agent = models.ForeignKey("agentops.Agent", null=True, blank=True, on_delete=models.CASCADE,

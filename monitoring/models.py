@@ -65,7 +65,9 @@ class Run(models.Model):
     """One trace. Totals (tokens, cost) sum the run's llm steps; status is the root's, else the worst."""
 
     trace_id = models.CharField(max_length=32, unique=True)
-    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="runs")
+    # No index of its own: run_agent_time_idx (agent_id, started_at, id) leads with it (every run write
+    # pays for each index, and ingest writes runs at the span rate).
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="runs", db_index=False)
     root_span_id = models.CharField(max_length=16, blank=True)
     name = models.CharField(max_length=255, blank=True)
     session_id = models.CharField(max_length=255, blank=True, db_index=True)
@@ -107,7 +109,7 @@ class Run(models.Model):
 class Step(models.Model):
     """One span. ``agent`` is the nearest agent ancestor's agent (or the run's)."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False)  # step_run_time_idx leads with it
     trace_id = models.CharField(max_length=32)
     span_id = models.CharField(max_length=16)
     parent_span_id = models.CharField(max_length=16, blank=True)
@@ -149,7 +151,7 @@ class Score(models.Model):
         EVALUATION = "evaluation", "Evaluation"
         FEEDBACK = "feedback", "Feedback"
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="scores")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="scores", db_index=False)  # score_unique_key leads with it
     span_id = models.CharField(max_length=16, blank=True)
     name = models.CharField(max_length=120)
     value = models.FloatField(null=True, blank=True)
