@@ -195,13 +195,16 @@ def main() -> int:
     celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
     queues = env.get("CELERY_QUEUES", "ingest,default,alerts")
 
-    def spawn(name: str, argv: list[str]) -> None:
+    def spawn(name: str, argv: list[str], nice: int = 0) -> None:
         log(f"starting {name}")
         logfile = open(STATE_DIR / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         procs.append(subprocess.Popen(argv, env=env, cwd=BASE_DIR, stdout=logfile, stderr=subprocess.STDOUT,
-                                      start_new_session=True))
+                                      start_new_session=True,
+                                      preexec_fn=(lambda: os.nice(nice)) if nice else None))  # noqa: PLW1509
 
-    spawn("worker", [celery, "-A", "agentops", "worker", "-Q", queues, "-c", "2", "--loglevel", "INFO"])
+    # Ingest is asynchronous, pages are not: the worker yields the CPU to the web server when both
+    # want it (docker-compose gives it fewer CPU shares for the same reason).
+    spawn("worker", [celery, "-A", "agentops", "worker", "-Q", queues, "-c", "2", "--loglevel", "INFO"], nice=10)
     spawn("beat", [celery, "-A", "agentops", "beat", "--loglevel", "INFO",
                    "--schedule", str(STATE_DIR / "celerybeat-schedule")])
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"

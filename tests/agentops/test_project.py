@@ -43,6 +43,12 @@ def test_compose_commands_exist_in_the_project(compose):
     assert (ROOT / "Dockerfile").exists()
 
 
+def test_worker_yields_the_cpu_to_the_web_server(compose):
+    """Ingest is asynchronous, requests are not: on shared cores the worker has the smaller weight."""
+    services = compose["services"]
+    assert services["worker"]["cpu_shares"] < services["web"].get("cpu_shares", 1024)
+
+
 def test_worker_consumes_every_queue_tasks_are_routed_to(compose):
     from agentops.celery import app
 
