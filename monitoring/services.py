@@ -14,9 +14,10 @@ import hashlib
 import io
 import json
 import logging
+import math
 import re
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -269,26 +270,36 @@ def mark_dead(batch_id: int, error: str) -> None:
 def write_records(records: list[SpanRecord]) -> list[int]:
     """Store normalized spans and everything derived from them; returns the touched run ids.
 
+    Runs of traces seen for the first time are computed from the batch's own records and inserted
+    complete, in one write; runs stored before are locked, get the new steps, and are recomputed
+    from everything stored (one UPDATE).
+
     Precondition: inside a transaction (the batch's). Used by the worker and by the demo seeder.
     """
     if not records:
         return []
     inherit_agent_keys(records)
     agents = resolve_agents(records)
-    runs_by_trace, created = _lock_runs(records, agents)
-    known_steps = _insert_steps(records, runs_by_trace, agents, created)
+    runs_by_trace, new = _create_or_lock_runs(records, agents)
+    created = new.rows.keys()
+    _insert_steps(records, runs_by_trace, agents, new.agent_of)
     _insert_scores(records, runs_by_trace)
-    escalation_ids = _insert_escalations(records, runs_by_trace, agents)
-    runs = list(runs_by_trace.values())
+    escalation_ids = _insert_escalations(records, runs_by_trace, agents, new.agent_of)
+    existing = [run for trace_id, run in runs_by_trace.items() if trace_id not in created]
     # Where runs stored earlier were counted, before this batch can move them (a late root span
     # starts a run earlier; inheritance can hand it to another agent): their old cells need a refresh.
-    previous = [(r.agent_id, r.started_at) for trace_id, r in runs_by_trace.items() if trace_id not in created]
-    loaded = recompute_runs(runs, records, known_steps)
-    run_ids = sorted(r.pk for r in runs)
+    previous = [(run.agent_id, run.started_at) for run in existing]
+    loaded = recompute_runs(existing, [r for r in records if r.trace_id not in created])
     created_ids = frozenset(runs_by_trace[t].pk for t in created)
+    for trace_id, rows in new.rows.items():  # the new runs' rows, as computed for their insert
+        run = runs_by_trace[trace_id]
+        loaded.started_at[run.pk] = run.started_at
+        loaded.steps[run.pk] = rows
+        loaded.escalations[run.pk] = [edges.Escalated(agent_id) for agent_id in new.escalations.get(trace_id, [])]
+    run_ids = sorted(r.pk for r in runs_by_trace.values())
     with rollups.new_runs(created_ids):  # counted in no rollup cell yet
         rollups.refresh_for_runs(run_ids, previous=previous)
-    with edges.preloaded(dataclasses.replace(loaded, created=created_ids)):  # the edges of these runs come from the rows just recomputed
+    with edges.preloaded(dataclasses.replace(loaded, created=created_ids)):  # the edges of these runs come from the rows just computed
         edges.refresh_for_runs(run_ids)
     runs_recorded.send(sender=Run, run_ids=run_ids)
     if escalation_ids:
@@ -349,28 +360,106 @@ def resolve_agents(records: Iterable[SpanRecord]) -> dict[str, int]:
     return known
 
 
-def _lock_runs(records: list[SpanRecord], agents: dict[str, int]) -> tuple[dict[str, Run], set[str]]:
-    """Create placeholder runs for new traces and lock every touched run (in trace id order, so two
-    workers never deadlock). The lock serialises recomputation of a trace split across batches.
-    Also returns the trace ids whose run this call created: until this transaction commits, no one
-    else can store a step of those runs, so all their steps are among ``records``."""
-    first_by_trace: dict[str, SpanRecord] = {}
-    for record in records:
-        current = first_by_trace.get(record.trace_id)
-        if current is None or record.started_at < current.started_at:
-            first_by_trace[record.trace_id] = record
-    fields = [f.attname for f in Run._meta.concrete_fields]
-    created = _insert_ignoring_conflicts(Run, ("trace_id", "agent_id", "started_at", "ended_at"), [
-        (trace_id, agents[r.agent_key], r.started_at, r.ended_at) for trace_id, r in sorted(first_by_trace.items())
-    ], returning=", ".join(f.column for f in Run._meta.concrete_fields))
-    # Rows this statement inserted are this transaction's (locked until commit) and come back whole:
-    # only the runs that existed before need reading and locking.
-    runs = {run.trace_id: run for run in (Run.from_db(connection.alias, fields, row) for row in created)}
-    existing = sorted(first_by_trace.keys() - runs.keys())
-    if existing:
-        locked = Run.objects.select_for_update().filter(trace_id__in=existing).order_by("trace_id")
-        runs.update((run.trace_id, run) for run in locked)
-    return dict(sorted(runs.items())), set(runs.keys() - set(existing))
+@dataclass
+class NewRuns:
+    """Runs this transaction created (traces seen for the first time), computed from the records."""
+
+    rows: dict[str, list[StepRow]]  # trace id -> the run's steps (every one is in this batch)
+    escalations: dict[str, list[int]]  # trace id -> agent ids of its escalations
+    agent_of: dict[tuple[str, str], int]  # (trace id, span id) -> the step's agent after inheritance
+
+
+def _create_or_lock_runs(records: list[SpanRecord], agents: dict[str, int]) -> tuple[dict[str, Run], NewRuns]:
+    """Lock the runs of traces stored before, and insert the runs of new traces complete.
+
+    Locks go in trace id order, so two workers never deadlock on stored runs. A new trace's run is
+    computed from the records (until this transaction commits no one else can store a step of it, so
+    all its steps are here) and inserted with every column in one write, instead of a placeholder
+    that a recompute then rewrites (an UPDATE that touched every index of the run). A trace that
+    another transaction created meanwhile (the insert conflicts) is locked and recomputed like a
+    stored one. Returns every touched run by trace id (sorted) and the runs created."""
+    traces = sorted({r.trace_id for r in records})
+    runs = _lock_stored(traces)
+    new = _compute_new_runs(records, [t for t in traces if t not in runs], agents)
+    if new.rows:
+        columns = tuple(f.attname for f in Run._meta.concrete_fields)
+        fresh = new.runs
+        inserted = {trace_id for (trace_id,) in _insert_ignoring_conflicts(
+            Run, columns, [tuple(getattr(run, c) for c in columns) for run in fresh], returning="trace_id"
+        )}
+        for run in fresh:
+            if run.trace_id in inserted:
+                run._state.adding, run._state.db = False, connection.alias  # as if loaded: it is stored now
+                runs[run.trace_id] = run
+        raced = sorted(run.trace_id for run in fresh if run.trace_id not in inserted)
+        if raced:
+            for trace_id in raced:
+                del new.rows[trace_id]
+                new.escalations.pop(trace_id, None)
+            new.agent_of = {key: agent for key, agent in new.agent_of.items() if key[0] in new.rows}
+            runs.update(_lock_stored(raced))
+    return dict(sorted(runs.items())), new
+
+
+def _lock_stored(traces: list[str]) -> dict[str, Run]:
+    """The stored runs of ``traces``, locked (FOR UPDATE) in trace id order."""
+    return {run.trace_id: run for run in Run.objects.select_for_update().filter(trace_id__in=traces).order_by("trace_id")}
+
+
+def _compute_new_runs(records: list[SpanRecord], traces: list[str], agents: dict[str, int]) -> _NewRunsDraft:
+    """Runs for ``traces`` (not stored yet), with ids drawn from the run sequence, computed from the
+    records exactly as ``recompute_runs`` would from the stored rows."""
+    wanted = set(traces)
+    result = _NewRunsDraft(rows={}, escalations={}, agent_of={}, runs=[])
+    if not wanted:
+        return result
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('monitoring_run', 'id')) FROM generate_series(1, %s)",
+                       [len(traces)])
+        ids = dict(zip(traces, (pk for (pk,) in cursor.fetchall()), strict=True))
+    prices = _prices(records)
+    seen: set[tuple[str, str]] = set()
+    rows: dict[str, list[StepRow]] = defaultdict(list)
+    scores: dict[str, dict[str, float | None]] = defaultdict(dict)
+    escalated: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        key = (r.trace_id, r.span_id)
+        if r.trace_id not in wanted or key in seen:
+            continue  # a span sent twice is stored once: its first occurrence (as the step insert does)
+        seen.add(key)
+        rows[r.trace_id].append(StepRow(
+            ids[r.trace_id], r.span_id, r.parent_span_id, agents[r.agent_key], r.declared_agent, r.kind, r.name,
+            r.tool_name, r.model, r.started_at, r.ended_at, float(r.duration_ms), r.status, r.error_type,
+            int(r.input_tokens), int(r.output_tokens), step_cost(r, prices), r.error_message, r.events,
+        ))
+        for score in r.scores:
+            scores[r.trace_id].setdefault(score.dedupe_key, score.value)  # first wins, as the score insert
+        if r.escalation is not None:
+            escalated[r.trace_id].append(r.span_id)
+    now = timezone.now()
+    for trace_id in traces:
+        steps = rows[trace_id]
+        _inherit_agents(steps)
+        run = Run(pk=ids[trace_id], trace_id=trace_id, ingested_at=now)
+        _aggregate(run, steps)
+        values = [v for v in scores.get(trace_id, {}).values() if v is not None and 0 <= v <= 1]
+        run.quality_score = math.fsum(values) / len(values) if values else None
+        run.has_escalation = trace_id in escalated
+        by_span = {step.span_id: step for step in steps}
+        result.rows[trace_id] = steps
+        result.escalations[trace_id] = [by_span[span_id].agent_id for span_id in escalated.get(trace_id, [])]
+        result.agent_of.update(((trace_id, step.span_id), step.agent_id) for step in steps)
+        result.runs.append(run)
+    _text_hints(result.runs, [r for r in records if r.trace_id in wanted])
+    _link_prompts(result.runs)
+    _fingerprint(result.runs, {run.pk: result.rows[run.trace_id] for run in result.runs},
+                 with_text={run.pk for run in result.runs})
+    return result
+
+
+@dataclass
+class _NewRunsDraft(NewRuns):
+    runs: list[Run] = dataclasses.field(default_factory=list)  # computed, not inserted yet
 
 
 def _prices(records: list[SpanRecord]) -> dict[str, list[ModelPrice]]:
@@ -407,7 +496,7 @@ _STEP_STAGE_CREATE_SQL = (
 _STEP_STAGE_COPY_SQL = f"COPY ingest_step_stage ({_STEP_COLUMN_LIST}) FROM STDIN"
 _STEP_STAGE_INSERT_SQL = (
     f"INSERT INTO monitoring_step ({_STEP_COLUMN_LIST}) SELECT {_STEP_COLUMN_LIST} FROM ingest_step_stage"  # noqa: S608
-    " ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id"
+    " ON CONFLICT (trace_id, span_id) DO NOTHING"
 )
 # COPY text format: backslash, tab, newline and carriage return are escaped; NUL never reaches here
 # (the normaliser strips it from text).
@@ -420,26 +509,27 @@ def _copy_text(value: str) -> str:
 
 
 def _insert_steps(
-    records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int], created: set[str] = frozenset()
-) -> dict[int, list[StepRow]]:
+    records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int],
+    agent_of: dict[tuple[str, str], int] | None = None,
+) -> None:
     """COPY the steps into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT DO
     NOTHING (COPY cannot skip conflicts itself). Several times cheaper than INSERT ... VALUES, whose
     parameters psycopg2 quotes one by one and Postgres parses as one huge statement.
 
-    A span sent twice in the same records is stored once (its first occurrence). Returns, for the
-    runs of ``created`` traces whose every step was inserted now, the stored steps as rows (what
-    ``recompute_runs`` would otherwise read back); a run with any conflicting span is left out."""
+    A span sent twice in the same records is stored once (its first occurrence). ``agent_of``: the
+    agent of steps of new runs, after inheritance within the run (``_compute_new_runs``)."""
     prices = _prices(records)
+    agent_of = agent_of or {}
     esc = _copy_text
     lines = []
     seen: set[tuple[str, str]] = set()
-    known: dict[str, list[StepRow]] = defaultdict(list)
     for r in records:
         key = (r.trace_id, r.span_id)
         if key in seen:
             continue
         seen.add(key)
-        run_id, agent_id, cost = runs[r.trace_id].pk, agents[r.agent_key], step_cost(r, prices)
+        run_id, cost = runs[r.trace_id].pk, step_cost(r, prices)
+        agent_id = agent_of.get(key) or agents[r.agent_key]
         # Ids are validated hex and kind/status our own constants: no COPY escaping needed.
         lines.append("\t".join((
             str(run_id), r.trace_id, r.span_id, r.parent_span_id, str(agent_id),
@@ -449,21 +539,13 @@ def _insert_steps(
             str(int(r.output_tokens)), str(cost), esc(r.input), esc(r.output),
             _copy_json(r.attributes), _copy_json(r.events),
         )))
-        if r.trace_id in created:
-            known[r.trace_id].append(StepRow(
-                run_id, r.span_id, r.parent_span_id, agent_id, r.declared_agent, r.kind, r.name, r.tool_name,
-                r.model, r.started_at, r.ended_at, float(r.duration_ms), r.status, r.error_type,
-                int(r.input_tokens), int(r.output_tokens), cost, r.error_message, r.events,
-            ))
     lines.append("")
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         raw = cursor.cursor
         raw.execute(_STEP_STAGE_CREATE_SQL)
         raw.copy_expert(_STEP_STAGE_COPY_SQL, io.StringIO("\n".join(lines)))
         raw.execute(_STEP_STAGE_INSERT_SQL)
-        inserted = Counter(trace_id for (trace_id,) in raw.fetchall())
         raw.execute("TRUNCATE ingest_step_stage")  # a second call in the same transaction starts empty
-    return {rows[0].run_id: rows for trace_id, rows in known.items() if inserted[trace_id] == len(rows)}
 
 
 def _copy_json(value: object) -> str:
@@ -525,9 +607,14 @@ def _base_type(field: models.Field) -> str:
     return re.sub(r"\(.*\)", "", field.db_type(connection))
 
 
-def _insert_escalations(records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int]) -> list[int]:
+def _insert_escalations(
+    records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int],
+    agent_of: dict[tuple[str, str], int] | None = None,
+) -> list[int]:
+    agent_of = agent_of or {}
     escalations = [
-        Escalation(run_id=runs[r.trace_id].pk, agent_id=agents[r.agent_key], trace_id=r.trace_id, span_id=r.span_id,
+        Escalation(run_id=runs[r.trace_id].pk, agent_id=agent_of.get((r.trace_id, r.span_id)) or agents[r.agent_key],
+                   trace_id=r.trace_id, span_id=r.span_id,
                    reason=r.escalation.reason, summary=r.escalation.summary, priority=r.escalation.priority,
                    occurred_at=r.escalation.occurred_at)
         for r in records
@@ -669,25 +756,17 @@ def _save_runs(runs: list[Run]) -> None:
         cursor.execute(_RUN_UPDATE_SQL, [list(column) for column in zip(*rows, strict=True)])
 
 
-def recompute_runs(
-    runs: list[Run], records: list[SpanRecord] = (), known_steps: dict[int, list[StepRow]] | None = None
-) -> edges.RunRows:
-    """Recompute ``runs`` (locked by the caller) from all their stored steps, scores and escalations.
-
-    ``known_steps``: runs whose complete set of stored steps the caller already holds (runs created
-    by this transaction, see ``_insert_steps``); the others' steps are read from the database.
+def recompute_runs(runs: list[Run], records: list[SpanRecord] = ()) -> edges.RunRows:
+    """Recompute ``runs`` (locked by the caller) from all their stored steps, scores and escalations
+    (``records``: this batch's spans of these runs, for the text hints only stored spans lack).
     Returns the rows used (after agent inheritance), for the agent-map edges."""
     run_ids = [r.pk for r in runs]
-    known_steps = known_steps or {}
+    if not runs:
+        return edges.RunRows(started_at={}, steps={}, escalations={})
     steps_by_run: dict[int, list[StepRow]] = defaultdict(list)
-    to_read = [pk for pk in run_ids if pk not in known_steps]
-    if to_read:
-        for values in Step.objects.filter(run_id__in=to_read).values_list(*STEP_ROW_FIELDS):
-            row = StepRow(*values)
-            steps_by_run[row.run_id].append(row)
-    for pk in run_ids:
-        if pk in known_steps:
-            steps_by_run[pk] = known_steps[pk]
+    for values in Step.objects.filter(run_id__in=run_ids).values_list(*STEP_ROW_FIELDS):
+        row = StepRow(*values)
+        steps_by_run[row.run_id].append(row)
     moved = [s for steps in steps_by_run.values() for s in _inherit_agents(steps)]
     if moved:
         _move_agents(moved)
@@ -702,7 +781,7 @@ def recompute_runs(
         run.has_escalation = run.pk in escalations
     _text_hints(runs, list(records))
     _link_prompts(runs)
-    _fingerprint(runs, steps_by_run, with_text={pk for pk in run_ids if pk in known_steps})
+    _fingerprint(runs)
     _save_runs(runs)
     return edges.RunRows(
         started_at={run.pk: run.started_at for run in runs},

@@ -314,3 +314,62 @@ def test_a_late_root_span_moves_the_run_and_it_is_counted_once():
         assert sum(c.runs for c in cells.filter(agent=None)) == 1, tier
     assert RollupCell.objects.get(tier=Tier.MINUTE, agent=first.agent_id,
                                   bucket=T0 + timedelta(minutes=3)).runs == 0
+
+
+def full_run_state() -> dict[str, tuple]:
+    fields = [f.attname for f in Run._meta.concrete_fields if f.attname not in ("id", "ingested_at", "quality_score")]
+    return {
+        run.trace_id: (*(getattr(run, f) for f in fields), run.quality_score and round(run.quality_score, 12),
+                       tuple(run.steps.order_by("span_id").values_list("span_id", "agent_id")),
+                       tuple(run.edges.order_by("source_id", "target_kind", "target_name")
+                             .values_list("source_id", "target_kind", "target_name", "calls", "errors", "cost")))
+        for run in Run.objects.all()
+    }
+
+
+def test_new_runs_written_in_one_go_equal_their_recompute_from_storage():
+    """New traces' runs are computed from the batch and inserted complete; recomputing them from
+    the stored steps, scores and escalations (the path of runs stored before) changes nothing."""
+    from monitoring import edges
+    from monitoring.simulator import TOP_LEVEL_AGENTS, TraceGenerator, plan_to_span_inputs
+
+    for slug in TOP_LEVEL_AGENTS:
+        agent = make_agent(slug.replace("-", " ").title(), slug=slug)
+        for version in (1, 2, 3):
+            make_prompt(agent, version=version)
+    generator = TraceGenerator(seed=11)
+    spans = [s for _ in range(120) for s in plan_to_span_inputs(generator.trace(NOW - timedelta(minutes=30)))]
+    spans += spans[:5]  # a few spans sent twice in the same batch
+    write(spans)
+    written = full_run_state()
+    assert len(written) == 120
+    runs = Run.objects.all()
+    assert runs.filter(has_escalation=True).exists() and runs.filter(status="error").exclude(fingerprint="").exists()
+    assert runs.filter(quality_score__isnull=False).exists() and runs.filter(prompt__isnull=False).exists()
+    with transaction.atomic():
+        runs = list(Run.objects.select_for_update().order_by("trace_id"))
+        services.recompute_runs(runs)
+        edges.refresh_for_runs([run.pk for run in runs])
+    assert full_run_state() == written
+
+
+def test_a_trace_another_worker_created_meanwhile_is_recomputed_as_stored(monkeypatch):
+    """Between the lock of stored runs and the insert of new ones, another transaction can create
+    the same trace: the insert then conflicts and the run is treated as stored."""
+    spans = agent_trace(error=True)
+    write(spans)
+    expected = run_snapshot(spans[0].trace_id)
+    Run.objects.all().delete()
+    write(spans[:1])
+    real = services._lock_stored
+    calls = []
+
+    def unseen_first(traces):
+        calls.append(traces)
+        return {} if len(calls) == 1 else real(traces)  # the first look misses the stored run
+
+    monkeypatch.setattr(services, "_lock_stored", unseen_first)
+    write(spans[1:])
+    assert len(calls) == 2  # the conflicting trace was locked after all
+    assert run_snapshot(spans[0].trace_id) == expected
+    assert Run.objects.count() == 1 and Step.objects.filter(run__trace_id=spans[0].trace_id).count() == len(spans)
