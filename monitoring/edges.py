@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
+from . import bulk
 from .insight_models import HUMAN_QUEUE, EdgeKind
 
 
@@ -119,15 +120,6 @@ _STEP_SQL = (
 )
 _EDGE_COLUMNS = ("run_id", "started_at", "department_id", "source_id", "target_kind", "target_agent_id",
                  "target_name", "calls", "errors", "total_ms", "cost")
-# Built from the constant column list above only (no user input), hence the S608 exemption.
-_EDGE_TYPES = ("bigint", "timestamptz", "bigint", "bigint", "text", "bigint", "text", "integer", "integer", "float8",
-               "numeric")
-# One array parameter per column (unnest): psycopg2 adapts a list in one C call, where a VALUES list
-# costs a Python-level mogrify per row.
-_EDGE_INSERT_SQL = (
-    f"INSERT INTO monitoring_interactionedge ({', '.join(_EDGE_COLUMNS)})"  # noqa: S608
-    f" SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in _EDGE_TYPES)})"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +194,7 @@ def refresh_for_runs(run_ids: list[int]) -> None:
                 ))
         if stale:
             cursor.execute("DELETE FROM monitoring_interactionedge WHERE run_id = ANY(%s)", [stale])
-        if rows:
-            cursor.execute(_EDGE_INSERT_SQL, [list(column) for column in zip(*rows, strict=True)])
+        bulk.copy_rows(cursor.cursor, "monitoring_interactionedge", _EDGE_COLUMNS, rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import logging
 import math
 import re
@@ -32,7 +31,7 @@ from psycopg2.extras import execute_values
 
 from agentops.models import Agent, ApiKey, ModelPrice, PromptVersion
 
-from . import edges, native, otlp, rollups
+from . import bulk, edges, native, otlp, rollups
 from .fingerprint import fingerprint_run
 from .models import Escalation, InboxBatch, Run, RunStatus, Score, Step, StepKind
 from .normalize import NormalizedBatch, SpanRecord, normalize_spans
@@ -498,16 +497,6 @@ _STEP_STAGE_INSERT_SQL = (
     f"INSERT INTO monitoring_step ({_STEP_COLUMN_LIST}) SELECT {_STEP_COLUMN_LIST} FROM ingest_step_stage"  # noqa: S608
     " ON CONFLICT (trace_id, span_id) DO NOTHING"
 )
-# COPY text format: backslash, tab, newline and carriage return are escaped; NUL never reaches here
-# (the normaliser strips it from text).
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
-
-
-def _copy_text(value: str) -> str:
-    return value.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
-
-
 def _insert_steps(
     records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int],
     agent_of: dict[tuple[str, str], int] | None = None,
@@ -520,7 +509,7 @@ def _insert_steps(
     agent of steps of new runs, after inheritance within the run (``_compute_new_runs``)."""
     prices = _prices(records)
     agent_of = agent_of or {}
-    esc = _copy_text
+    esc, as_json = bulk.text, bulk.json_field
     lines = []
     seen: set[tuple[str, str]] = set()
     for r in records:
@@ -537,7 +526,7 @@ def _insert_steps(
             esc(r.tool_name), r.started_at.isoformat(), r.ended_at.isoformat(), repr(float(r.duration_ms)),
             r.status, esc(r.error_type), esc(r.error_message), str(int(r.input_tokens)),
             str(int(r.output_tokens)), str(cost), esc(r.input), esc(r.output),
-            _copy_json(r.attributes), _copy_json(r.events),
+            as_json(r.attributes), as_json(r.events),
         )))
     lines.append("")
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
@@ -546,21 +535,6 @@ def _insert_steps(
         raw.copy_expert(_STEP_STAGE_COPY_SQL, io.StringIO("\n".join(lines)))
         raw.execute(_STEP_STAGE_INSERT_SQL)
         raw.execute("TRUNCATE ingest_step_stage")  # a second call in the same transaction starts empty
-
-
-def _copy_json(value: object) -> str:
-    """JSON for a COPY text field. json.dumps escapes every control character itself, so only its
-    backslashes need doubling."""
-    return _dumps(value).replace("\\", "\\\\")
-
-
-# json.dumps(value, ensure_ascii=False, default=str) builds an encoder per call; one shared encoder
-# gives the same text.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
-
-
-def _dumps(value: object) -> str:
-    return _ENCODER.encode(value)
 
 
 def _insert_scores(records: list[SpanRecord], runs: dict[str, Run]) -> None:
@@ -577,33 +551,20 @@ def _insert_ignoring_conflicts(
 ) -> list[tuple]:
     """``bulk_create(..., ignore_conflicts=True)`` without model instances: ``rows`` give ``columns``;
     every other column (but the primary key) gets its field's default, evaluated once per call, as
-    bulk_create would. One INSERT ... VALUES ... ON CONFLICT DO NOTHING. With ``returning`` (column
-    names), returns those columns of the rows actually inserted."""
+    bulk_create would. Rows are COPYed (``bulk``), then one INSERT ... SELECT ... ON CONFLICT DO
+    NOTHING. With ``returning`` (column names), returns those columns of the rows actually inserted."""
     if not rows:
         return []
-    fields = {f.column: f for f in model._meta.concrete_fields}
     rest = [f for f in model._meta.concrete_fields if not f.primary_key and f.column not in columns]
-    defaults = [f.get_db_prep_save(f.get_default(), connection) for f in rest]
-    names = ", ".join((*columns, *(f.column for f in rest)))
-    arrays = ", ".join(f"%s::{_base_type(fields[c])}[]" for c in columns)
-    constants = "".join(f", %s::{_base_type(f)}" for f in rest)
-    # One array parameter per column (unnest): psycopg2 adapts a list in one C call, where a VALUES
-    # list costs a Python-level mogrify per row. Table and column names come from the model's
-    # metadata (no user input), hence the S608 exemption.
-    sql = (
-        f"INSERT INTO {model._meta.db_table} ({names}) SELECT *{constants} FROM unnest({arrays})"  # noqa: S608
-        " ON CONFLICT DO NOTHING"
-    )
-    if returning:
-        sql += f" RETURNING {returning}"
+    constants = [(f.column, _base_type(f), f.get_db_prep_save(f.get_default(), connection)) for f in rest]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*defaults, *(list(column) for column in zip(*rows, strict=True))])  # SQL order
-        return cursor.fetchall() if returning else []
+        return bulk.insert_ignoring_conflicts(
+            cursor.cursor, model._meta.db_table, columns, rows, constants=constants, returning=returning
+        )
 
 
 def _base_type(field: models.Field) -> str:
-    """The column's SQL type without its length or precision: an explicit cast to varchar(n) would
-    silently truncate, where inserting the value errors as a VALUES list did."""
+    """The column's SQL type without its length or precision (for a constant's cast)."""
     return re.sub(r"\(.*\)", "", field.db_type(connection))
 
 

@@ -1,0 +1,105 @@
+"""Bulk writes for ingest: rows go to Postgres as COPY text instead of query parameters.
+
+psycopg2 adapts a parameter value by value in C calls that quote, escape and format each one (a
+datetime, a Decimal, a string through libpq's escaping): for a group of 1 000 spans the run and
+edge inserts spent more time there than Postgres spent inserting. A COPY line is one ``join`` of
+already-formatted fields. ``insert_ignoring_conflicts`` COPYs into a session-local staging table
+(COPY itself cannot skip conflicts) and moves the rows with one INSERT ... SELECT.
+
+Table and column names passed here come from model metadata or constants, never from input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+# COPY text format: backslash, tab, newline and carriage return are escaped; NUL cannot be stored
+# in a text column and is dropped (the normaliser already strips it from span text).
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": None})
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r\x00]")
+NULL = "\\N"
+# json.dumps(value, ensure_ascii=False, default=str) builds an encoder per call; one shared encoder
+# gives the same text.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
+def text(value: str) -> str:
+    """A string as a COPY text field."""
+    return value.translate(_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
+
+
+def json_field(value: object) -> str:
+    """JSON for a COPY text field. json.dumps escapes every control character itself, so only its
+    backslashes need doubling."""
+    return _ENCODER.encode(value).replace("\\", "\\\\")
+
+
+def field(value: Any) -> str:
+    """Any column value as a COPY text field, as Postgres reads it back: the same value psycopg2
+    would have sent as a parameter."""
+    kind = type(value)
+    if kind is str:
+        return text(value)
+    if value is None:
+        return NULL
+    if kind is bool:
+        return "t" if value else "f"
+    if kind is int or kind is Decimal:
+        return str(value)
+    if kind is float:
+        return repr(value)  # shortest exact form; 'inf'/'nan' are valid float8 input
+    if kind is datetime or kind is date:
+        return value.isoformat()
+    if isinstance(value, (dict, list)):
+        return json_field(value)
+    return text(str(value))
+
+
+def copy_rows(cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """COPY ``rows`` (values in ``columns`` order) into ``table`` on a raw psycopg2 cursor."""
+    lines = ["\t".join(map(field, row)) for row in rows]
+    if not lines:
+        return
+    lines.append("")
+    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO("\n".join(lines)))
+
+
+def staging_table(cursor, table: str, columns: Sequence[str]) -> str:
+    """A temporary table with ``table``'s types for ``columns``, emptied at commit. Created once per
+    connection (creating and dropping it per call costs more catalog work than the COPY itself)."""
+    name = f"stage_{table}_{hashlib.sha1(','.join(columns).encode()).hexdigest()[:8]}"  # noqa: S324 - a name, not security
+    sql = f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS SELECT {', '.join(columns)} FROM {table}"  # noqa: S608
+    cursor.execute(sql + " WITH NO DATA")
+    return name
+
+
+def insert_ignoring_conflicts(
+    cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+    constants: Sequence[tuple[str, str, Any]] = (), returning: str = "",
+) -> list[tuple]:
+    """INSERT ``rows`` into ``table`` skipping those that conflict with a unique constraint, through
+    a staging table. ``constants``: (column, SQL type, value) set alike on every row. With
+    ``returning`` (column names), returns those columns of the rows actually inserted."""
+    if not rows:
+        return []
+    stage = staging_table(cursor, table, columns)
+    copy_rows(cursor, stage, columns, rows)
+    names = ", ".join((*columns, *(c for c, _t, _v in constants)))
+    values = "".join(f", %s::{sql_type}" for _c, sql_type, _v in constants)
+    sql = (
+        f"INSERT INTO {table} ({names}) SELECT {', '.join(columns)}{values} FROM {stage}"  # noqa: S608
+        " ON CONFLICT DO NOTHING"
+    )
+    if returning:
+        sql += f" RETURNING {returning}"
+    cursor.execute(sql, [v for _c, _t, v in constants])
+    result = cursor.fetchall() if returning else []
+    cursor.execute(f"TRUNCATE {stage}")  # a second call in the same transaction starts empty
+    return result
