@@ -435,11 +435,18 @@ def _compute_new_runs(records: list[SpanRecord], traces: list[str], agents: dict
             scores[r.trace_id].setdefault(score.dedupe_key, score.value)  # first wins, as the score insert
         if r.escalation is not None:
             escalated[r.trace_id].append(r.span_id)
-    now = timezone.now()
+    # Run(*values) takes Django's positional fast path: with keyword arguments each instance resolves
+    # every field's default, which cost more than computing the run.
+    fields = Run._meta.concrete_fields
+    defaults = [f.get_default() for f in fields]
+    slots = {f.attname: index for index, f in enumerate(fields)}
+    defaults[slots["ingested_at"]] = timezone.now()
     for trace_id in traces:
         steps = rows[trace_id]
         _inherit_agents(steps)
-        run = Run(pk=ids[trace_id], trace_id=trace_id, ingested_at=now)
+        values = defaults.copy()
+        values[slots["id"]], values[slots["trace_id"]] = ids[trace_id], trace_id
+        run = Run(*values)
         _aggregate(run, steps)
         values = [v for v in scores.get(trace_id, {}).values() if v is not None and 0 <= v <= 1]
         run.quality_score = math.fsum(values) / len(values) if values else None
@@ -573,21 +580,24 @@ def _insert_escalations(
     agent_of: dict[tuple[str, str], int] | None = None,
 ) -> list[int]:
     agent_of = agent_of or {}
-    escalations = [
-        Escalation(run_id=runs[r.trace_id].pk, agent_id=agent_of.get((r.trace_id, r.span_id)) or agents[r.agent_key],
-                   trace_id=r.trace_id, span_id=r.span_id,
-                   reason=r.escalation.reason, summary=r.escalation.summary, priority=r.escalation.priority,
-                   occurred_at=r.escalation.occurred_at)
+    columns = ("run_id", "agent_id", "trace_id", "span_id", "reason", "summary", "priority", "occurred_at")
+    rows = [
+        (runs[r.trace_id].pk, agent_of.get((r.trace_id, r.span_id)) or agents[r.agent_key], r.trace_id, r.span_id,
+         r.escalation.reason, r.escalation.summary, r.escalation.priority, r.escalation.occurred_at)
         for r in records
         if r.escalation is not None
     ]
-    if not escalations:
+    if not rows:
         return []
-    Escalation.objects.bulk_create(escalations, ignore_conflicts=True)
-    keys = Q()
-    for e in escalations:
-        keys |= Q(trace_id=e.trace_id, span_id=e.span_id)
-    return sorted(Escalation.objects.filter(keys).values_list("id", flat=True))
+    _insert_ignoring_conflicts(Escalation, columns, rows)
+    # Every escalation of these spans, also those stored by an earlier delivery (hooks are idempotent).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT e.id FROM monitoring_escalation e JOIN unnest(%s::text[], %s::text[]) AS k(trace_id, span_id)"
+            " ON e.trace_id = k.trace_id AND e.span_id = k.span_id ORDER BY e.id",
+            [[row[2] for row in rows], [row[3] for row in rows]],
+        )
+        return [escalation_id for (escalation_id,) in cursor.fetchall()]
 
 
 # ---------------------------------------------------------------------------------------------
