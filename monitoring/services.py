@@ -210,10 +210,12 @@ def _ingest(batch_id: int, group: int) -> IngestResult:
             return IngestResult("skipped")
         _relax_commit()
         records = [record for batch in batches for record in normalize_batch(batch).records]
-        run_ids = write_records(records)
+        # Marked done first (it commits or rolls back with the rest): write_records ends with the
+        # rollup cells, whose locks other workers wait for, so only the commit should follow them.
         InboxBatch.objects.filter(pk__in=[b.pk for b in batches]).update(
             status=InboxBatch.Status.DONE, processed_at=timezone.now(), error=""
         )
+        run_ids = write_records(records)
         return IngestResult("done", tuple(run_ids), len(records))
 
 
@@ -296,13 +298,16 @@ def write_records(records: list[SpanRecord]) -> list[int]:
         loaded.steps[run.pk] = rows
         loaded.escalations[run.pk] = [edges.Escalated(agent_id) for agent_id in new.escalations.get(trace_id, [])]
     run_ids = sorted(r.pk for r in runs_by_trace.values())
-    with rollups.new_runs(created_ids):  # counted in no rollup cell yet
-        rollups.refresh_for_runs(run_ids, previous=previous)
     with edges.preloaded(dataclasses.replace(loaded, created=created_ids)):  # the edges of these runs come from the rows just computed
         edges.refresh_for_runs(run_ids)
     runs_recorded.send(sender=Run, run_ids=run_ids)
     if escalation_ids:
         escalations_recorded.send(sender=Escalation, escalation_ids=escalation_ids)
+    # Rollups last: their cells (an agent's minute, the fleet's) are shared with every concurrent
+    # ingest transaction, and their row and advisory locks are held until commit. Taken last, the
+    # other worker waits for a commit, not for the rest of this batch.
+    with rollups.new_runs(created_ids):  # counted in no rollup cell yet
+        rollups.refresh_for_runs(run_ids, previous=previous)
     return run_ids
 
 

@@ -138,6 +138,7 @@ def test_signals_and_hooks_fire_inside_the_batch_transaction(monkeypatch):
 
     def on_runs(sender, run_ids, **kw):
         seen["runs"] = (run_ids, transaction.get_connection().in_atomic_block)
+        hooked.append(("runs_recorded", run_ids))
 
     def on_escalations(sender, escalation_ids, **kw):
         seen["escalations"] = escalation_ids
@@ -156,7 +157,8 @@ def test_signals_and_hooks_fire_inside_the_batch_transaction(monkeypatch):
         escalations_recorded.disconnect(on_escalations)
     assert seen["runs"] == (run_ids, True)
     assert seen["escalations"] == list(Escalation.objects.values_list("id", flat=True))
-    assert hooked == [("rollups", run_ids), ("edges", run_ids)]
+    # Rollups last: their shared cells stay locked until commit (see write_records).
+    assert hooked == [("edges", run_ids), ("runs_recorded", run_ids), ("rollups", run_ids)]
 
 
 def test_ingest_batch_marks_the_batch_done_and_is_idempotent():
