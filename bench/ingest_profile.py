@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--statements", action="store_true", help="print database time per statement kind")
+    parser.add_argument("--steps", action="store_true", help="print wall and CPU time per step of the write path")
     args = parser.parse_args()
     ingest_bench.create_database()
     try:
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> None:
         batch = InboxBatch.objects.create(kind=InboxBatch.Kind.OTLP_PROTOBUF, payload=body, compressed=True,
                                           span_count=factory.span_count, enqueued_at=now)
         ids.append(batch.pk)
+    steps = time_steps() if args.steps else {}
     profiler = cProfile.Profile() if args.profile else None
     timings: dict[str, list[float]] = {}
     if args.statements:
@@ -87,6 +89,11 @@ def run(args: argparse.Namespace) -> None:
     print(f"{args.batches} batches, {spans:,} spans stored, groups of {settings.INTAKE_INGEST_GROUP}: "
           f"{elapsed * 1000 / max(spans, 1):.3f} ms per span, {spans / elapsed:,.0f} spans/s in one process "
           f"(worker CPU {cpu * 1000 / max(spans, 1):.3f} ms per span; the rest is Postgres and waiting)")
+    if steps:
+        print("per step (wall = CPU of this process + database and waiting), microseconds per stored span:")
+        for name, (wall, cpu) in sorted(steps.items(), key=lambda item: -item[1][0]):
+            print(f"  {name:42s} wall {wall * 1e6 / max(spans, 1):6.1f}  cpu {cpu * 1e6 / max(spans, 1):6.1f}"
+                  f"  database+wait {(wall - cpu) * 1e6 / max(spans, 1):6.1f}")
     if timings:
         print("database time per statement (Django cursor calls; the step COPY runs on the raw cursor):")
         for sql, times in sorted(timings.items(), key=lambda item: -sum(item[1]))[:25]:
@@ -95,6 +102,45 @@ def run(args: argparse.Namespace) -> None:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
         if os.environ.get("PROFILE_OUT"):
             profiler.dump_stats(os.environ["PROFILE_OUT"])
+
+
+STEPS = [
+    ("monitoring.services", "ingest_batch"), ("monitoring.services", "normalize_batch"),
+    ("monitoring.services", "_claim"), ("monitoring.services", "_count_attempt"),
+    ("monitoring.services", "inherit_agent_keys"), ("monitoring.services", "resolve_agents"),
+    ("monitoring.services", "_create_or_lock_runs"), ("monitoring.services", "_insert_steps"),
+    ("monitoring.services", "_insert_scores"), ("monitoring.services", "_insert_escalations"),
+    ("monitoring.services", "recompute_runs"), ("monitoring.rollups", "refresh_for_runs"),
+    ("monitoring.edges", "refresh_for_runs"), ("handoffs.services", "open_tickets_for_escalations"),
+    ("handoffs.services", "open_tickets_for_runs"),
+]
+
+
+def time_steps() -> dict[str, list[float]]:
+    """Wrap the write path's steps (module attributes, looked up at call time by their callers) to
+    add up their wall and CPU time."""
+    import importlib
+
+    totals: dict[str, list[float]] = {}
+
+    def wrap(module, name: str) -> None:
+        function = getattr(module, name)
+        label = f"{module.__name__.split('.')[-1]}.{name}"
+
+        def timed(*args, **kwargs):
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                entry = totals.setdefault(label, [0.0, 0.0])
+                entry[0] += time.perf_counter() - wall
+                entry[1] += time.process_time() - cpu
+
+        setattr(module, name, timed)
+
+    for module_name, name in STEPS:
+        wrap(importlib.import_module(module_name), name)
+    return totals
 
 
 if __name__ == "__main__":
