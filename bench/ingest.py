@@ -31,6 +31,8 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +63,17 @@ def create_database() -> None:
     conn.close()
     auth = config["USER"] + (f":{config['PASSWORD']}" if config["PASSWORD"] else "")
     os.environ["DATABASE_URL"] = f"postgres://{auth}@{config['HOST']}:{config['PORT'] or 5432}/{BENCH_DB}"
+
+
+@contextmanager
+def scratch_database(keep: bool = False) -> Iterator[None]:
+    """The benchmark's own database for the block; dropped afterwards unless ``keep``."""
+    create_database()
+    try:
+        yield
+    finally:
+        if not keep:
+            drop_database()
 
 
 def drop_database() -> None:
@@ -393,12 +406,8 @@ def main() -> None:
                         help="CPU priority of the Celery worker below the web server (as deployed: docker-compose gives it half the CPU shares)")
     parser.add_argument("--keep", action="store_true", help=f"keep the benchmark database ({BENCH_DB})")
     args = parser.parse_args()
-    create_database()
-    try:
+    with scratch_database(keep=args.keep):
         run_benchmark(args)
-    finally:
-        if not args.keep:
-            drop_database()
 
 
 def run_benchmark(args: argparse.Namespace) -> None:

@@ -34,12 +34,8 @@ def main() -> None:
     parser.add_argument("--statements", action="store_true", help="print database time per statement kind")
     parser.add_argument("--steps", action="store_true", help="print wall and CPU time per step of the write path")
     args = parser.parse_args()
-    ingest_bench.create_database()
-    try:
+    with ingest_bench.scratch_database(keep=args.keep):
         run(args)
-    finally:
-        if not args.keep:
-            ingest_bench.drop_database()
 
 
 def run(args: argparse.Namespace) -> None:

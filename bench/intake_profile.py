@@ -33,11 +33,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    ingest_bench.create_database()
-    try:
+    with ingest_bench.scratch_database():
         run(args)
-    finally:
-        ingest_bench.drop_database()
 
 
 def run(args: argparse.Namespace) -> None:
