@@ -94,9 +94,12 @@ def build_navigation(user, current_path: str = "") -> list[dict]:
                 continue
             badge_fn = BADGES.get(item.url_name)
             badge = badge_fn(user) if badge_fn else None
-            links.append(
-                {"label": item.label, "url": url, "active": current_path.startswith(url), "badge": badge}
-            )
+            links.append({"label": item.label, "url": url, "active": False, "badge": badge})
         if links:
             sections.append({"title": title, "links": links})
+    # One active link: the most specific one the path is under (Overview's /monitoring/ is a prefix
+    # of every monitoring page, Dead letters' /monitoring/dead-letters/ only of its own).
+    matches = [link for section in sections for link in section["links"] if current_path.startswith(link["url"])]
+    if matches:
+        max(matches, key=lambda link: len(link["url"]))["active"] = True
     return sections

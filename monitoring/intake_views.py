@@ -18,6 +18,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -267,7 +268,14 @@ def api_openapi(request: HttpRequest) -> HttpResponse:
 @require_GET
 def dead_letters(request: HttpRequest) -> HttpResponse:
     template = "monitoring/dead_letters.html#list" if request.htmx else "monitoring/dead_letters.html"
-    return render(request, template, {"dead": services.dead_letters()})
+    return render(request, template, {"dead": services.dead_letters(request.GET.get("page", 1))})
+
+
+def _after_replay(request: HttpRequest) -> HttpResponse:
+    page = request.POST.get("page", 1)
+    if request.htmx:
+        return render(request, "monitoring/dead_letters.html#list", {"dead": services.dead_letters(page)})
+    return redirect(f"{reverse('monitoring:dead_letters')}?page={services.dead_letters(page).page}")
 
 
 @role_required(OPERATIONS)
@@ -277,6 +285,15 @@ def replay_dead_letter(request: HttpRequest, batch_id: int) -> HttpResponse:
         messages.success(request, f"Batch {batch_id} was queued for processing again.")
     else:
         messages.warning(request, f"Batch {batch_id} is not in the dead-letter list (already replayed?).")
-    if request.htmx:
-        return render(request, "monitoring/dead_letters.html#list", {"dead": services.dead_letters()})
-    return redirect("monitoring:dead_letters")
+    return _after_replay(request)
+
+
+@role_required(OPERATIONS)
+@require_POST
+def replay_all_dead_letters(request: HttpRequest) -> HttpResponse:
+    count = services.replay_all_dead()
+    if count:
+        messages.success(request, f"{count} batch{'es were' if count != 1 else ' was'} queued for processing again.")
+    else:
+        messages.info(request, "There were no dead batches to replay.")
+    return _after_replay(request)

@@ -24,6 +24,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.db import DatabaseError, connection, models, transaction
 from django.db.models import Avg, Q
 from django.utils import timezone
@@ -886,17 +887,42 @@ def sweep_inbox(*, older_than: timedelta = timedelta(minutes=2), limit: int = 50
     return SweepResult(requeue, exhausted)
 
 
-DEAD_LETTER_PAGE = 200
+DEAD_LETTER_PAGE = 50
 
 
 @dataclass(frozen=True)
 class DeadLetters:
-    batches: list[InboxBatch]  # newest first, at most DEAD_LETTER_PAGE
+    batches: list[InboxBatch]  # one page, newest first
     total: int
+    page: int  # 1-based
+    pages: int
+
+    @property
+    def newer_page(self) -> int | None:
+        return self.page - 1 if self.page > 1 else None
+
+    @property
+    def older_page(self) -> int | None:
+        return self.page + 1 if self.page < self.pages else None
 
 
-def dead_letters() -> DeadLetters:
+def dead_letters(page: object = 1) -> DeadLetters:
+    """One page of the dead-letter list, newest first. ``page`` as given in a URL: anything that is
+    not a page number shows the first page, a number past the end the last (as Paginator.get_page)."""
     dead = InboxBatch.objects.filter(status=InboxBatch.Status.DEAD)
-    batches = list(dead.defer("payload").select_related("api_key").order_by("-received_at")[:DEAD_LETTER_PAGE])
-    total = len(batches) if len(batches) < DEAD_LETTER_PAGE else dead.count()
-    return DeadLetters(batches, total)
+    rows = dead.defer("payload").select_related("api_key").order_by("-received_at", "-id")
+    current = Paginator(rows, DEAD_LETTER_PAGE).get_page(page)
+    return DeadLetters(list(current.object_list), current.paginator.count, current.number, current.paginator.num_pages)
+
+
+def replay_all_dead() -> int:
+    """Put every dead batch back in the queue (after a fix); returns how many. Safe: ingest is
+    idempotent, and a batch that fails again returns to the list with its new error."""
+    with transaction.atomic():
+        ids = list(InboxBatch.objects.select_for_update().filter(status=InboxBatch.Status.DEAD)
+                   .order_by("received_at").values_list("id", flat=True))
+        InboxBatch.objects.filter(pk__in=ids).update(
+            status=InboxBatch.Status.PENDING, error="", attempts=0, processed_at=None, enqueued_at=timezone.now()
+        )
+        transaction.on_commit(lambda: [enqueue(batch_id) for batch_id in ids])
+    return len(ids)

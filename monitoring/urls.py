@@ -15,6 +15,7 @@ urlpatterns += dashboard_urlpatterns
 urlpatterns += [
     path("dead-letters/", intake_views.dead_letters, name="dead_letters"),
     path("dead-letters/<int:batch_id>/replay/", intake_views.replay_dead_letter, name="replay_dead_letter"),
+    path("dead-letters/replay-all/", intake_views.replay_all_dead_letters, name="replay_all_dead_letters"),
 ]
 
 # Insights: root causes, failure groups, prompt drafts, version comparison, agent map.

@@ -83,3 +83,16 @@ def test_navigation_shows_only_the_sections_of_the_users_roles(client, finance_u
     client.force_login(ops_user)
     ops_page = client.get(reverse("registry:agent_list")).content.decode()
     assert 'class="nav-title">Registry' in ops_page
+
+
+@pytest.mark.parametrize("path, active", [
+    ("/monitoring/", "Overview"),
+    ("/monitoring/dead-letters/", "Dead letters"),
+    ("/monitoring/dead-letters/?page=2", "Dead letters"),
+    ("/monitoring/runs/abc/", "Runs"),
+])
+def test_navigation_marks_the_most_specific_link_only(ops_user, path, active):
+    from agentops.navigation import build_navigation
+
+    marked = [link["label"] for section in build_navigation(ops_user, path) for link in section["links"] if link["active"]]
+    assert marked == [active]

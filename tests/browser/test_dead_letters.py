@@ -35,3 +35,24 @@ def test_operator_replays_a_dead_letter_batch(new_page, live_server):
     batch.refresh_from_db()
     assert batch.status == "pending"
     purge_broker()  # no worker runs in this test; drop the replay's message
+
+
+def test_operator_pages_through_dead_letters_and_replays_them_all(new_page, live_server, monkeypatch):
+    from monitoring import services
+
+    monkeypatch.setattr(services, "DEAD_LETTER_PAGE", 2)
+    batches = [InboxBatch.objects.create(kind="otlp_protobuf", payload=b"\x00", status="dead", attempts=5,
+                                         error=f"PayloadError: bad body {i}") for i in range(3)]
+    page = new_page(_operator())
+    page.goto(f"{live_server.url}/monitoring/dead-letters/")
+    expect(page.get_by_text("3 dead batches, newest first: page 1 of 2")).to_be_visible()
+    expect(page.locator(f"tr[data-batch='{batches[0].pk}']")).to_have_count(0)
+    page.get_by_role("link", name="Older").click()
+    expect(page.locator(f"tr[data-batch='{batches[0].pk}']")).to_contain_text("bad body 0")
+    assert page.url.endswith("?page=2")  # the page is in the address bar (hx-push-url)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Replay all 3").click()
+    expect(page.get_by_text("3 batches were queued for processing again.")).to_be_visible()
+    expect(page.get_by_role("heading", name="No dead letters")).to_be_visible()
+    assert set(InboxBatch.objects.values_list("status", flat=True)) == {"pending"}
+    purge_broker()  # no worker runs in this test; drop the replays' messages

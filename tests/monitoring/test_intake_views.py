@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError
+from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
 from google.rpc import status_pb2
@@ -339,10 +340,50 @@ def test_replay_with_htmx_returns_the_list_partial(ops_client):
     assert b"<html" not in response.content and b"queued for processing again" in response.content
 
 
-def test_dead_letter_page_counts_batches_beyond_the_newest_page(ops_client, monkeypatch, django_assert_max_num_queries):
+def dead_batches(count: int) -> list[InboxBatch]:
+    start = timezone.now() - timedelta(hours=1)
+    return [InboxBatch.objects.create(kind="otlp_protobuf", payload=b"x", status="dead", error=f"boom {i}",
+                                      received_at=start + timedelta(seconds=i)) for i in range(count)]
+
+
+def test_dead_letter_page_pages_through_batches_newest_first(ops_client, monkeypatch, django_assert_max_num_queries):
     monkeypatch.setattr(services, "DEAD_LETTER_PAGE", 2)
-    for _ in range(3):
-        InboxBatch.objects.create(kind="otlp_protobuf", payload=b"x", status="dead", error="boom")
+    batches = dead_batches(5)
+    url = reverse("monitoring:dead_letters")
     with django_assert_max_num_queries(8):
-        response = ops_client.get(reverse("monitoring:dead_letters"))
-    assert b"3 dead batches; the newest 2 are shown" in response.content
+        first = ops_client.get(url).content.decode()
+    assert "5 dead batches, newest first: page 1 of 3" in first and "boom 4" in first and "boom 2" not in first
+    assert 'href="?page=2"' in first and "Newer" not in first
+    last = ops_client.get(url, {"page": 3}).content.decode()
+    assert "boom 0" in last and "boom 1" not in last and 'href="?page=2"' in last and "Older" not in last
+    assert f'data-batch="{batches[0].pk}"' in last
+
+
+@pytest.mark.parametrize("page, shown", [("zero", 1), ("-3", 3), ("999", 3), ("", 1)])
+def test_a_page_number_out_of_range_or_not_a_number_shows_the_nearest_page(ops_client, monkeypatch, page, shown):
+    monkeypatch.setattr(services, "DEAD_LETTER_PAGE", 2)
+    dead_batches(5)
+    response = ops_client.get(reverse("monitoring:dead_letters"), {"page": page})
+    assert response.status_code == 200 and f"page {shown} of 3" in response.content.decode()
+
+
+def test_replay_all_requeues_every_dead_batch_once(ops_client, monkeypatch):
+    queued = []
+    monkeypatch.setattr(services, "enqueue", queued.append)
+    batches = dead_batches(3)
+    done = InboxBatch.objects.create(kind="otlp_protobuf", payload=b"x", status="done")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = ops_client.post(reverse("monitoring:replay_all_dead_letters"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and b"3 batches were queued for processing again." in response.content
+    assert b"No dead letters" in response.content
+    assert sorted(queued) == sorted(b.pk for b in batches)
+    assert set(InboxBatch.objects.exclude(pk=done.pk).values_list("status", "attempts", "error")) == {("pending", 0, "")}
+    again = ops_client.post(reverse("monitoring:replay_all_dead_letters"), follow=True)
+    assert b"There were no dead batches to replay." in again.content
+
+
+def test_replay_all_is_for_operations_and_post_only(ops_client, reviewer_client):
+    dead_batches(1)
+    assert reviewer_client.post(reverse("monitoring:replay_all_dead_letters")).status_code == 403
+    assert ops_client.get(reverse("monitoring:replay_all_dead_letters")).status_code == 405
+    assert InboxBatch.objects.get().status == "dead"
