@@ -150,13 +150,16 @@ def otlp_traces(request: HttpRequest) -> HttpResponse:
     check_capacity()
     payload = read_body(request)
     allowed = services.restricted_agent(key)
+    # Only the accept/reject decision is made here; the worker maps the spans.
     try:
-        spans = otlp.decode_for_screening(payload, content_type, agent_attributes=allowed is not None)
+        if content_type == otlp.PROTOBUF and allowed is None:  # the common case, straight off the protobuf
+            count, screened = otlp.screen_protobuf(payload, now=timezone.now())
+        else:
+            spans = otlp.decode_for_screening(payload, content_type, agent_attributes=allowed is not None)
+            count, screened = len(spans), screen_spans(spans, now=timezone.now(), allowed_agent=allowed)
     except otlp.PayloadError as exc:
         raise IntakeError(400, str(exc)) from exc
-    # Only the accept/reject decision is made here; the worker maps the spans.
-    screened = screen_spans(spans, now=timezone.now(), allowed_agent=allowed)
-    accepted = len(spans) - screened.rejected
+    accepted = count - screened.rejected
     if accepted:
         kind = InboxBatch.Kind.OTLP_JSON if content_type == otlp.JSON else InboxBatch.Kind.OTLP_PROTOBUF
         stored, compressed = as_sent(request, payload)

@@ -10,6 +10,8 @@ import os
 import pytest
 from google.protobuf import json_format
 from google.rpc import status_pb2
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from monitoring import otlp
@@ -125,3 +127,69 @@ def test_screening_decode_makes_the_same_decision_as_the_full_decode(allowed):
     light = screen_spans(otlp.decode_for_screening(body, otlp.PROTOBUF, agent_attributes=allowed is not None),
                          now=now, allowed_agent=allowed)
     assert (light.rejected, light.errors) == (full.rejected, full.errors) and full.rejected >= 1
+
+
+# --- fast screening of protobuf bodies --------------------------------------------------------
+
+_NOW_US = 1_795_000_000_123_456  # a fixed "now" (2026-11-18), to the microsecond like a datetime
+_EARLIEST_NS = 946_684_800_000_000_000  # 2000-01-01
+_LATEST_NS = (_NOW_US + 3600 * 10**6) * 1000  # now + the allowed skew
+_EDGE_IDS = [b"", bytes(8), bytes(16), b"\x01" * 7, b"\x01" * 9, b"\x01" * 15, b"\x01" * 17]
+_EDGE_TIMES = [0, _EARLIEST_NS - 1, _EARLIEST_NS, _EARLIEST_NS + 999, _LATEST_NS - 1, _LATEST_NS, _LATEST_NS + 999,
+               _LATEST_NS + 1000, _LATEST_NS + 1999, 2**63 - 1, 2**64 - 1]
+
+
+@st.composite
+def raw_spans(draw):
+    """A valid span with, most of the time, one field set to an edge value."""
+    span = {
+        "trace_id": draw(st.binary(min_size=16, max_size=16).filter(any)),
+        "span_id": draw(st.binary(min_size=8, max_size=8).filter(any)),
+        "parent_span_id": draw(st.one_of(st.just(b""), st.binary(min_size=8, max_size=8).filter(any))),
+        "start": draw(st.integers(_EARLIEST_NS, _LATEST_NS)),
+    }
+    span["end"] = draw(st.integers(span["start"], _LATEST_NS + 999))
+    field = draw(st.sampled_from([None, "trace_id", "span_id", "parent_span_id", "start", "end"]))
+    if field in ("start", "end"):
+        span[field] = draw(st.one_of(st.sampled_from(_EDGE_TIMES), st.integers(0, 2**64 - 1)))
+    elif field:
+        span[field] = draw(st.sampled_from(_EDGE_IDS))
+    return span
+
+
+@settings(max_examples=200)
+@given(st.lists(raw_spans(), min_size=1, max_size=12))
+def test_fast_protobuf_screening_decides_and_words_exactly_as_screen_spans(spans):
+    from datetime import UTC, datetime
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from monitoring.normalize import screen_spans
+
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    for raw in spans:
+        span = scope.spans.add(trace_id=raw["trace_id"], span_id=raw["span_id"], parent_span_id=raw["parent_span_id"],
+                               name="chat", start_time_unix_nano=raw["start"], end_time_unix_nano=raw["end"])
+        span.attributes.add(key="gen_ai.operation.name").value.string_value = "chat"
+    body = request.SerializeToString()
+    now = datetime.fromtimestamp(_NOW_US // 10**6, tz=UTC).replace(microsecond=_NOW_US % 10**6)
+    count, fast = otlp.screen_protobuf(body, now=now)
+    slow = screen_spans(otlp.decode_for_screening(body, otlp.PROTOBUF, agent_attributes=False), now=now)
+    assert (count, fast.rejected, fast.errors) == (len(spans), slow.rejected, slow.errors)
+
+
+def test_fast_protobuf_screening_rejects_what_the_full_decode_rejects():
+    from datetime import timedelta
+
+    from monitoring.normalize import screen_spans
+    from tests.monitoring.otlp_builders import T0
+
+    spans = agent_trace() + agent_trace("billing-agent", error=True)
+    spans[1].span_id = "00"
+    spans[2].end_unix_nano = spans[2].start_unix_nano - 10**9
+    body = protobuf_body(spans)
+    now = T0 + timedelta(minutes=5)
+    count, fast = otlp.screen_protobuf(body, now=now)
+    full = screen_spans(otlp.decode(body, otlp.PROTOBUF), now=now)
+    assert (count, fast.rejected, fast.errors) == (len(spans), full.rejected, full.errors) and full.rejected == 2
