@@ -165,6 +165,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "wake-pending": {"task": "handoffs.tasks.wake_pending_tickets", "schedule": 60.0},
     "close-resolved": {"task": "handoffs.tasks.close_resolved_tickets", "schedule": 3600.0},
     "prune-rollups": {"task": "monitoring.tasks.prune_rollups", "schedule": 3600.0},
+    "prune-inbox": {"task": "monitoring.tasks.prune_inbox", "schedule": 3600.0},
 }
 
 # Telemetry intake limits (see docs/telemetry.md).
@@ -174,6 +175,9 @@ INTAKE_MAX_PENDING_BATCHES = int(os.environ.get("INTAKE_MAX_PENDING_BATCHES", "5
 INTAKE_TEXT_CAP_BYTES = int(os.environ.get("INTAKE_TEXT_CAP_BYTES", "16384"))
 # A worker ingests up to this many waiting inbox batches in one transaction (first attempts only).
 INTAKE_INGEST_GROUP = int(os.environ.get("INTAKE_INGEST_GROUP", "10"))
+# Processed inbox batches (raw request bodies) are deleted this long after processing; pending and
+# dead ones are kept until processed or replayed.
+INTAKE_DONE_RETENTION_HOURS = float(os.environ.get("INTAKE_DONE_RETENTION_HOURS", "72"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INTAKE_MAX_BODY_BYTES + 1024, 2621440)
 
 LOGGING = {

@@ -887,6 +887,32 @@ def sweep_inbox(*, older_than: timedelta = timedelta(minutes=2), limit: int = 50
     return SweepResult(requeue, exhausted)
 
 
+INBOX_PRUNE_CHUNK = 5_000
+
+
+def prune_inbox(now: datetime | None = None, *, keep: timedelta | None = None) -> int:
+    """Delete processed inbox batches older than ``keep`` (``INTAKE_DONE_RETENTION_HOURS``); returns
+    how many. The inbox is a durable buffer, not an archive: once a batch is done its spans live in
+    the step table, and the raw body is kept only for a while (to look at or replay by hand).
+    Pending and dead batches are never deleted here. Deletes in chunks of ``INBOX_PRUNE_CHUNK``, each
+    its own short statement, so intake inserts and worker claims are never held up for long."""
+    now = now or timezone.now()
+    keep = keep if keep is not None else timedelta(hours=settings.INTAKE_DONE_RETENTION_HOURS)
+    cutoff, deleted = now - keep, 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                # received_at bounds the scan on inbox_status_idx (status, received_at): a batch processed
+                # before the cutoff was received before it.
+                "DELETE FROM monitoring_inboxbatch WHERE id IN (SELECT id FROM monitoring_inboxbatch"
+                " WHERE status = %s AND received_at < %s AND processed_at < %s LIMIT %s)",
+                [InboxBatch.Status.DONE, cutoff, cutoff, INBOX_PRUNE_CHUNK],
+            )
+            deleted += cursor.rowcount
+            if cursor.rowcount < INBOX_PRUNE_CHUNK:
+                return deleted
+
+
 DEAD_LETTER_PAGE = 50
 
 

@@ -1,7 +1,8 @@
 """Celery tasks of the monitoring app. Each takes ids or small JSON and calls a service.
 
 Intake: ``process_batch`` ingests one inbox row; ``sweep_inbox`` (beat, every 30 s) re-enqueues rows
-left unprocessed and dead-letters those that keep failing.
+left unprocessed and dead-letters those that keep failing; ``prune_inbox`` (beat, hourly) deletes
+processed rows past their retention.
 """
 
 from __future__ import annotations
@@ -32,3 +33,8 @@ def process_batch(batch_id: int) -> str:
 def sweep_inbox() -> dict[str, int]:
     result = services.sweep_inbox()
     return {"requeued": len(result.requeued), "dead": len(result.dead)}
+
+
+@shared_task(name="monitoring.tasks.prune_inbox", expires=1800, soft_time_limit=600, time_limit=660)
+def prune_inbox() -> dict[str, int]:
+    return {"deleted": services.prune_inbox()}

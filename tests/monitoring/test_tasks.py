@@ -59,6 +59,34 @@ def test_sweep_task_reports_counts():
 
 
 @pytest.mark.django_db
+def test_prune_inbox_deletes_only_processed_batches_past_their_retention(settings, monkeypatch):
+    settings.INTAKE_DONE_RETENTION_HOURS = 72
+    monkeypatch.setattr(services, "INBOX_PRUNE_CHUNK", 2)  # several chunks
+    now = timezone.now()
+    old, recent = now - timedelta(hours=80), now - timedelta(hours=10)
+
+    def batch(status: str, received, processed=None) -> InboxBatch:
+        return InboxBatch.objects.create(kind="otlp_protobuf", payload=b"x", status=status, received_at=received,
+                                         processed_at=processed)
+
+    expired = [batch("done", old, old + timedelta(seconds=i)) for i in range(5)]
+    kept = [
+        batch("done", recent, recent),  # within retention
+        batch("done", old, now - timedelta(hours=1)),  # received long ago but processed recently (a backlog)
+        batch("pending", old),  # never deleted: not processed yet
+        batch("dead", old, old),  # never deleted: waits for a replay
+    ]
+    assert tasks.prune_inbox.apply().get() == {"deleted": len(expired)}
+    assert set(InboxBatch.objects.values_list("pk", flat=True)) == {b.pk for b in kept}
+    assert services.prune_inbox() == 0
+
+
+def test_prune_inbox_runs_hourly_from_beat(settings):
+    schedule = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert schedule["monitoring.tasks.prune_inbox"] == 3600.0
+
+
+@pytest.mark.django_db
 def test_replay_dead_letters_command_processes_dead_batches_synchronously(capsys):
     batch = InboxBatch.objects.create(kind="otlp_protobuf", payload=recent_body(), status="dead", error="boom")
     call_command("replay_dead_letters", "--all", "--sync")
