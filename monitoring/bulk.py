@@ -62,13 +62,22 @@ def field(value: Any) -> str:
     return text(str(value))
 
 
+def line(row: Sequence[Any]) -> str:
+    """One row (values in column order) as a COPY text line."""
+    return "\t".join(map(field, row))
+
+
 def copy_rows(cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """COPY ``rows`` (values in ``columns`` order) into ``table`` on a raw psycopg2 cursor."""
-    lines = ["\t".join(map(field, row)) for row in rows]
-    if not lines:
-        return
-    lines.append("")
-    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO("\n".join(lines)))
+    copy_lines(cursor, table, columns, [line(row) for row in rows])
+
+
+def copy_lines(cursor, table: str, columns: Sequence[str], lines: list[str]) -> None:
+    """COPY already formatted lines (fields joined by tabs, each made by ``field`` or an equivalent
+    that knows its values need no escaping) into ``table``."""
+    if lines:
+        body = "\n".join(lines) + "\n"
+        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO(body))
 
 
 def staging_table(cursor, table: str, columns: Sequence[str]) -> str:
@@ -87,10 +96,21 @@ def insert_ignoring_conflicts(
     """INSERT ``rows`` into ``table`` skipping those that conflict with a unique constraint, through
     a staging table. ``constants``: (column, SQL type, value) set alike on every row. With
     ``returning`` (column names), returns those columns of the rows actually inserted."""
-    if not rows:
+    return insert_lines_ignoring_conflicts(
+        cursor, table, columns, [line(row) for row in rows], constants=constants, returning=returning
+    )
+
+
+def insert_lines_ignoring_conflicts(
+    cursor, table: str, columns: Sequence[str], lines: list[str], *,
+    constants: Sequence[tuple[str, str, Any]] = (), returning: str = "",
+) -> list[tuple]:
+    """``insert_ignoring_conflicts`` for lines already formatted as ``copy_lines`` takes them. Must run
+    inside a transaction: the staging table empties itself at every commit."""
+    if not lines:
         return []
     stage = staging_table(cursor, table, columns)
-    copy_rows(cursor, stage, columns, rows)
+    copy_lines(cursor, stage, columns, lines)
     names = ", ".join((*columns, *(c for c, _t, _v in constants)))
     values = "".join(f", %s::{sql_type}" for _c, sql_type, _v in constants)
     sql = (

@@ -18,9 +18,7 @@ Edges, from the steps of one run:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -133,31 +131,17 @@ class RunRows:
     created: frozenset[int] = frozenset()  # runs the current transaction created: no stored edges yet
 
 
-_preloaded: ContextVar[RunRows | None] = ContextVar("edges_preloaded", default=None)
-
-
-@contextmanager
-def preloaded(rows: RunRows) -> Iterator[None]:
-    """Within the block, ``refresh_for_runs`` takes runs covered by ``rows`` from there instead of
-    reading them back (ingest has just computed them). The caller vouches that ``rows`` match the
-    stored data of those runs; a refresh for any run not covered reads everything, as usual."""
-    token = _preloaded.set(rows)
-    try:
-        yield
-    finally:
-        _preloaded.reset(token)
-
-
-def refresh_for_runs(run_ids: list[int]) -> None:
+def refresh_for_runs(run_ids: list[int], known: RunRows | None = None) -> None:
     """Replace the stored edges of ``run_ids`` with edges rebuilt from their steps and escalations.
 
-    Idempotent. Four reads, one delete and one insert, whatever the number of runs (one read when
-    the rows are ``preloaded``).
+    ``known``: the runs' rows already in hand (ingest has just computed them); the caller vouches
+    that they match the stored data. Without them, or when they do not cover every run, everything
+    is read. Idempotent. Four reads, one delete and one insert, whatever the number of runs (one read
+    with ``known``).
     """
     run_ids = sorted(set(run_ids))
     if not run_ids:
         return
-    known = _preloaded.get()
     with transaction.atomic(), connection.cursor() as cursor:
         if known is not None and all(run_id in known.started_at for run_id in run_ids):
             runs: dict[int, datetime] = {run_id: known.started_at[run_id] for run_id in run_ids}

@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -275,10 +276,11 @@ def dead_letters(request: HttpRequest) -> HttpResponse:
 
 
 def _after_replay(request: HttpRequest) -> HttpResponse:
-    page = request.POST.get("page", 1)
+    """Back to the page the replay was made from (the list view clamps a page gone past the end)."""
+    page = request.POST.get("page", "1")
     if request.htmx:
         return render(request, "monitoring/dead_letters.html#list", {"dead": services.dead_letters(page)})
-    return redirect(f"{reverse('monitoring:dead_letters')}?page={services.dead_letters(page).page}")
+    return redirect(f"{reverse('monitoring:dead_letters')}?{urlencode({'page': page})}")
 
 
 @role_required(OPERATIONS)

@@ -27,9 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -137,7 +135,7 @@ WITH keys AS (
     FROM keys k LEFT JOIN src s ON s.idx = k.idx GROUP BY k.idx, k.agent_id, k.bucket
 )
 {_INSERT_CELLS}"""  # noqa: S608 (composed only from constants of this module; values are bound parameters)
-# Minute cells *incremented* by runs this transaction created (see ``new_runs``): the same figures as
+# Minute cells *incremented* by runs this transaction created (``refresh_for_runs(new_ids=...)``): the same figures as
 # _FROM_RUNS_SQL computed over the new runs only, added to the stored cell. Every figure is a sum of
 # per-run terms (counts, rounded numerics, sketch bucket counts), so adding the new runs' terms gives
 # exactly the recomputed cell, without reading the runs already counted (a minute at a high ingest
@@ -269,23 +267,6 @@ def _add_new_runs(keys: Iterable[Key], new_ids: list[int]) -> None:
     _execute(_ADD_FROM_NEW_RUNS_SQL, sorted(keys), {"tier": Tier.MINUTE, "span": TIER_SPAN[Tier.MINUTE], "new": new_ids})
 
 
-_new_run_ids: ContextVar[frozenset[int]] = ContextVar("rollups_new_run_ids", default=frozenset())
-
-
-@contextmanager
-def new_runs(run_ids: Iterable[int]) -> Iterator[None]:
-    """Within the block, ``refresh_for_runs`` takes ``run_ids`` as runs *created by the current
-    transaction* (ingest's new traces), counted in no cell yet: a minute cell that only they touch
-    is incremented by them instead of recomputed from every run of the minute. Cells that also
-    hold another run of the refresh, or a run's previous place, are recomputed as usual. A replayed
-    batch finds its runs existing, so it recomputes."""
-    token = _new_run_ids.set(frozenset(run_ids))
-    try:
-        yield
-    finally:
-        _new_run_ids.reset(token)
-
-
 def _cells_from_finer(tier: str, keys: Iterable[Key]) -> None:
     sql = _MERGE_SQL.replace("{join}", _TIME_MERGE_JOIN) + _ON_CONFLICT_AGENT + _UPDATE_SET
     _execute(sql, sorted(keys), {"tier": tier, "src_tier": _FINER[tier], "span": TIER_SPAN[tier]})
@@ -311,19 +292,27 @@ def _apply(plan: _Plan, now: datetime, added: set[Key] = frozenset(), new_ids: l
     _coarse_cells(Tier.DAY, plan.day, now)
 
 
-def refresh_for_runs(run_ids: list[int], previous: Iterable[tuple[int, datetime]] = ()) -> None:
+def refresh_for_runs(
+    run_ids: list[int], previous: Iterable[tuple[int, datetime]] = (), new_ids: Iterable[int] = ()
+) -> None:
     """Recompute every rollup cell holding one of ``run_ids``. Idempotent.
 
     ``previous`` lists (agent_id, started_at) of those runs *before* this write, where a run may have
     moved: a late root span starts it earlier, or its spans turn out to belong to another agent. The
     cells it left are recomputed too (to zero if it was alone there), or it would count twice.
 
+    ``new_ids``: those of ``run_ids`` *created by the current transaction* (ingest's new traces),
+    counted in no cell yet: a minute cell that only they touch is incremented by them instead of
+    recomputed from every run of the minute. Cells that also hold another run of the refresh, or a
+    run's previous place, are recomputed as usual. A replayed batch finds its runs existing, so it
+    recomputes.
+
     Precondition: called inside the ingest transaction, after the runs are written (it opens an
     atomic block of its own otherwise, so it is also safe to call from tests and shells).
     """
     if not run_ids:
         return
-    new_ids = sorted(_new_run_ids.get().intersection(run_ids))
+    new_ids = sorted(set(new_ids).intersection(run_ids))
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
@@ -337,7 +326,7 @@ def refresh_for_runs(run_ids: list[int], previous: Iterable[tuple[int, datetime]
         pairs = [(agent_id, minute) for agent_id, minute, _only_new in rows] + left
         if not pairs:
             return
-        # Minute cells touched by new runs only are incremented (see ``new_runs``); the others recomputed.
+        # Minute cells touched by new runs only are incremented; the others recomputed.
         added = {(agent_id, minute) for agent_id, minute, only_new in rows if only_new} - set(left)
         now = timezone.now()
         plan = _plan(pairs, now)

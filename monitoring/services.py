@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import logging
 import math
 import re
@@ -304,16 +303,15 @@ def write_records(records: list[SpanRecord]) -> list[int]:
         loaded.steps[run.pk] = rows
         loaded.escalations[run.pk] = [edges.Escalated(agent_id) for agent_id in new.escalations.get(trace_id, [])]
     run_ids = sorted(r.pk for r in runs_by_trace.values())
-    with edges.preloaded(dataclasses.replace(loaded, created=created_ids)):  # the edges of these runs come from the rows just computed
-        edges.refresh_for_runs(run_ids)
+    # The edges of these runs come from the rows just computed.
+    edges.refresh_for_runs(run_ids, known=dataclasses.replace(loaded, created=created_ids))
     runs_recorded.send(sender=Run, run_ids=run_ids)
     if escalation_ids:
         escalations_recorded.send(sender=Escalation, escalation_ids=escalation_ids)
     # Rollups last: their cells (an agent's minute, the fleet's) are shared with every concurrent
     # ingest transaction, and their row and advisory locks are held until commit. Taken last, the
     # other worker waits for a commit, not for the rest of this batch.
-    with rollups.new_runs(created_ids):  # counted in no rollup cell yet
-        rollups.refresh_for_runs(run_ids, previous=previous)
+    rollups.refresh_for_runs(run_ids, previous=previous, new_ids=created_ids)  # new: counted in no cell yet
     return run_ids
 
 
@@ -377,6 +375,7 @@ class NewRuns:
     rows: dict[str, list[StepRow]]  # trace id -> the run's steps (every one is in this batch)
     escalations: dict[str, list[int]]  # trace id -> agent ids of its escalations
     agent_of: dict[tuple[str, str], int]  # (trace id, span id) -> the step's agent after inheritance
+    runs: list[Run]  # as computed, in trace id order (those another transaction created first included)
 
 
 def _create_or_lock_runs(records: list[SpanRecord], agents: dict[str, int]) -> tuple[dict[str, Run], NewRuns]:
@@ -393,15 +392,14 @@ def _create_or_lock_runs(records: list[SpanRecord], agents: dict[str, int]) -> t
     new = _compute_new_runs(records, [t for t in traces if t not in runs], agents)
     if new.rows:
         columns = tuple(f.attname for f in Run._meta.concrete_fields)
-        fresh = new.runs
         inserted = {trace_id for (trace_id,) in _insert_ignoring_conflicts(
-            Run, columns, [tuple(getattr(run, c) for c in columns) for run in fresh], returning="trace_id"
+            Run, columns, [tuple(getattr(run, c) for c in columns) for run in new.runs], returning="trace_id"
         )}
-        for run in fresh:
+        for run in new.runs:
             if run.trace_id in inserted:
                 run._state.adding, run._state.db = False, connection.alias  # as if loaded: it is stored now
                 runs[run.trace_id] = run
-        raced = sorted(run.trace_id for run in fresh if run.trace_id not in inserted)
+        raced = sorted(run.trace_id for run in new.runs if run.trace_id not in inserted)
         if raced:
             for trace_id in raced:
                 del new.rows[trace_id]
@@ -416,11 +414,11 @@ def _lock_stored(traces: list[str]) -> dict[str, Run]:
     return {run.trace_id: run for run in Run.objects.select_for_update().filter(trace_id__in=traces).order_by("trace_id")}
 
 
-def _compute_new_runs(records: list[SpanRecord], traces: list[str], agents: dict[str, int]) -> _NewRunsDraft:
+def _compute_new_runs(records: list[SpanRecord], traces: list[str], agents: dict[str, int]) -> NewRuns:
     """Runs for ``traces`` (not stored yet), with ids drawn from the run sequence, computed from the
     records exactly as ``recompute_runs`` would from the stored rows."""
     wanted = set(traces)
-    result = _NewRunsDraft(rows={}, escalations={}, agent_of={}, runs=[])
+    result = NewRuns(rows={}, escalations={}, agent_of={}, runs=[])
     if not wanted:
         return result
     with connection.cursor() as cursor:
@@ -459,8 +457,8 @@ def _compute_new_runs(records: list[SpanRecord], traces: list[str], agents: dict
         values[slots["id"]], values[slots["trace_id"]] = ids[trace_id], trace_id
         run = Run(*values)
         _aggregate(run, steps)
-        values = [v for v in scores.get(trace_id, {}).values() if v is not None and 0 <= v <= 1]
-        run.quality_score = math.fsum(values) / len(values) if values else None
+        quality = [v for v in scores.get(trace_id, {}).values() if v is not None and 0 <= v <= 1]
+        run.quality_score = math.fsum(quality) / len(quality) if quality else None
         run.has_escalation = trace_id in escalated
         by_span = {step.span_id: step for step in steps}
         result.rows[trace_id] = steps
@@ -472,11 +470,6 @@ def _compute_new_runs(records: list[SpanRecord], traces: list[str], agents: dict
     _fingerprint(result.runs, {run.pk: result.rows[run.trace_id] for run in result.runs},
                  with_text={run.pk for run in result.runs})
     return result
-
-
-@dataclass
-class _NewRunsDraft(NewRuns):
-    runs: list[Run] = dataclasses.field(default_factory=list)  # computed, not inserted yet
 
 
 def _prices(records: list[SpanRecord]) -> dict[str, list[ModelPrice]]:
@@ -502,26 +495,16 @@ STEP_COLUMNS = (
     "model", "tool_name", "started_at", "ended_at", "duration_ms", "status", "error_type", "error_message",
     "input_tokens", "output_tokens", "cost", "input", "output", "attributes", "events",
 )
-_STEP_COLUMN_LIST = ", ".join(STEP_COLUMNS)
-# Built from the constant column list only (no user input), hence the S608 exemptions. The staging
-# table is the session's own (temporary), created once per database connection (creating and dropping
-# it per batch costs more catalog work than the COPY itself), emptied after each use and at commit.
-_STEP_STAGE_CREATE_SQL = (
-    "CREATE TEMP TABLE IF NOT EXISTS ingest_step_stage ON COMMIT DELETE ROWS"  # noqa: S608
-    f" AS SELECT {_STEP_COLUMN_LIST} FROM monitoring_step WITH NO DATA"
-)
-_STEP_STAGE_COPY_SQL = f"COPY ingest_step_stage ({_STEP_COLUMN_LIST}) FROM STDIN"
-_STEP_STAGE_INSERT_SQL = (
-    f"INSERT INTO monitoring_step ({_STEP_COLUMN_LIST}) SELECT {_STEP_COLUMN_LIST} FROM ingest_step_stage"  # noqa: S608
-    " ON CONFLICT (trace_id, span_id) DO NOTHING"
-)
+
+
 def _insert_steps(
     records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int],
     agent_of: dict[tuple[str, str], int] | None = None,
 ) -> None:
-    """COPY the steps into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT DO
-    NOTHING (COPY cannot skip conflicts itself). Several times cheaper than INSERT ... VALUES, whose
-    parameters psycopg2 quotes one by one and Postgres parses as one huge statement.
+    """COPY the steps through a staging table into the step table, skipping spans stored before
+    (``bulk.insert_lines_ignoring_conflicts``). Several times cheaper than INSERT ... VALUES, whose
+    parameters psycopg2 quotes one by one and Postgres parses as one huge statement. The lines are
+    built here rather than by ``bulk.field``: ids, kinds and statuses need no escaping.
 
     A span sent twice in the same records is stored once (its first occurrence). ``agent_of``: the
     agent of steps of new runs, after inheritance within the run (``_compute_new_runs``)."""
@@ -546,13 +529,7 @@ def _insert_steps(
             str(int(r.output_tokens)), str(cost), esc(r.input), esc(r.output),
             as_json(r.attributes), as_json(r.events),
         )))
-    lines.append("")
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        raw = cursor.cursor
-        raw.execute(_STEP_STAGE_CREATE_SQL)
-        raw.copy_expert(_STEP_STAGE_COPY_SQL, io.StringIO("\n".join(lines)))
-        raw.execute(_STEP_STAGE_INSERT_SQL)
-        raw.execute("TRUNCATE ingest_step_stage")  # a second call in the same transaction starts empty
+    _insert_ignoring_conflicts(Step, STEP_COLUMNS, lines=lines)
 
 
 def _insert_scores(records: list[SpanRecord], runs: dict[str, Run]) -> None:
@@ -565,19 +542,23 @@ def _insert_scores(records: list[SpanRecord], runs: dict[str, Run]) -> None:
 
 
 def _insert_ignoring_conflicts(
-    model: type[models.Model], columns: tuple[str, ...], rows: list[tuple], returning: str = ""
+    model: type[models.Model], columns: tuple[str, ...], rows: list[tuple] = (), returning: str = "", *,
+    lines: list[str] | None = None,
 ) -> list[tuple]:
-    """``bulk_create(..., ignore_conflicts=True)`` without model instances: ``rows`` give ``columns``;
-    every other column (but the primary key) gets its field's default, evaluated once per call, as
-    bulk_create would. Rows are COPYed (``bulk``), then one INSERT ... SELECT ... ON CONFLICT DO
-    NOTHING. With ``returning`` (column names), returns those columns of the rows actually inserted."""
-    if not rows:
+    """``bulk_create(..., ignore_conflicts=True)`` without model instances: ``rows`` give ``columns``
+    (or ``lines``, already COPY-formatted); every other column (but the primary key) gets its
+    field's default, evaluated once per call, as bulk_create would. Rows are COPYed through a staging
+    table (``bulk``), then one INSERT ... SELECT ... ON CONFLICT DO NOTHING. With ``returning``
+    (column names), returns those columns of the rows actually inserted."""
+    lines = [bulk.line(row) for row in rows] if lines is None else lines
+    if not lines:
         return []
     rest = [f for f in model._meta.concrete_fields if not f.primary_key and f.column not in columns]
     constants = [(f.column, _base_type(f), f.get_db_prep_save(f.get_default(), connection)) for f in rest]
-    with connection.cursor() as cursor:
-        return bulk.insert_ignoring_conflicts(
-            cursor.cursor, model._meta.db_table, columns, rows, constants=constants, returning=returning
+    # savepoint=False: only makes sure of a transaction (the staging table empties at each commit).
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        return bulk.insert_lines_ignoring_conflicts(
+            cursor.cursor, model._meta.db_table, columns, lines, constants=constants, returning=returning
         )
 
 
@@ -854,12 +835,25 @@ def record_feedback(
 
 def replay_batch(batch_id: int) -> bool:
     """Put a dead batch back in the queue. Safe: ingest is idempotent. False if it was not dead."""
-    updated = InboxBatch.objects.filter(pk=batch_id, status=InboxBatch.Status.DEAD).update(
-        status=InboxBatch.Status.PENDING, error="", attempts=0, processed_at=None, enqueued_at=timezone.now()
-    )
-    if updated:
-        transaction.on_commit(lambda: enqueue(batch_id))
-    return bool(updated)
+    return bool(_requeue_dead(pk=batch_id))
+
+
+def replay_all_dead() -> int:
+    """Put every dead batch back in the queue (after a fix); returns how many. Safe: ingest is
+    idempotent, and a batch that fails again returns to the list with its new error."""
+    return len(_requeue_dead())
+
+
+def _requeue_dead(**filters) -> list[int]:
+    """Dead batches matching ``filters`` become pending, untried, and are enqueued after commit."""
+    with transaction.atomic():
+        ids = list(InboxBatch.objects.select_for_update().filter(status=InboxBatch.Status.DEAD, **filters)
+                   .order_by("received_at").values_list("id", flat=True))
+        InboxBatch.objects.filter(pk__in=ids).update(
+            status=InboxBatch.Status.PENDING, error="", attempts=0, processed_at=None, enqueued_at=timezone.now()
+        )
+        transaction.on_commit(lambda: [enqueue(batch_id) for batch_id in ids])
+    return ids
 
 
 @dataclass(frozen=True)
@@ -940,15 +934,3 @@ def dead_letters(page: object = 1) -> DeadLetters:
     current = Paginator(rows, DEAD_LETTER_PAGE).get_page(page)
     return DeadLetters(list(current.object_list), current.paginator.count, current.number, current.paginator.num_pages)
 
-
-def replay_all_dead() -> int:
-    """Put every dead batch back in the queue (after a fix); returns how many. Safe: ingest is
-    idempotent, and a batch that fails again returns to the list with its new error."""
-    with transaction.atomic():
-        ids = list(InboxBatch.objects.select_for_update().filter(status=InboxBatch.Status.DEAD)
-                   .order_by("received_at").values_list("id", flat=True))
-        InboxBatch.objects.filter(pk__in=ids).update(
-            status=InboxBatch.Status.PENDING, error="", attempts=0, processed_at=None, enqueued_at=timezone.now()
-        )
-        transaction.on_commit(lambda: [enqueue(batch_id) for batch_id in ids])
-    return len(ids)

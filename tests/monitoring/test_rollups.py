@@ -193,7 +193,7 @@ def test_rebuild_and_prune_replace_the_settled_generation():
 
 
 def test_cells_added_to_by_new_runs_equal_a_rebuild_from_raw_runs():
-    # Ingest declares the runs it created (rollups.new_runs): minute cells only they touch are
+    # Ingest declares the runs it created (new_ids): minute cells only they touch are
     # incremented instead of recomputed, which must give the same cells as a rebuild.
     rng = random.Random(12)
     agents = [make_agent() for _ in range(2)]
@@ -204,8 +204,8 @@ def test_cells_added_to_by_new_runs_equal_a_rebuild_from_raw_runs():
                           cost=Decimal(rng.randint(1, 900)) / 10000, quality_score=rng.choice([None, 0.5, 0.9]))
                  for _ in range(12)]
         ids = [r.id for r in batch]
-        with rollups.new_runs(ids[: len(ids) // 2 + round_]):  # some cells also hold older runs: recomputed
-            rollups.refresh_for_runs(ids)
+        # some cells also hold older runs: recomputed
+        rollups.refresh_for_runs(ids, new_ids=ids[: len(ids) // 2 + round_])
     incremental = _cells()
     rollups.rebuild(NOW - timedelta(days=1), NOW)
     assert _cells() == incremental and incremental

@@ -144,8 +144,8 @@ def test_signals_and_hooks_fire_inside_the_batch_transaction(monkeypatch):
         seen["escalations"] = escalation_ids
 
     hooked = []
-    monkeypatch.setattr(services.rollups, "refresh_for_runs", lambda ids, previous=(): hooked.append(("rollups", ids)))
-    monkeypatch.setattr(services.edges, "refresh_for_runs", lambda ids: hooked.append(("edges", ids)))
+    monkeypatch.setattr(services.rollups, "refresh_for_runs", lambda ids, **kw: hooked.append(("rollups", ids)))
+    monkeypatch.setattr(services.edges, "refresh_for_runs", lambda ids, **kw: hooked.append(("edges", ids)))
     runs_recorded.connect(on_runs)
     escalations_recorded.connect(on_escalations)
     try:
@@ -237,8 +237,8 @@ def test_an_api_key_use_is_written_at_most_once_a_minute():
 
 def test_many_traces_in_one_batch_need_a_bounded_number_of_queries(django_assert_max_num_queries, monkeypatch):
     # Only ingest's own queries are counted here; rollups and edges have their own tests.
-    monkeypatch.setattr(services.rollups, "refresh_for_runs", lambda ids, previous=(): None)
-    monkeypatch.setattr(services.edges, "refresh_for_runs", lambda ids: None)
+    monkeypatch.setattr(services.rollups, "refresh_for_runs", lambda ids, **kw: None)
+    monkeypatch.setattr(services.edges, "refresh_for_runs", lambda ids, **kw: None)
     rng = random.Random(4)
     spans = [s for i in range(30) for s in agent_trace(rng.choice(["a-1", "a-2", "a-3"]), error=i % 3 == 0)]
     normalized = normalize_spans(spans, now=NOW)
