@@ -175,6 +175,8 @@ INTAKE_MAX_PENDING_BATCHES = int(os.environ.get("INTAKE_MAX_PENDING_BATCHES", "5
 INTAKE_TEXT_CAP_BYTES = int(os.environ.get("INTAKE_TEXT_CAP_BYTES", "16384"))
 # A worker ingests up to this many waiting inbox batches in one transaction (first attempts only).
 INTAKE_INGEST_GROUP = int(os.environ.get("INTAKE_INGEST_GROUP", "10"))
+# A drain_inbox task stops after this many seconds of work and wakes another (bounded task length).
+INTAKE_DRAIN_SECONDS = float(os.environ.get("INTAKE_DRAIN_SECONDS", "20"))
 # Processed inbox batches (raw request bodies) are deleted this long after processing; pending and
 # dead ones are kept until processed or replayed.
 INTAKE_DONE_RETENTION_HOURS = float(os.environ.get("INTAKE_DONE_RETENTION_HOURS", "72"))

@@ -1,6 +1,7 @@
 """Celery tasks of the monitoring app. Each takes ids or small JSON and calls a service.
 
-Intake: ``process_batch`` ingests one inbox row; ``sweep_inbox`` (beat, every 30 s) re-enqueues rows
+Intake: ``drain_inbox`` (woken by the intake view, one message per drain) ingests waiting inbox rows
+until none is left; ``process_batch`` ingests one row (sweeper, replays); ``sweep_inbox`` (beat, every 30 s) re-enqueues rows
 left unprocessed and dead-letters those that keep failing; ``prune_inbox`` (beat, hourly) deletes
 processed rows past their retention.
 """
@@ -27,6 +28,23 @@ from . import services
 )
 def process_batch(batch_id: int) -> str:
     return services.ingest_batch(batch_id).status
+
+
+@shared_task(
+    name="monitoring.tasks.drain_inbox",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=services.MAX_ATTEMPTS,
+    soft_time_limit=120,
+    time_limit=150,
+)
+def drain_inbox() -> dict[str, int]:
+    result = services.drain_inbox()
+    return {"batches": result.batches, "spans": result.spans, "finished": result.finished}
 
 
 @shared_task(name="monitoring.tasks.sweep_inbox", expires=25, soft_time_limit=25, time_limit=30)

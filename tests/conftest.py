@@ -33,6 +33,14 @@ def _fresh_back_pressure():
     forget_pending_count()
 
 
+@pytest.fixture(autouse=True)
+def _no_queued_wake_up():
+    """A drain woken by an earlier test (with no worker to start it) must not silence this test's."""
+    from monitoring.services import forget_wake_up
+
+    forget_wake_up()
+
+
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:
     user = User.objects.create_user(
         username=username, password=PASSWORD, email=f"{username}@example.com", is_superuser=superuser,

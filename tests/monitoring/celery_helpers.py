@@ -30,10 +30,11 @@ def _close_thread_connections(**_kwargs) -> None:
 
 
 @contextmanager
-def thread_worker() -> Iterator[None]:
+def thread_worker(*, purge: bool = True) -> Iterator[None]:
     from agentops.celery import app
 
-    purge_broker()
+    if purge:
+        purge_broker()
     task_postrun.connect(_close_thread_connections)
     try:
         with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=10,
