@@ -1,4 +1,5 @@
-"""Rollup cells: recomputed (never incremented) per minute, merged into hours, days and the fleet."""
+"""Rollup cells: recomputed (or, for new runs only, added to) per minute, merged into hours, days and the
+fleet; always equal to a rebuild from raw runs."""
 
 from __future__ import annotations
 
@@ -209,3 +210,50 @@ def test_cells_added_to_by_new_runs_equal_a_rebuild_from_raw_runs():
     incremental = _cells()
     rollups.rebuild(NOW - timedelta(days=1), NOW)
     assert _cells() == incremental and incremental
+
+
+def _random_run(rng: random.Random, agents, started_at: datetime) -> Run:
+    return make_run(rng.choice(agents), started_at=started_at, duration_ms=rng.lognormvariate(6, 1),
+                    status=rng.choice(["ok", "ok", "error"]), error_type=rng.choice(["", "Timeout", "RateLimit"]),
+                    cost=Decimal(rng.randint(1, 900)) / 10000, quality_score=rng.choice([None, 0.5, 0.9]))
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_new_runs_mixed_with_stored_runs_that_change_or_move_equal_a_rebuild(seed):
+    """Minute cells only new runs touch are added to; around them, stored runs change or move, runs
+    fall past minute retention (hour cells from runs) and on other days: every cell (agent and fleet,
+    every tier) must stay exactly what a rebuild from raw runs gives."""
+    rng = random.Random(seed)
+    agents = [make_agent() for _ in range(3)]
+    stored: list[Run] = []
+    for _ in range(6):
+        # Few distinct minutes, so new, changed and moved runs often share a cell.
+        minutes = [1, 2, 3, 61, 62, 1500, 3000]
+        new = [_random_run(rng, agents, NOW - timedelta(minutes=rng.choice(minutes), seconds=rng.randint(0, 59)))
+               for _ in range(rng.randint(3, 12))]
+        changed, previous = rng.sample(stored, min(len(stored), rng.randint(0, 3))), []
+        for run in changed:
+            previous.append((run.agent_id, run.started_at))
+            run.agent, run.started_at = rng.choice(agents), run.started_at - timedelta(minutes=rng.choice([0, 1, 60]))
+            run.status = "error"
+            run.save(update_fields=["agent", "started_at", "status"])
+        rollups.refresh_for_runs([r.id for r in new + changed], previous=previous, new_ids=[r.id for r in new])
+        stored += new
+    incremental = _cells()
+    rollups.rebuild(NOW - timedelta(days=5), NOW)
+    assert [c for c in _cells() if c[3]] == [c for c in incremental if c[3]] and incremental
+
+
+def test_new_runs_in_an_hour_whose_cell_was_pruned_recompute_it_from_runs():
+    """Past the hour tier's retention the cell is gone while its runs remain: a new run there must not
+    leave a cell holding only itself."""
+    agent = make_agent()
+    old = NOW - timedelta(days=401)
+    first = make_run(agent, started_at=old)
+    rollups.refresh_for_runs([first.id])
+    rollups.prune(now=NOW)
+    assert not RollupCell.objects.filter(tier=Tier.HOUR).exists()
+    second = make_run(agent, started_at=old + timedelta(minutes=1))
+    rollups.refresh_for_runs([second.id], new_ids=[second.id])
+    assert _cell(Tier.HOUR, agent).runs == 2 and _cell(Tier.HOUR).runs == 2
+    assert _cell(Tier.DAY, agent).runs == 2
