@@ -16,7 +16,7 @@ import math
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -377,7 +377,7 @@ def write_records(records: list[SpanRecord]) -> list[int]:
     agents = resolve_agents(records)
     runs_by_trace, new = _create_or_lock_runs(records, agents)
     created = new.rows.keys()
-    _insert_steps(records, runs_by_trace, agents, new.agent_of)
+    _insert_steps(records, runs_by_trace, agents, new.agent_of, new_traces=created)
     _insert_scores(records, runs_by_trace)
     escalation_ids = _insert_escalations(records, runs_by_trace, agents, new.agent_of)
     existing = [run for trace_id, run in runs_by_trace.items() if trace_id not in created]
@@ -588,19 +588,23 @@ STEP_COLUMNS = (
 
 def _insert_steps(
     records: list[SpanRecord], runs: dict[str, Run], agents: dict[str, int],
-    agent_of: dict[tuple[str, str], int] | None = None,
+    agent_of: dict[tuple[str, str], int] | None = None, *, new_traces: Collection[str] = (),
 ) -> None:
-    """COPY the steps through a staging table into the step table, skipping spans stored before
-    (``bulk.insert_lines_ignoring_conflicts``). Several times cheaper than INSERT ... VALUES, whose
+    """COPY the steps into the step table. Several times cheaper than INSERT ... VALUES, whose
     parameters psycopg2 quotes one by one and Postgres parses as one huge statement. The lines are
     built here rather than by ``bulk.field``: ids, kinds and statuses need no escaping.
+
+    Steps of ``new_traces`` (whose runs this transaction inserted) go straight into the table: no
+    step of such a trace can be stored, or be written by another transaction before this one
+    commits (it would first have to insert the run, and waits on ours). The others go through a
+    staging table that skips spans stored before (``bulk.insert_lines_ignoring_conflicts``).
 
     A span sent twice in the same records is stored once (its first occurrence). ``agent_of``: the
     agent of steps of new runs, after inheritance within the run (``_compute_new_runs``)."""
     prices = _prices(records)
     agent_of = agent_of or {}
     esc, as_json = bulk.text, bulk.json_field
-    lines = []
+    lines, direct = [], []
     seen: set[tuple[str, str]] = set()
     for r in records:
         key = (r.trace_id, r.span_id)
@@ -610,7 +614,7 @@ def _insert_steps(
         run_id, cost = runs[r.trace_id].pk, step_cost(r, prices)
         agent_id = agent_of.get(key) or agents[r.agent_key]
         # Ids are validated hex and kind/status our own constants: no COPY escaping needed.
-        lines.append("\t".join((
+        (direct if r.trace_id in new_traces else lines).append("\t".join((
             str(run_id), r.trace_id, r.span_id, r.parent_span_id, str(agent_id),
             "t" if r.declared_agent else "f", esc(r.name), r.kind, esc(r.operation), esc(r.model),
             esc(r.tool_name), r.started_at.isoformat(), r.ended_at.isoformat(), repr(float(r.duration_ms)),
@@ -618,6 +622,9 @@ def _insert_steps(
             str(int(r.output_tokens)), str(cost), esc(r.input), esc(r.output),
             as_json(r.attributes), as_json(r.events),
         )))
+    if direct:
+        with connection.cursor() as cursor:
+            bulk.copy_lines(cursor.cursor, Step._meta.db_table, STEP_COLUMNS, direct)
     _insert_ignoring_conflicts(Step, STEP_COLUMNS, lines=lines)
 
 

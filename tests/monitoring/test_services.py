@@ -12,7 +12,7 @@ import time_machine
 from django.db import transaction
 
 from agentops.models import Agent
-from monitoring import services
+from monitoring import bulk, services
 from monitoring.models import Escalation, InboxBatch, Run, Score, Step
 from monitoring.normalize import EventInput, normalize_spans
 from monitoring.signals import escalations_recorded, runs_recorded
@@ -385,3 +385,21 @@ def test_a_trace_another_worker_created_meanwhile_is_recomputed_as_stored(monkey
     assert len(calls) == 2  # the conflicting trace was locked after all
     assert run_snapshot(spans[0].trace_id) == expected
     assert Run.objects.count() == 1 and Step.objects.filter(run__trace_id=spans[0].trace_id).count() == len(spans)
+
+
+def test_steps_of_new_traces_are_copied_straight_in_and_stored_traces_skip_spans_they_have(monkeypatch):
+    staged = []
+    real = bulk.insert_lines_ignoring_conflicts
+
+    def spy(cursor, table, columns, lines, **kwargs):
+        staged.append((table, len(lines)))
+        return real(cursor, table, columns, lines, **kwargs)
+
+    monkeypatch.setattr(bulk, "insert_lines_ignoring_conflicts", spy)
+    spans = agent_trace()
+    write(spans[:2])  # a new trace: its steps cannot be stored yet, no conflict check needed
+    assert "monitoring_step" not in {table for table, _ in staged} and Step.objects.count() == 2
+    staged.clear()
+    write(spans)  # the trace is stored now: its steps go through the staging table, the two it has are skipped
+    assert ("monitoring_step", 3) in staged
+    assert Step.objects.count() == 3 and Run.objects.get().step_count == 3
