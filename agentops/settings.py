@@ -173,8 +173,9 @@ INTAKE_MAX_BODY_BYTES = int(os.environ.get("INTAKE_MAX_BODY_BYTES", str(8 * 1024
 INTAKE_MAX_DECOMPRESSED_BYTES = int(os.environ.get("INTAKE_MAX_DECOMPRESSED_BYTES", str(32 * 1024 * 1024)))
 INTAKE_MAX_PENDING_BATCHES = int(os.environ.get("INTAKE_MAX_PENDING_BATCHES", "5000"))
 INTAKE_TEXT_CAP_BYTES = int(os.environ.get("INTAKE_TEXT_CAP_BYTES", "16384"))
-# A worker ingests up to this many waiting inbox batches in one transaction (first attempts only).
-INTAKE_INGEST_GROUP = int(os.environ.get("INTAKE_INGEST_GROUP", "10"))
+# A worker ingests up to this many waiting inbox batches in one transaction (first attempts only):
+# the per-transaction work (rollup cells, agent-map edges, tickets, commit) is shared by more spans.
+INTAKE_INGEST_GROUP = int(os.environ.get("INTAKE_INGEST_GROUP", "25"))
 # A drain_inbox task stops after this many seconds of work and wakes another (bounded task length).
 INTAKE_DRAIN_SECONDS = float(os.environ.get("INTAKE_DRAIN_SECONDS", "20"))
 # Processed inbox batches (raw request bodies) are deleted this long after processing; pending and
