@@ -37,7 +37,9 @@ def text(value: str) -> str:
 
 def json_field(value: object) -> str:
     """JSON for a COPY text field. json.dumps escapes every control character itself, so only its
-    backslashes need doubling."""
+    backslashes need doubling. Empty lists and dicts (most spans' events) skip the encoder."""
+    if not value and (type(value) is list or type(value) is dict):
+        return "[]" if type(value) is list else "{}"
     return _ENCODER.encode(value).replace("\\", "\\\\")
 
 
