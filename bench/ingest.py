@@ -2,9 +2,11 @@
 
 N sender threads POST 100-span gzip protobuf OTLP batches to /v1/traces for --seconds, honouring
 429/503 Retry-After (bodies, each with fresh trace ids, are prepared before the timed phase; the
-senders share the machine's cores with the system under test). Reported: CPU per stored span of
-each part (senders, gunicorn, Celery, the Postgres backends serving each, Redis). Reported: sustained spans/s end to end (stored spans over the time from the
-first request until the inbox has drained), accepted spans/s at the API, API latency p50/p95/p99,
+senders share the machine's cores with the system under test; each keeps its connection alive, as
+OpenTelemetry's exporter does). gunicorn runs as deployed: 3 workers of 4 threads. Reported:
+sustained spans/s end to end (stored spans over the time from the first request until the inbox has
+drained), CPU per stored span of each part (senders, gunicorn, Celery, the Postgres backends serving
+each, Redis), accepted spans/s at the API, API latency p50/p95/p99,
 time until a span is queryable, worker peak memory, and the raw COPY rate of the same rows into the
 same step table as the reference limit. The last line is
 
@@ -149,10 +151,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, workers: int) -> subprocess.Popen:
+def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:
+    """gunicorn as the Dockerfile, docker-compose and ``make demo`` run it (``--threads`` > 1 is the
+    gthread worker, which keeps connections alive between requests)."""
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "agentops.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--log-level", "warning"],
+         "--threads", str(threads), "--log-level", "warning"],
         cwd=REPO, env={**os.environ, "DB_CONN_MAX_AGE": "600", "PGAPPNAME": "bench-intake"},
     )
 
@@ -293,25 +297,35 @@ class BodyPool:
 
 
 def sender(url: str, token: str, pool: BodyPool, stop_at: float, stats: Stats, probe_every: int) -> None:
-    """POST bodies until ``stop_at`` with the standard library's HTTP client (one connection per
-    request: gunicorn's sync workers close it after each response). ``requests`` cost the bench
-    about as much CPU per request as the intake view itself."""
+    """POST bodies until ``stop_at`` with the standard library's HTTP client on one kept-alive
+    connection, as OpenTelemetry's exporter does (a ``requests`` session); a connection the server
+    closed (idle timeout, a sync worker) is replaced and the request sent again. ``requests`` itself
+    cost the bench about as much CPU per request as the intake view."""
     target = urllib.parse.urlsplit(url)
     headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip", "Authorization": f"Bearer {token}"}
     sent = 0
+    connection = None
     while time.monotonic() < stop_at:
         body, trace_ids = pool.take()
         started = time.monotonic()
-        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-        try:
-            connection.request("POST", target.path, body=body, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            status, retry_after = response.status, response.getheader("Retry-After", "1")
-        except (OSError, http.client.HTTPException):
-            status, retry_after = 0, "1"
-        finally:
-            connection.close()
+        status, retry_after = 0, "1"
+        for _attempt in range(2):
+            reused = connection is not None
+            connection = connection or http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+            try:
+                connection.request("POST", target.path, body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                status, retry_after = response.status, response.getheader("Retry-After", "1")
+                if response.will_close:
+                    connection.close()
+                    connection = None
+                break
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                connection = None
+                if not reused:
+                    break  # a fresh connection failed: count it as an error
         elapsed = (time.monotonic() - started) * 1000
         with stats.lock:
             if status == 200:
@@ -326,6 +340,8 @@ def sender(url: str, token: str, pool: BodyPool, stop_at: float, stats: Stats, p
                 stats.errors += 1
         if status in (429, 503):
             time.sleep(float(retry_after))
+    if connection is not None:
+        connection.close()
 
 
 def freshness(stats: Stats, stop: threading.Event) -> list[float]:
@@ -401,6 +417,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--server-workers", type=int, default=3)
+    parser.add_argument("--server-threads", type=int, default=4, help="gunicorn threads per worker (as deployed)")
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--worker-nice", type=int, default=10,
                         help="CPU priority of the Celery worker below the web server (as deployed: docker-compose gives it half the CPU shares)")
@@ -424,7 +441,7 @@ def run_benchmark(args: argparse.Namespace) -> None:
     factory = BodyFactory()
     pool = BodyPool(factory, int(args.seconds * 150))  # above what the API accepts per second
     port = free_port()
-    server, worker = start_server(port, args.server_workers), start_worker(args.worker_concurrency, args.worker_nice)
+    server, worker = start_server(port, args.server_workers, args.server_threads), start_worker(args.worker_concurrency, args.worker_nice)
     stats, stop = Stats(), threading.Event()
     try:
         wait_until_up(f"http://127.0.0.1:{port}/healthz")
@@ -465,7 +482,7 @@ def run_benchmark(args: argparse.Namespace) -> None:
     dead = InboxBatch.objects.filter(status=InboxBatch.Status.DEAD).count()
     copy_rate = raw_copy_rate(min(max(stored, 20_000), 200_000))
     sustained = stored / drained_seconds if drained_seconds else 0.0
-    print(f"senders {args.senders}, {args.seconds:g} s of sending, gunicorn x{args.server_workers}, "
+    print(f"senders {args.senders}, {args.seconds:g} s of sending, gunicorn x{args.server_workers} (threads {args.server_threads}), "
           f"celery x{args.worker_concurrency} (nice {args.worker_nice}), {factory.span_count} spans per batch")
     print(f"API: {stats.accepted_spans / send_seconds:,.0f} spans/s accepted, {len(stats.latencies_ms)} requests, "
           f"p50 {percentile(stats.latencies_ms, 50):.1f} ms, p95 {percentile(stats.latencies_ms, 95):.1f} ms, "
