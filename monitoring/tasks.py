@@ -13,35 +13,27 @@ from django.db import InterfaceError, OperationalError
 
 from . import services
 
+# Ingest tasks: acknowledged after they ran (a killed worker's message is redelivered), retried with
+# backoff on transient database errors only (other failures are the dead-letter rules' business).
+INGEST_TASK_OPTIONS = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": services.MAX_ATTEMPTS,
+    "soft_time_limit": 120,
+    "time_limit": 150,
+}
 
-@shared_task(
-    name="monitoring.tasks.process_batch",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=2,
-    retry_backoff_max=120,
-    retry_jitter=True,
-    max_retries=services.MAX_ATTEMPTS,
-    soft_time_limit=120,
-    time_limit=150,
-)
+
+@shared_task(name="monitoring.tasks.process_batch", **INGEST_TASK_OPTIONS)
 def process_batch(batch_id: int) -> str:
     return services.ingest_batch(batch_id).status
 
 
-@shared_task(
-    name="monitoring.tasks.drain_inbox",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=2,
-    retry_backoff_max=120,
-    retry_jitter=True,
-    max_retries=services.MAX_ATTEMPTS,
-    soft_time_limit=120,
-    time_limit=150,
-)
+@shared_task(name="monitoring.tasks.drain_inbox", **INGEST_TASK_OPTIONS)
 def drain_inbox() -> dict[str, int]:
     result = services.drain_inbox()
     return {"batches": result.batches, "spans": result.spans, "finished": result.finished}
