@@ -215,12 +215,27 @@ def ingest_batch(batch_id: int, *, group: int | None = None) -> IngestResult:
     return _attempt(batch_id, attempt, group)
 
 
+class _GroupFailed(Exception):
+    """A failure other than a database error while ingesting ``batch_ids`` in one transaction (the
+    error is the ``__cause__``); ``batch_ids[0]`` is the batch the attempt was for."""
+
+    def __init__(self, batch_ids: list[int]):
+        super().__init__(batch_ids)
+        self.batch_ids = batch_ids
+
+
 def _attempt(batch_id: int, attempt: int, group: int | None = None, *, oldest_first: bool = False) -> IngestResult:
     group = settings.INTAKE_INGEST_GROUP if group is None else group
     try:
         return _ingest(batch_id, group if attempt == 1 else 1, oldest_first=oldest_first)
     except DatabaseError:
         raise  # transient (connection lost, deadlock, serialization): the task retries with backoff
+    except _GroupFailed as failed:
+        # Each batch of the group alone: the poison one goes to the dead letters now, the others are
+        # stored, instead of the poison batch sinking group after group until it leads one itself.
+        results = [ingest_batch_alone(member, failed.__cause__) for member in failed.batch_ids]
+        return IngestResult(results[0].status, tuple(run_id for r in results for run_id in r.run_ids),
+                            sum(r.stored_spans for r in results))
     except Exception as exc:  # noqa: BLE001 - a poison batch must not block the queue
         if group > 1 and attempt == 1:
             return ingest_batch_alone(batch_id, exc)
@@ -248,13 +263,20 @@ def _ingest(batch_id: int, group: int, *, oldest_first: bool = False) -> IngestR
         if not batches:
             return IngestResult("skipped")
         _relax_commit()
-        records = [record for batch in batches for record in normalize_batch(batch).records]
-        # Marked done first (it commits or rolls back with the rest): write_records ends with the
-        # rollup cells, whose locks other workers wait for, so only the commit should follow them.
-        InboxBatch.objects.filter(pk__in=[b.pk for b in batches]).update(
-            status=InboxBatch.Status.DONE, processed_at=timezone.now(), error=""
-        )
-        run_ids = write_records(records)
+        try:
+            records = [record for batch in batches for record in normalize_batch(batch).records]
+            # Marked done first (it commits or rolls back with the rest): write_records ends with the
+            # rollup cells, whose locks other workers wait for, so only the commit should follow them.
+            InboxBatch.objects.filter(pk__in=[b.pk for b in batches]).update(
+                status=InboxBatch.Status.DONE, processed_at=timezone.now(), error=""
+            )
+            run_ids = write_records(records)
+        except DatabaseError:
+            raise
+        except Exception as exc:
+            if len(batches) > 1:
+                raise _GroupFailed([b.pk for b in batches]) from exc
+            raise
         return IngestResult("done", tuple(run_ids), len(records))
 
 

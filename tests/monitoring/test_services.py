@@ -268,10 +268,15 @@ def test_a_group_takes_the_newest_waiting_batches_whose_tasks_come_last():
 def test_a_poison_batch_in_a_group_does_not_sink_the_others():
     good = InboxBatch.objects.create(kind="otlp_protobuf", payload=protobuf_body(agent_trace()), received_at=NOW)
     poison = InboxBatch.objects.create(kind="otlp_protobuf", payload=b"\\xff garbage", received_at=NOW)
-    assert services.ingest_batch(good.pk, group=10).status == "done"
-    assert InboxBatch.objects.get(pk=poison.pk).status == "pending"
-    assert services.ingest_batch(poison.pk, group=10).status == "dead"
-    assert Step.objects.count() == 3
+    other = InboxBatch.objects.create(kind="otlp_protobuf", payload=protobuf_body(agent_trace()), received_at=NOW)
+    result = services.ingest_batch(good.pk, group=10)
+    # The group failed on the poison batch: each batch was retried alone, the poison one is dead now
+    # (with its own error) and the others are stored.
+    assert (result.status, result.stored_spans) == ("done", 6)
+    assert InboxBatch.objects.get(pk=poison.pk).status == "dead"
+    assert InboxBatch.objects.get(pk=poison.pk).error.startswith("PayloadError:")
+    assert InboxBatch.objects.get(pk=other.pk).status == "done" and Step.objects.count() == 6
+    assert services.ingest_batch(poison.pk, group=10).status == "skipped"
 
 
 def test_an_escalation_sent_before_its_agent_span_moves_to_that_agent():
