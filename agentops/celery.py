@@ -1,5 +1,6 @@
 """The Celery app. Tasks live in each app's tasks.py; the beat schedule is in settings."""
 
+import gc
 import os
 
 from celery import Celery, signals
@@ -24,3 +25,25 @@ def recycle_database_connections(task=None, **_kwargs) -> None:
     if task is not None and task.request.is_eager:
         return
     close_old_connections()
+
+
+# Generation thresholds for worker processes: collections of the youngest generation every 10 000
+# net allocations instead of 700, and of the oldest far more rarely. Ingest allocates and frees
+# hundreds of thousands of short-lived, acyclic objects per transaction (spans, records, rows);
+# reference counting frees them, and the cyclic collector only re-scanned everything else.
+WORKER_GC_THRESHOLDS = (10_000, 50, 100)
+
+
+def tune_garbage_collector() -> None:
+    """Move everything loaded so far (Django, the app, the Celery machinery) to the collector's
+    permanent generation, which it never scans, and collect less often. In the ingest profile this
+    cut garbage-collection time from ≈ 38 to ≈ 9 µs per stored span: every full collection walked
+    every object of the process (≈ 120 ms each). Objects created later are collected as usual."""
+    gc.freeze()
+    gc.set_threshold(*WORKER_GC_THRESHOLDS)
+
+
+@signals.worker_process_init.connect
+def tune_worker_process(**_kwargs) -> None:
+    """In each prefork child, once it is ready to take tasks."""
+    tune_garbage_collector()

@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--statements", action="store_true", help="print database time per statement kind")
     parser.add_argument("--steps", action="store_true", help="print wall and CPU time per step of the write path")
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep Python's default garbage collector settings (workers tune them)")
     args = parser.parse_args()
     with ingest_bench.scratch_database(keep=args.keep):
         run(args)
@@ -72,6 +74,11 @@ def run(args: argparse.Namespace) -> None:
                 timings.setdefault(" ".join(sql.split())[:90], []).append(time.perf_counter() - began)
 
         connection.execute_wrappers.append(timed)
+    if not args.default_gc:
+        from agentops.celery import tune_garbage_collector
+
+        tune_garbage_collector()  # as each Celery worker process does at start
+    collector = CollectorTime()
     backend_cpu = backend_cpu_reader()
     backend_started = backend_cpu()
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -89,6 +96,8 @@ def run(args: argparse.Namespace) -> None:
           f"{elapsed * 1000 / max(spans, 1):.3f} ms per span, {spans / elapsed:,.0f} spans/s in one process "
           f"(worker CPU {cpu * 1000 / max(spans, 1):.3f} ms per span, its Postgres backend's CPU "
           f"{backend * 1000 / max(spans, 1):.3f} ms per span; the rest is waiting)")
+    print(f"garbage collection: {collector.seconds * 1e6 / max(spans, 1):.1f} us per span "
+          f"({collector.count} collections; {'default' if args.default_gc else 'worker'} settings)")
     if steps:
         print("per step (wall = CPU of this process + database and waiting), microseconds per stored span:")
         for name, (wall, cpu) in sorted(steps.items(), key=lambda item: -item[1][0]):
@@ -102,6 +111,23 @@ def run(args: argparse.Namespace) -> None:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
         if os.environ.get("PROFILE_OUT"):
             profiler.dump_stats(os.environ["PROFILE_OUT"])
+
+
+class CollectorTime:
+    """Wall time spent in the cyclic garbage collector from now on (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        import gc
+
+        self.seconds, self.count, self._started = 0.0, 0, 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, _info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.count += 1
 
 
 def backend_cpu_reader():

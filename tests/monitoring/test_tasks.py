@@ -101,3 +101,22 @@ def test_replay_dead_letters_command_needs_ids_or_all():
 
     with pytest.raises(CommandError, match="--all"):
         call_command("replay_dead_letters")
+
+
+def test_each_prefork_worker_process_freezes_startup_objects_and_collects_less_often():
+    """Ingest churns through short-lived objects; full collections re-walked every object of the
+    worker (Django, Celery) each time: frozen, they are never scanned again."""
+    import gc
+
+    from celery import signals
+
+    from agentops.celery import WORKER_GC_THRESHOLDS
+
+    thresholds = gc.get_threshold()
+    try:
+        signals.worker_process_init.send(sender=None)
+        assert gc.get_threshold() == WORKER_GC_THRESHOLDS
+        assert gc.get_freeze_count() > 10_000  # the loaded app, now out of the collector's way
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
