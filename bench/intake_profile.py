@@ -13,19 +13,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import os
 import pstats
-import sys
 import time
-from pathlib import Path
 from unittest import mock
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentops.settings")
-
-import ingest as ingest_bench  # noqa: E402  (bench/ingest.py: database helpers and request bodies)
+# bench/ingest.py (found next to this script): database helpers and request bodies; importing it
+# also puts the repository on sys.path and selects the Django settings.
+import ingest as ingest_bench
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.protobuf import json_format
@@ -25,6 +25,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from .normalize import (
     EARLIEST_ACCEPTED,
+    EPOCH,
     MAX_FUTURE_SKEW,
     SCREENING_ATTRIBUTES,
     SCREENING_RESOURCE_ATTRIBUTES,
@@ -195,7 +196,6 @@ def to_span_inputs(request: ExportTraceServiceRequest, *, keep: frozenset[str] |
 
 
 _ZERO_TRACE_ID, _ZERO_SPAN_ID = bytes(16), bytes(8)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -208,8 +208,8 @@ def screen_protobuf(payload: bytes, *, now: datetime) -> tuple[int, NormalizedBa
     the rejection exactly as the worker's normaliser will. Building a SpanInput for every span was
     most of the intake view's own time."""
     request = parse_protobuf(payload)
-    earliest_us = (EARLIEST_ACCEPTED - _EPOCH) // _MICROSECOND
-    latest_us = (now + MAX_FUTURE_SKEW - _EPOCH) // _MICROSECOND
+    earliest_us = (EARLIEST_ACCEPTED - EPOCH) // _MICROSECOND
+    latest_us = (now + MAX_FUTURE_SKEW - EPOCH) // _MICROSECOND
     total, suspects = 0, []
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:

@@ -24,7 +24,7 @@ from typing import Any
 from django.utils import timezone
 
 from agentops.models import Agent
-from monitoring.models import Escalation, Run, RunStatus, Score, Step, StepKind
+from monitoring.models import Escalation, RollupCell, Run, RunStatus, Score, Step, StepKind
 
 _seq = itertools.count(1)
 
@@ -188,3 +188,15 @@ def make_escalation(run: Run, *, reason: str = "missing_knowledge", priority: st
         run.has_escalation = True
         run.save(update_fields=["has_escalation"])
     return escalation
+
+
+def rollup_cells() -> list[tuple]:
+    """Every rollup cell's content, comparable across refreshes and with a rebuild (no ids, no
+    timestamps of writing), in a stable order."""
+    return sorted(
+        RollupCell.objects.values_list(
+            "tier", "bucket", "agent_id", "runs", "errors", "escalations", "quality_sum", "quality_count",
+            "cost", "input_tokens", "output_tokens", "latency_sum_ms", "latency", "error_types",
+        ),
+        key=lambda row: (row[0], row[1], row[2] or 0),
+    )

@@ -13,21 +13,12 @@ from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 
 from monitoring import rollups, services
-from monitoring.models import RollupCell, Run, Step
+from monitoring.models import Run, Step
 from monitoring.normalize import normalize_spans
 from monitoring.simulator import TraceGenerator, plan_to_span_inputs
+from tests.monitoring.factories import rollup_cells
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def cells() -> list[tuple]:
-    return sorted(
-        RollupCell.objects.values_list(
-            "tier", "bucket", "agent_id", "runs", "errors", "escalations", "quality_sum", "quality_count",
-            "cost", "input_tokens", "output_tokens", "latency_sum_ms", "latency", "error_types",
-        ),
-        key=lambda row: (row[0], row[1], row[2] or 0),
-    )
 
 
 def worker(batches: list[list], start: threading.Barrier, failures: list[BaseException]) -> None:
@@ -82,6 +73,6 @@ def test_two_workers_writing_the_same_agents_minutes_leave_the_cells_a_rebuild_g
     assert not failures, failures
     spans = {(r.trace_id, r.span_id) for records in batches for r in records}
     assert Step.objects.count() == len(spans) and Run.objects.count() == 16 * 6
-    written = cells()
+    written = rollup_cells()
     rollups.rebuild(hour - timedelta(days=1), timezone.now())
-    assert cells() == written and written
+    assert rollup_cells() == written and written

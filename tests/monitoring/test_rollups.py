@@ -14,7 +14,7 @@ from monitoring import rollups, sketch
 from monitoring.models import RollupCell, Run
 from monitoring.rollup_models import Tier
 from tests.factories import make_agent
-from tests.monitoring.factories import make_run
+from tests.monitoring.factories import make_run, rollup_cells
 
 NOW = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
 
@@ -27,23 +27,12 @@ def frozen():
         yield
 
 
-def _cells() -> list[tuple]:
-    """Every cell's content, comparable across refreshes (no ids, no timestamps of writing)."""
-    return sorted(
-        RollupCell.objects.values_list(
-            "tier", "bucket", "agent_id", "runs", "errors", "escalations", "quality_sum", "quality_count",
-            "cost", "input_tokens", "output_tokens", "latency_sum_ms", "latency", "error_types",
-        ),
-        key=lambda row: (row[0], row[1], row[2] or 0),
-    )
-
-
 def _cell(tier: str, agent=None, bucket: datetime | None = None) -> RollupCell:
     qs = RollupCell.objects.filter(tier=tier, agent=agent)
     return qs.get(bucket=bucket) if bucket else qs.get()
 
 
-def test_a_run_is_counted_in_its_minute_hour_and_day_cells():
+def test_a_run_is_counted_in_its_minute_hour_and_dayrollup_cells():
     agent = make_agent()
     run = make_run(agent, started_at=NOW - timedelta(minutes=3, seconds=20), duration_ms=900,
                    cost=Decimal("0.0125"), input_tokens=300, output_tokens=40, quality_score=0.75)
@@ -74,9 +63,9 @@ def test_refreshing_the_same_runs_twice_does_not_double_count():
             for i in range(1, 8)]
     ids = [r.id for r in runs]
     rollups.refresh_for_runs(ids)
-    first = _cells()
+    first = rollup_cells()
     rollups.refresh_for_runs(ids)
-    assert _cells() == first
+    assert rollup_cells() == first
     assert _cell(Tier.DAY, agent).runs == 7
 
 
@@ -92,7 +81,7 @@ def test_a_run_updated_by_a_later_batch_replaces_its_old_contribution():
     assert sketch.quantile(hour.latency, 0.5) == pytest.approx(5000, rel=0.01)
 
 
-def test_a_run_that_moves_leaves_its_old_cells():
+def test_a_run_that_moves_leaves_its_oldrollup_cells():
     """A late root span starts the run an hour earlier and names another agent: counted once, where it is now."""
     first, second = make_agent(), make_agent()
     run = make_run(first, started_at=NOW - timedelta(minutes=5), duration_ms=100)
@@ -107,9 +96,9 @@ def test_a_run_that_moves_leaves_its_old_cells():
     new_hour = rollups.truncate(NOW - timedelta(minutes=65), Tier.HOUR)
     assert _cell(Tier.HOUR, second, new_hour).runs == 1
     assert sum(c.runs for c in RollupCell.objects.filter(tier=Tier.DAY, agent=None)) == 1  # the fleet too
-    cells = _cells()
+    cells = rollup_cells()
     rollups.rebuild(NOW - timedelta(days=1), NOW)
-    assert [c for c in _cells() if c[3]] == [c for c in cells if c[3]]  # same non-empty cells as a rebuild
+    assert [c for c in rollup_cells() if c[3]] == [c for c in cells if c[3]]  # same non-empty cells as a rebuild
 
 
 def test_incremental_refreshes_equal_a_rebuild_from_raw_runs():
@@ -124,9 +113,9 @@ def test_incremental_refreshes_equal_a_rebuild_from_raw_runs():
         batches.append([r.id for r in batch])
     for ids in batches:
         rollups.refresh_for_runs(ids)
-    incremental = _cells()
+    incremental = rollup_cells()
     rollups.rebuild(NOW - timedelta(days=5), NOW)
-    assert _cells() == incremental
+    assert rollup_cells() == incremental
 
 
 def test_runs_older_than_minute_retention_get_hour_and_day_cells_only():
@@ -142,10 +131,10 @@ def test_rebuild_restores_cells_after_they_were_lost():
     agent = make_agent()
     runs = [make_run(agent, started_at=NOW - timedelta(hours=h)) for h in (1, 2, 30)]
     rollups.refresh_for_runs([r.id for r in runs])
-    expected = _cells()
+    expected = rollup_cells()
     RollupCell.objects.all().delete()
     result = rollups.rebuild(NOW - timedelta(days=2), NOW)
-    assert _cells() == expected
+    assert rollup_cells() == expected
     assert result.hour_cells == 3
 
 
@@ -207,9 +196,9 @@ def test_cells_added_to_by_new_runs_equal_a_rebuild_from_raw_runs():
         ids = [r.id for r in batch]
         # some cells also hold older runs: recomputed
         rollups.refresh_for_runs(ids, new_ids=ids[: len(ids) // 2 + round_])
-    incremental = _cells()
+    incremental = rollup_cells()
     rollups.rebuild(NOW - timedelta(days=1), NOW)
-    assert _cells() == incremental and incremental
+    assert rollup_cells() == incremental and incremental
 
 
 def _random_run(rng: random.Random, agents, started_at: datetime) -> Run:
@@ -239,9 +228,9 @@ def test_new_runs_mixed_with_stored_runs_that_change_or_move_equal_a_rebuild(see
             run.save(update_fields=["agent", "started_at", "status"])
         rollups.refresh_for_runs([r.id for r in new + changed], previous=previous, new_ids=[r.id for r in new])
         stored += new
-    incremental = _cells()
+    incremental = rollup_cells()
     rollups.rebuild(NOW - timedelta(days=5), NOW)
-    assert [c for c in _cells() if c[3]] == [c for c in incremental if c[3]] and incremental
+    assert [c for c in rollup_cells() if c[3]] == [c for c in incremental if c[3]] and incremental
 
 
 def test_new_runs_in_an_hour_whose_cell_was_pruned_recompute_it_from_runs():
