@@ -45,6 +45,10 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentops.settings")
+# As deployed (docker-compose): DEBUG off, which needs a secret key of its own. With DEBUG on, Django
+# would also keep a log of every query and print each warning twice.
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 BENCH_SERVICE = "bench-ingest"
 BENCH_DB = f"agentops_bench_{os.getpid()}"
 
