@@ -1,16 +1,19 @@
-"""Dashboard benchmark: load N spans, build rollups, time the overview and agent pages.
+"""Dashboard benchmark: load N spans, build rollups, time the dashboards and the pages that read runs.
 
     .venv/bin/python bench/dashboard.py [--spans 10000000] [--requests 20] [--database agentops_bench]
 
 Runs against its own database (created and migrated if missing; its telemetry is replaced on every
 run), so it never touches development data. Spans are generated inside PostgreSQL with
-generate_series (10 spans per run, 50 agents, 30 days), rollups are built with the bulk rebuild path,
-then each page x range is requested through Django's test client and p50/p95 server times printed,
-followed by the same pages with the settled-summary cache emptied before every request (the cost
-of the first poll after an hour/day boundary or after late data), then the exact-vs-sketch
-percentile error. ``--skip-load`` reuses the telemetry already in the database (rollups are still
-rebuilt). The last line is the summary (warm pages, as a polling dashboard sees them):
-``dashboard: worst p95 <X> ms, percentile error <E>%``.
+generate_series (10 spans per run, 50 agents, 30 days; failed and escalated runs in 40 failure
+groups; agent-map edges to a tool for every run and to another agent for one in three), rollups
+are built with the bulk rebuild path, then each page x range is requested through Django's test
+client and p50/p95 server times printed: the overview and agent dashboards (rollups), then the
+pages that read runs directly (run explorer, prompt-version compare, root causes, agent map;
+``--no-direct`` skips them), then the dashboards again with the settled-summary cache emptied
+before every request (the cost of the first poll after an hour/day boundary or after late data),
+then the exact-vs-sketch percentile error. ``--skip-load`` reuses the telemetry already in the
+database (rollups are still rebuilt). The last line is the summary (warm dashboards, as a polling
+dashboard sees them): ``dashboard: worst p95 <X> ms, percentile error <E>%``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,15 @@ SPANS_PER_RUN = 10
 AGENTS = 50
 DAYS = 30
 RANGES = ("24h", "7d", "30d")
+# Pages that read runs (not rollups): page -> (url, {label: query}). The run explorer pages through
+# the newest runs (all, one agent's, the errors); the insight pages take a trailing number of days.
+DIRECT_PAGES = {
+    "runs": ("/monitoring/runs/", {"newest": {}, "agent": {"agent": "bench-agent-07"}, "errors": {"status": "error"}}),
+    "compare": ("/monitoring/agents/bench-agent-07/compare/", {"24h": {"days": "1"}, "7d": {"days": "7"},
+                                                               "30d": {"days": "30"}}),
+    "causes": ("/monitoring/root-causes/", {"24h": {"days": "1"}, "7d": {"days": "7"}, "30d": {"days": "30"}}),
+    "map": ("/monitoring/map/", {"24h": {"days": "1"}, "7d": {"days": "7"}, "30d": {"days": "30"}}),
+}
 
 
 def _setup_django(database: str) -> None:
@@ -71,7 +83,8 @@ def _agents() -> list[int]:
     return ids
 
 
-# Runs: lognormal latency (Box-Muller), 5 % errors, 3 % escalations, a quality score on 60 % of runs.
+# Runs: lognormal latency (Box-Muller), 5 % errors, 3 % escalations (each in one of 40 failure groups),
+# a quality score on 60 % of runs.
 _RUNS_SQL = """
 INSERT INTO monitoring_run (trace_id, agent_id, root_span_id, name, session_id, started_at, ended_at, duration_ms,
     status, error_type, model, prompt_version, step_count, input_tokens, output_tokens, cost, quality_score,
@@ -81,7 +94,9 @@ SELECT md5(g::text), a.ids[1 + (g %% array_length(a.ids, 1))], substr(md5(g::tex
        CASE WHEN s.r < 0.05 THEN 'error' ELSE 'ok' END, CASE WHEN s.r < 0.05 THEN 'ToolTimeout' ELSE '' END,
        'gpt-4o-mini', 'v' || (1 + g %% 3), %(steps)s, 800 + g %% 400, 150 + g %% 90,
        round((0.0002 + (g %% 100) / 10000.0)::numeric, 6),
-       CASE WHEN g %% 5 < 3 THEN round((0.5 + random() / 2)::numeric, 3)::float END, s.r > 0.97, '', '', '', now()
+       CASE WHEN g %% 5 < 3 THEN round((0.5 + random() / 2)::numeric, 3)::float END, s.r > 0.97,
+       CASE WHEN s.r < 0.05 OR s.r > 0.97 THEN rpad(md5('group ' || (g %% 40)), 40, '0') ELSE '' END,
+       '', '', now()
 FROM generate_series(1, %(runs)s) g
 CROSS JOIN (SELECT %(agents)s::bigint[] AS ids) a
 CROSS JOIN LATERAL (
@@ -103,6 +118,20 @@ SELECT r.id, r.trace_id, CASE WHEN i = 0 THEN r.root_span_id ELSE substr(md5(r.t
 FROM monitoring_run r CROSS JOIN generate_series(0, %(per_run)s - 1) i
 """
 
+# Agent-map edges: every run calls a tool; one run in three also invokes the next agent.
+_EDGES_SQL = """
+INSERT INTO monitoring_interactionedge (run_id, started_at, department_id, source_id, target_kind, target_agent_id,
+    target_name, calls, errors, total_ms, cost)
+SELECT r.id, r.started_at, a.department_id, r.agent_id, 'tool', NULL, 'lookup', 4, 0, r.duration_ms / 2, 0
+FROM monitoring_run r JOIN agentops_agent a ON a.id = r.agent_id
+UNION ALL
+SELECT r.id, r.started_at, a.department_id, r.agent_id, 'agent', t.id, t.slug, 1,
+       CASE WHEN r.status = 'error' THEN 1 ELSE 0 END, r.duration_ms / 3, r.cost / 2
+FROM monitoring_run r JOIN agentops_agent a ON a.id = r.agent_id
+JOIN agentops_agent t ON t.slug = 'bench-agent-' || lpad(((substr(a.slug, 13)::int + 1) %% %(agents)s)::text, 2, '0')
+WHERE r.id %% 3 = 0
+"""
+
 
 def load(spans: int) -> tuple[int, float]:
     from django.db import connection, transaction
@@ -116,9 +145,11 @@ def load(spans: int) -> tuple[int, float]:
                        "monitoring_run CASCADE")
         cursor.execute(_RUNS_SQL, {"runs": runs, "agents": agent_ids, "days": DAYS, "steps": SPANS_PER_RUN})
         cursor.execute(_STEPS_SQL, {"per_run": SPANS_PER_RUN})
+        cursor.execute(_EDGES_SQL, {"agents": AGENTS})
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE monitoring_run")
         cursor.execute("ANALYZE monitoring_step")
+        cursor.execute("ANALYZE monitoring_interactionedge")
     return runs, time.perf_counter() - started
 
 
@@ -154,24 +185,30 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def time_pages(requests: int, cold: bool = False) -> list[tuple[str, str, float, float]]:
+    """The rollup dashboards (overview, agent page) per range; ``cold`` empties the settled cache first."""
+    pages = {"overview": "/monitoring/", "agent": "/monitoring/agents/bench-agent-07/"}
+    return _time({page: (url, {key: {"range": key} for key in RANGES}) for page, url in pages.items()}, requests, cold)
+
+
+def _time(pages: dict[str, tuple[str, dict[str, dict]]], requests: int, cold: bool = False,
+          ) -> list[tuple[str, str, float, float]]:
     from monitoring import rollups
 
     client = _client()
-    pages = {"overview": "/monitoring/", "agent": "/monitoring/agents/bench-agent-07/"}
     results = []
-    for page, url in pages.items():
-        for key in RANGES:
-            client.get(url, {"range": key})  # warm caches (templates, plans) like a running server
+    for page, (url, queries) in pages.items():
+        for label, params in queries.items():
+            client.get(url, params)  # warm caches (templates, plans) like a running server
             timings = []
             for _ in range(requests):
                 if cold:
                     rollups.bump_settled_generation()
                 started = time.perf_counter()
-                response = client.get(url, {"range": key})
+                response = client.get(url, params)
                 timings.append((time.perf_counter() - started) * 1000)
                 if response.status_code != 200:
-                    raise SystemExit(f"{url}?range={key} answered {response.status_code}")
-            results.append((page, key, statistics.median(timings), _percentile(timings, 0.95)))
+                    raise SystemExit(f"{url}?{params} answered {response.status_code}")
+            results.append((page, label, statistics.median(timings), _percentile(timings, 0.95)))
     return results
 
 
@@ -241,6 +278,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20, help="timed requests per page and range")
     parser.add_argument("--database", default="agentops_bench", help="database to (re)create the data in")
     parser.add_argument("--skip-load", action="store_true", help="keep the telemetry already in the database")
+    parser.add_argument("--no-direct", action="store_true", help="skip the pages that read runs directly")
     args = parser.parse_args()
     _setup_django(args.database)
 
@@ -257,6 +295,9 @@ def main() -> None:
     results = time_pages(args.requests)
     for page, key, p50, p95 in results:
         print(f"{page:9s} {key:>4s}: p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
+    if not args.no_direct:
+        for page, label, p50, p95 in _time(DIRECT_PAGES, args.requests):
+            print(f"{page:9s} {label:>6s}: p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  (reads runs directly)")
     for page, key, p50, p95 in time_pages(max(3, args.requests // 4), cold=True):
         print(f"{page:9s} {key:>4s}: p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  (cold: settled cache emptied)")
     print(f"ingest to visible (100-run batch refresh + overview render): {ingest_to_visible() * 1000:.0f} ms "
