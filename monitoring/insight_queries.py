@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, FieldError
+from django.db import connection
 from django.db.models import Avg, Count, F, Max, Min, Q, StdDev, Sum
 from django.urls import NoReverseMatch, reverse
 
@@ -124,13 +125,33 @@ def signatures_for(fingerprints: list[str]) -> dict[str, FailureSignature | None
     """Each fingerprint's signature, recomputed from its latest run (two queries)."""
     if not fingerprints:
         return {}
-    latest = dict(
-        Run.objects.filter(fingerprint__in=fingerprints).values("fingerprint").annotate(last=Max("id"))
-        .values_list("fingerprint", "last")
-    )
+    latest = {fp: run_id for fp, (_first, run_id) in _group_ends(fingerprints).items()}
     runs = {r.id: r for r in Run.objects.filter(id__in=latest.values()).prefetch_related("steps")}
     return {fp: failure_signature(runs[run_id], runs[run_id].steps.all()) if run_id in runs else None
             for fp, run_id in latest.items()}
+
+
+GROUP_ENDS_SQL = """
+    SELECT fp,
+           (SELECT started_at FROM monitoring_run
+            WHERE fingerprint = fp AND fingerprint <> '' ORDER BY started_at, id LIMIT 1),
+           (SELECT id FROM monitoring_run
+            WHERE fingerprint = fp AND fingerprint <> '' ORDER BY started_at DESC, id DESC LIMIT 1)
+    FROM unnest(%s::varchar[]) AS fp
+"""
+
+
+def _group_ends(fingerprints: list[str]) -> dict[str, tuple[datetime, int]]:
+    """fingerprint -> (when its first run started, id of its latest run), for groups with runs.
+
+    Two probes of run_fingerprint_idx per group, however many runs the group has (an aggregate over
+    the group's runs read them all: ≈ 100 ms per query at a million runs)."""
+    fps = sorted({fp for fp in fingerprints if fp})
+    if not fps:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(GROUP_ENDS_SQL, [fps])
+        return {fp: (first, latest) for fp, first, latest in cursor.fetchall() if latest is not None}
 
 
 def ticket_model():
@@ -211,8 +232,7 @@ def failure_groups(start: datetime, end: datetime, agent: Agent | None = None,
     if agent is not None:
         previous_runs = previous_runs.filter(agent=agent)
     previous = dict(previous_runs.values("fingerprint").annotate(n=Count("id")).values_list("fingerprint", "n"))
-    first_seen = dict(Run.objects.filter(fingerprint__in=fps).values("fingerprint")
-                      .annotate(first=Min("started_at")).values_list("fingerprint", "first"))
+    first_seen = {fp: first for fp, (first, _latest) in _group_ends(fps).items()}
     signatures = signatures_for(fps)
     breakdown = _breakdown(in_range.filter(fingerprint__in=fps))
     regressions = _regressions(fps, breakdown, previous_start, end)

@@ -85,8 +85,9 @@ class Run(models.Model):
     cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
     quality_score = models.FloatField(null=True, blank=True)  # mean of the run's evaluation scores, 0..1
     has_escalation = models.BooleanField(default=False)
-    # Deterministic failure fingerprint (sha1 hex) of failed/escalated runs; blank for good runs.
-    fingerprint = models.CharField(max_length=40, blank=True, db_index=True)
+    # Deterministic failure fingerprint (sha1 hex) of failed/escalated runs; blank for good runs. Indexed
+    # only where set (run_fingerprint_idx): most runs succeed, and every run write pays for each index.
+    fingerprint = models.CharField(max_length=40, blank=True)
     input_preview = models.TextField(blank=True)
     output_preview = models.TextField(blank=True)
     ingested_at = models.DateTimeField(default=timezone.now)
@@ -96,6 +97,11 @@ class Run(models.Model):
             models.Index(fields=["agent", "-started_at", "-id"], name="run_agent_time_idx"),
             models.Index(fields=["-started_at", "-id"], name="run_time_idx"),
             models.Index(fields=["status", "-started_at"], name="run_status_time_idx"),
+            # Failure groups: a group's runs, its first and latest run without reading the others. A
+            # query uses it when the planner can tell its fingerprint is not blank (a literal, or
+            # fingerprint <> '' spelled out).
+            models.Index(fields=["fingerprint", "started_at", "id"], name="run_fingerprint_idx",
+                         condition=~models.Q(fingerprint="")),
         ]
 
     def __str__(self) -> str:

@@ -91,6 +91,34 @@ def test_failure_groups_use_a_fixed_number_of_queries(django_assert_max_num_quer
 
 
 @pytest.mark.django_db
+def test_group_ends_are_the_earliest_start_and_the_latest_run_by_time_not_by_id():
+    agent = make_agent()
+    late = failing(agent, at=NOW - timedelta(hours=1))
+    early = failing(agent, at=NOW - timedelta(days=40))  # stored after, started first
+    failing(agent, at=NOW - timedelta(days=3))
+    failing(agent, fp=FP_B, at=NOW - timedelta(days=2))
+    make_run(agent, started_at=NOW - timedelta(days=90))  # a good run (blank fingerprint) is no group
+    ends = q._group_ends([FP_A, FP_B, "", "f" * 40])
+    assert ends[FP_A] == (early.started_at, late.id)
+    assert set(ends) == {FP_A, FP_B}
+    assert q.signatures_for([FP_A]).keys() == {FP_A}
+    with time_machine.travel(NOW, tick=False):
+        (group, _other) = sorted(q.failure_groups(NOW - timedelta(days=7), NOW), key=lambda g: g.fingerprint)
+    assert (group.fingerprint, group.first_seen) == (FP_A, early.started_at)
+
+
+@pytest.mark.django_db
+def test_group_ends_probe_the_partial_fingerprint_index():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny test table would otherwise be scanned
+        cursor.execute("EXPLAIN " + q.GROUP_ENDS_SQL, [[FP_A]])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert plan.count("run_fingerprint_idx") == 2, plan  # both probes
+
+
+@pytest.mark.django_db
 def test_group_reports_the_prompt_version_it_regressed_in():
     agent = make_agent()
     v1, v2 = make_prompt(agent), make_prompt(agent)
