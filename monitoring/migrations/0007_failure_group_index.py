@@ -16,6 +16,13 @@ class Migration(migrations.Migration):
             name='fingerprint',
             field=models.CharField(blank=True, max_length=40),
         ),
+        # Replaces the (fingerprint, started_at) partial index 0002_insights created by SQL: the same
+        # rows and order, plus the id, so a group's latest run is read from the index alone.
+        migrations.RunSQL(
+            "DROP INDEX IF EXISTS run_fingerprint_time_idx",
+            reverse_sql="CREATE INDEX IF NOT EXISTS run_fingerprint_time_idx ON monitoring_run (fingerprint, started_at) "
+            "WHERE fingerprint <> ''",
+        ),
         migrations.AddIndex(
             model_name='run',
             index=models.Index(condition=models.Q(('fingerprint', ''), _negated=True), fields=['fingerprint', 'started_at', 'id'], name='run_fingerprint_idx'),
