@@ -32,12 +32,12 @@ DAYS = 30
 RANGES = ("24h", "7d", "30d")
 # Pages that read runs (not rollups): page -> (url, {label: query}). The run explorer pages through
 # the newest runs (all, one agent's, the errors); the insight pages take a trailing number of days.
+_DAYS = {"24h": {"days": "1"}, "7d": {"days": "7"}, "30d": {"days": "30"}}
 DIRECT_PAGES = {
     "runs": ("/monitoring/runs/", {"newest": {}, "agent": {"agent": "bench-agent-07"}, "errors": {"status": "error"}}),
-    "compare": ("/monitoring/agents/bench-agent-07/compare/", {"24h": {"days": "1"}, "7d": {"days": "7"},
-                                                               "30d": {"days": "30"}}),
-    "causes": ("/monitoring/root-causes/", {"24h": {"days": "1"}, "7d": {"days": "7"}, "30d": {"days": "30"}}),
-    "map": ("/monitoring/map/", {"24h": {"days": "1"}, "7d": {"days": "7"}, "30d": {"days": "30"}}),
+    "compare": ("/monitoring/agents/bench-agent-07/compare/", _DAYS),
+    "causes": ("/monitoring/root-causes/", _DAYS),
+    "map": ("/monitoring/map/", _DAYS),
 }
 
 

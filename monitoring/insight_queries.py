@@ -121,11 +121,14 @@ def prompt_key(prompt_id: int | None, raw: str) -> str:
 # --- shared lookups --------------------------------------------------------------------------------
 
 
-def signatures_for(fingerprints: list[str]) -> dict[str, FailureSignature | None]:
-    """Each fingerprint's signature, recomputed from its latest run (two queries)."""
+def signatures_for(fingerprints: list[str], ends: dict[str, tuple[datetime, int]] | None = None,
+                   ) -> dict[str, FailureSignature | None]:
+    """Each fingerprint's signature, recomputed from its latest run (two queries; one when the
+    caller has read the groups' ``ends`` already)."""
     if not fingerprints:
         return {}
-    latest = {fp: run_id for fp, (_first, run_id) in _group_ends(fingerprints).items()}
+    ends = _group_ends(fingerprints) if ends is None else ends
+    latest = {fp: ends[fp][1] for fp in fingerprints if fp in ends}
     runs = {r.id: r for r in Run.objects.filter(id__in=latest.values()).prefetch_related("steps")}
     return {fp: failure_signature(runs[run_id], runs[run_id].steps.all()) if run_id in runs else None
             for fp, run_id in latest.items()}
@@ -232,8 +235,8 @@ def failure_groups(start: datetime, end: datetime, agent: Agent | None = None,
     if agent is not None:
         previous_runs = previous_runs.filter(agent=agent)
     previous = dict(previous_runs.values("fingerprint").annotate(n=Count("id")).values_list("fingerprint", "n"))
-    first_seen = {fp: first for fp, (first, _latest) in _group_ends(fps).items()}
-    signatures = signatures_for(fps)
+    ends = _group_ends(fps)  # first seen, and the latest run a group's description comes from
+    signatures = signatures_for(fps, ends)
     breakdown = _breakdown(in_range.filter(fingerprint__in=fps))
     regressions = _regressions(fps, breakdown, previous_start, end)
     agent_ids = {a for per_fp in breakdown.values() for a in per_fp["agents"]}
@@ -242,7 +245,7 @@ def failure_groups(start: datetime, end: datetime, agent: Agent | None = None,
     annotations = {g.fingerprint: g for g in FailureGroup.objects.filter(fingerprint__in=fps).select_related("owner")}
     for row in rows:
         row.previous = previous.get(row.fingerprint, 0)
-        row.first_seen = first_seen.get(row.fingerprint)
+        row.first_seen = ends[row.fingerprint][0] if row.fingerprint in ends else None
         row.trend = classify_trend(row.runs, row.previous, row.first_seen, start)
         row.description = describe_signature(signatures.get(row.fingerprint), agents)
         per_fp = breakdown.get(row.fingerprint, {"agents": {}, "versions": {}})
