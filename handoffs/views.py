@@ -176,24 +176,43 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+def _form_error_text(form) -> str:
+    parts = []
+    for name, errors in form.errors.items():
+        label = form.fields[name].label if name in form.fields else ""
+        parts.append(f"{label or 'Form'}: {' '.join(errors)}")
+    return "Please correct the form: " + "; ".join(parts)
+
+
 @role_required(*BOTH)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def ticket_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Post/redirect/get: a plain form post always ends on the ticket's own address (with a message),
+    so reload and back never re-post; opening an action's address (GET) goes to the ticket. Under
+    htmx the ticket's main fragment is answered in place (400 form error, 409 conflict)."""
     spec = ACTIONS.get(action)
     if spec is None:
         raise Http404("No such action.")
+    if request.method == "GET":
+        return redirect("handoffs:ticket", pk=_ticket_or_404(pk).pk)
     if not has_role(request.user, *spec.roles):
         raise PermissionDenied(f"Only the {' or '.join(spec.roles)} role may {action} tickets.")
     ticket = _ticket_or_404(pk)
     form = spec.form(request.POST, prefix=action)
     if not form.is_valid():
+        if not request.htmx:
+            messages.error(request, _form_error_text(form))
+            return redirect(ticket)
         return _render_ticket(request, ticket, status=400, error="Please correct the form below.",
                               bound=(action, form))
     try:
         spec.run(ticket, request.user, form.cleaned_data)
-    except services.TicketConflict as exc:
-        return _render_ticket(request, _ticket_or_404(pk), status=409, error=str(exc))
     except services.HandoffError as exc:
+        if not request.htmx:
+            messages.error(request, str(exc))
+            return redirect(ticket)
+        if isinstance(exc, services.TicketConflict):
+            return _render_ticket(request, _ticket_or_404(pk), status=409, error=str(exc))
         return _render_ticket(request, _ticket_or_404(pk), status=400, error=str(exc), bound=(action, form))
     if request.htmx:
         return _render_ticket(request, _ticket_or_404(pk), notice=spec.done)

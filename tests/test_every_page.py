@@ -19,7 +19,15 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from agentops.models import ROLE_FINANCE, ROLE_OPERATIONS, ROLE_REVIEWERS, Agent, ApiKey, Department, ModelPrice
+from agentops.models import (
+    ROLE_FINANCE,
+    ROLE_OPERATIONS,
+    ROLE_REVIEWERS,
+    Agent,
+    ApiKey,
+    Department,
+    ModelPrice,
+)
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db

@@ -23,3 +23,67 @@ function renderPlotlyFigures(root) {
 }
 document.addEventListener("DOMContentLoaded", function () { renderPlotlyFigures(document); });
 document.addEventListener("htmx:afterSettle", function (evt) { renderPlotlyFigures(evt.detail.elt); });
+
+// htmx answers with 4xx: a form error (400, 422) or a conflict (409) is a page fragment meant for the
+// request's target, so swap it in place; any other refusal (403, 404, 405, 5xx) leaves the page
+// alone and shows its message in a banner. In DEBUG, django-htmx's helper would replace the whole
+// document with the error answer (unstyled, no layout): the capture listener below runs first and
+// keeps it from doing so for answers we handle, in debug and production alike.
+(function () {
+  var SWAPPED = [400, 409, 422];
+
+  function fragmentFor(html, target) {
+    // A full page answered (a view without a partial for this request): take the target's element.
+    if (!/<html[\s>]/i.test(html) || !target || !target.id) return html;
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var el = doc.getElementById(target.id);
+    return el ? el.outerHTML : null;
+  }
+
+  function errorText(xhr) {
+    var doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+    var msg = doc.querySelector("[data-error-message], .error-page p, .form-error");
+    var text = msg ? msg.textContent.trim() : "";
+    return "The request failed (" + xhr.status + ")" + (text ? ": " + text : ".");
+  }
+
+  window.showErrorBanner = function (text) {
+    var main = document.getElementById("main");
+    if (!main) return;
+    var box = document.getElementById("htmx-error");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "htmx-error";
+      box.className = "flash flash-error";
+      box.setAttribute("role", "alert");
+      main.insertBefore(box, main.firstChild);
+    }
+    box.textContent = text;
+  };
+
+  window.addEventListener("htmx:beforeOnLoad", function (evt) {
+    var status = evt.detail.xhr.status;
+    if (status >= 400 && status < 500) evt.stopPropagation();  // not for django-htmx's debug page
+  }, true);
+
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var xhr = evt.detail.xhr, status = xhr.status;
+    if (status < 400) return;
+    if (SWAPPED.indexOf(status) !== -1) {
+      var html = fragmentFor(xhr.responseText, evt.detail.target);
+      if (html !== null) {
+        evt.detail.serverResponse = html;
+        evt.detail.shouldSwap = true;
+        evt.detail.isError = false;
+        return;
+      }
+    }
+    evt.detail.shouldSwap = false;
+    var elt = evt.detail.elt;
+    if (elt && /every /.test(elt.getAttribute("hx-trigger") || "")) return;  // a background refresh: next one retries
+    window.showErrorBanner(errorText(xhr));
+  });
+  document.addEventListener("htmx:sendError", function () {
+    window.showErrorBanner("The server could not be reached. Check your connection and try again.");
+  });
+})();

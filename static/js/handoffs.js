@@ -1,5 +1,4 @@
-// Handoff pages: live SLA / lease countdowns, and htmx swaps of 400/409 answers so a conflict or a
-// form error is shown where the reviewer acted (htmx ignores 4xx bodies by default).
+// Handoff pages: live SLA / lease countdowns. (htmx swaps of 400/409 answers: static/js/app.js.)
 (function () {
   function fmt(seconds) {
     var s = Math.abs(Math.round(seconds));
@@ -24,11 +23,4 @@
   }
   document.addEventListener("DOMContentLoaded", function () { tick(); setInterval(tick, 1000); });
   document.addEventListener("htmx:afterSettle", tick);
-  document.addEventListener("htmx:beforeSwap", function (evt) {
-    var status = evt.detail.xhr.status;
-    if (status === 400 || status === 409) {
-      evt.detail.shouldSwap = true;
-      evt.detail.isError = false;
-    }
-  });
 })();

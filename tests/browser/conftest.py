@@ -34,13 +34,19 @@ def browser():
         b.close()
 
 
+# The two screens every journey is walked on: a laptop and a phone.
+VIEWPORTS = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
 @pytest.fixture
 def new_page(browser, live_server):
-    """Factory: a fresh browser context (own cookies) signed in as ``user``; closed after the test."""
+    """Factory: a fresh browser context (own cookies) signed in as ``user``; closed after the test.
+    ``screen`` is "desktop" (1440x900) or "phone" (390x844, touch)."""
     contexts = []
 
-    def _open(user=None):
-        context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id="UTC")
+    def _open(user=None, screen: str = "desktop"):
+        phone = screen == "phone"
+        context = browser.new_context(viewport=VIEWPORTS[screen], timezone_id="UTC", is_mobile=phone, has_touch=phone)
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()

@@ -40,9 +40,10 @@ def _client(user) -> Client:
     return c
 
 
-def _action(client, ticket, action, **data):
+def _action(client, ticket, action, htmx=False, **data):
     payload = {f"{action}-{k}": v for k, v in {"version": ticket.version, **data}.items()}
-    return client.post(reverse("handoffs:ticket_action", args=[ticket.pk, action]), payload)
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.post(reverse("handoffs:ticket_action", args=[ticket.pk, action]), payload, headers=headers)
 
 
 @pytest.mark.parametrize("name,args", [
@@ -117,7 +118,7 @@ def test_claim_post_redirects_to_ticket(reviewer_client, reviewer, ticket):
 
 def test_claim_of_taken_ticket_is_409_naming_the_holder(reviewer_client, reviewer2, ticket):
     services.claim_ticket(ticket.pk, reviewer2, ticket.version)
-    response = _action(reviewer_client, ticket, "claim")
+    response = _action(reviewer_client, ticket, "claim", htmx=True)
     assert response.status_code == 409
     assert b"already claimed by Ravi" in response.content
     assert response.context["ticket"].assignee == reviewer2  # the fresh state
@@ -125,7 +126,7 @@ def test_claim_of_taken_ticket_is_409_naming_the_holder(reviewer_client, reviewe
 
 def test_stale_note_is_409_and_writes_nothing(reviewer_client, reviewer, ticket):
     services.claim_ticket(ticket.pk, reviewer, ticket.version)
-    response = _action(reviewer_client, ticket, "note", note="hello")
+    response = _action(reviewer_client, ticket, "note", note="hello", htmx=True)
     assert response.status_code == 409
     assert b"changed since you opened it" in response.content
     assert not Ticket.objects.get(pk=ticket.pk).events.filter(kind=EventKind.NOTE).exists()
@@ -144,7 +145,7 @@ def test_htmx_action_returns_ticket_partial(reviewer_client, reviewer, ticket):
 
 def test_resolve_without_root_cause_is_400_with_field_error(reviewer_client, reviewer, ticket):
     t = services.claim_ticket(ticket.pk, reviewer, ticket.version)
-    response = _action(reviewer_client, t, "resolve", outcome=Outcome.ACTION_TAKEN)
+    response = _action(reviewer_client, t, "resolve", outcome=Outcome.ACTION_TAKEN, htmx=True)
     assert response.status_code == 400
     assert "root_cause" in response.context["forms"]["resolve"].errors
     assert Ticket.objects.get(pk=t.pk).status == TicketStatus.CLAIMED
@@ -161,9 +162,32 @@ def test_resolve_with_outcome_and_root_cause(reviewer_client, reviewer, ticket):
 
 def test_pending_with_past_time_is_400(reviewer_client, reviewer, ticket):
     t = services.claim_ticket(ticket.pk, reviewer, ticket.version)
-    response = _action(reviewer_client, t, "pending", until="2001-01-01T10:00")
+    response = _action(reviewer_client, t, "pending", until="2001-01-01T10:00", htmx=True)
     assert response.status_code == 400
     assert b"must be in the future" in response.content
+
+
+def test_failed_plain_claim_redirects_to_the_ticket_with_the_reason(reviewer_client, reviewer2, ticket):
+    """Post/redirect/get: the address bar never keeps an action URL, so reload and back are safe."""
+    services.claim_ticket(ticket.pk, reviewer2, ticket.version)
+    response = _action(reviewer_client, ticket, "claim")
+    assert response.status_code == 302 and response.url == ticket.get_absolute_url()
+    page = reviewer_client.get(response.url)
+    assert b"already claimed by Ravi" in page.content
+
+
+def test_plain_form_error_redirects_with_the_field_named(reviewer_client, reviewer, ticket):
+    t = services.claim_ticket(ticket.pk, reviewer, ticket.version)
+    response = _action(reviewer_client, t, "resolve", outcome=Outcome.CORRECTED_AGENT_ANSWER)
+    assert response.status_code == 302
+    page = reviewer_client.get(response.url)
+    assert b"Please correct the form" in page.content and b"Root cause" in page.content
+    assert Ticket.objects.get(pk=t.pk).status == TicketStatus.CLAIMED
+
+
+def test_opening_an_action_address_goes_to_the_ticket(reviewer_client, ticket):
+    response = reviewer_client.get(reverse("handoffs:ticket_action", args=[ticket.pk, "claim"]))
+    assert response.status_code == 302 and response.url == ticket.get_absolute_url()
 
 
 def test_unknown_action_is_404(reviewer_client, ticket):
