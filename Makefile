@@ -16,7 +16,7 @@ venv: $(STAMP)
 
 ## make demo: embedded Postgres and Redis unless DATABASE_URL/REDIS_URL are set; seeds, simulates, serves :8000
 demo: $(STAMP)
-	$(PY) -m agentops.demo
+	$(PY) -m demo.launcher
 
 ## make test: lint, then the whole suite against real PostgreSQL and Redis
 test: $(STAMP)

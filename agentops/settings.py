@@ -52,7 +52,9 @@ INSTALLED_APPS = [
     "agentops",
     "monitoring",
     "handoffs",
+    "insights",
     "roi",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("registry/", include("agentops.registry_urls")),
     path("monitoring/", include("monitoring.urls")),
+    path("monitoring/", include("insights.urls")),
     path("handoffs/", include("handoffs.urls")),
     path("roi/", include("roi.urls")),
     # Machine endpoints: OTLP/HTTP at /v1/traces and the native JSON API at /api/v1/.

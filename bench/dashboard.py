@@ -159,7 +159,7 @@ def build_rollups() -> float:
     from django.db import connection
     from django.utils import timezone
 
-    from monitoring import rollups
+    from monitoring.rollups import cells as rollups
 
     started = time.perf_counter()
     now = timezone.now()
@@ -192,7 +192,7 @@ def time_pages(requests: int, cold: bool = False) -> list[tuple[str, str, float,
 
 def _time(pages: dict[str, tuple[str, dict[str, dict]]], requests: int, cold: bool = False,
           ) -> list[tuple[str, str, float, float]]:
-    from monitoring import rollups
+    from monitoring.rollups import cells as rollups
 
     client = _client()
     results = []
@@ -217,16 +217,18 @@ def percentile_error() -> float:
     from django.db import connection
     from django.utils import timezone
 
-    from monitoring import queries, sketch
-    from monitoring.rollups import truncate
+    from monitoring import timerange
+    from monitoring.rollups import queries as rollup_queries
+    from monitoring.rollups import sketch
+    from monitoring.rollups.cells import truncate
 
-    time_range = queries.parse_range({"range": "30d"})
-    tier = queries.aggregate_tier(time_range)
+    time_range = timerange.parse_range({"range": "30d"})
+    tier = timerange.aggregate_tier(time_range)
     start = truncate(time_range.start, tier)
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM agentops_agent WHERE slug LIKE 'bench-agent-%%' ORDER BY slug LIMIT 5")
         agent_ids = [row[0] for row in cursor.fetchall()]
-    current, _ = queries.summaries(time_range, agent_ids, with_previous=False)
+    current, _ = rollup_queries.summaries(time_range, agent_ids, with_previous=False)
     worst = 0.0
     for agent_id in agent_ids:
         with connection.cursor() as cursor:
@@ -252,7 +254,7 @@ def ingest_to_visible() -> float:
     """Seconds from new runs committed to the overview showing them: refresh + one overview render."""
     from django.db import connection, transaction
 
-    from monitoring import rollups
+    from monitoring.rollups import cells as rollups
 
     client = _client()
     started = time.perf_counter()

@@ -102,7 +102,7 @@ class BodyFactory:
     def __init__(self) -> None:
         from django.utils import timezone
 
-        from monitoring.simulator import TraceGenerator, plan_to_span_inputs
+        from demo.simulator import TraceGenerator, plan_to_span_inputs
         from tests.monitoring.otlp_builders import otlp_request
 
         generator = TraceGenerator(42)

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> None:
     from django.core.management import call_command
     from django.utils import timezone
 
-    from monitoring import services
+    from monitoring.ingest import services as ingest_services
     from monitoring.models import InboxBatch, Step
 
     call_command("migrate", verbosity=0)
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
     if profiler:
         profiler.enable()
     for batch_id in ids:  # as the worker would: each task groups the waiting batches on first attempt
-        services.ingest_batch(batch_id)
+        ingest_services.ingest_batch(batch_id)
     if profiler:
         profiler.disable()
     elapsed = time.perf_counter() - started

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> None:
         response.close()
         return status[0]
 
-    with mock.patch("monitoring.services.enqueue"):
+    with mock.patch("monitoring.intake.services.wake_workers"):
         for body in bodies[:20]:  # warm-up: imports, connection, caches
             assert post(body).startswith("200"), "intake refused the warm-up request"
         profiler = cProfile.Profile() if args.profile else None

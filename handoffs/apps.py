@@ -7,7 +7,7 @@ class HandoffsConfig(AppConfig):
 
     def ready(self) -> None:
         from agentops.navigation import register_badge
-        from monitoring.views import register_trace_link
+        from monitoring.dashboards.views import register_trace_link
 
         # Subscribes to monitoring.signals (escalations -> tickets); see handoffs/receivers.py.
         from . import receivers  # noqa: F401

@@ -6,10 +6,10 @@ class MonitoringConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Celery autodiscovers monitoring/tasks.py only; register the live-monitoring tasks too.
-        from . import (
-            alert_tasks,  # noqa: F401
-            panels,
-        )
+        # Celery autodiscovers ``<app>.tasks``; monitoring's tasks live in its sub-packages.
+        from monitoring import panels
+        from monitoring.alerts import tasks as _alert_tasks  # noqa: F401
+        from monitoring.ingest import tasks as _ingest_tasks  # noqa: F401
+        from monitoring.rollups import tasks as _rollup_tasks  # noqa: F401
 
         panels.register()

@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from django.template.loader import render_to_string
 
-from agentops.panels import AGENT_DETAIL, PROMPT_DETAIL, register_panel
-
-
-def prompt_cases_panel(request, agent, prompt) -> str:
-    from .insight_queries import cases_for_prompt_version
-
-    cases = cases_for_prompt_version(prompt.id)
-    if not cases:
-        return ""
-    return render_to_string("monitoring/insights/_prompt_cases.html", {"cases": cases}, request=request)
+from agentops.panels import AGENT_DETAIL, register_panel
 
 
 def agent_links_panel(request, agent) -> str:
@@ -21,5 +12,4 @@ def agent_links_panel(request, agent) -> str:
 
 
 def register() -> None:
-    register_panel(PROMPT_DETAIL, prompt_cases_panel)
     register_panel(AGENT_DETAIL, agent_links_panel)

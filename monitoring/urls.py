@@ -1,24 +1,24 @@
-from django.urls import path  # noqa: F401
+"""Routes of the monitoring pages (namespace ``monitoring``): live dashboards, alerts, dead letters."""
 
-from . import intake_views, views  # noqa: F401
+from django.urls import path
+
+from monitoring.alerts import views as alert_views
+from monitoring.dashboards import views
+from monitoring.ingest import views as ingest_views
 
 app_name = "monitoring"
 
-urlpatterns: list = []
-
-# Live monitoring: overview, agent dashboards, run explorer, trace view, alerts.
-from .dashboard_urls import urlpatterns as dashboard_urlpatterns  # noqa: E402
-
-urlpatterns += dashboard_urlpatterns
-
-# Telemetry intake: dead letters (monitoring.intake_views).
-urlpatterns += [
-    path("dead-letters/", intake_views.dead_letters, name="dead_letters"),
-    path("dead-letters/<int:batch_id>/replay/", intake_views.replay_dead_letter, name="replay_dead_letter"),
-    path("dead-letters/replay-all/", intake_views.replay_all_dead_letters, name="replay_all_dead_letters"),
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("agents/<slug:slug>/", views.agent_dashboard, name="agent_dashboard"),
+    path("runs/", views.runs, name="runs"),
+    path("runs/export.csv", views.runs_export, name="runs_export"),
+    path("runs/<str:trace_id>/", views.run_detail, name="run_detail"),
+    path("alerts/", alert_views.alert_list, name="alerts"),
+    path("alerts/rules/new/", alert_views.alert_rule_create, name="alert_rule_create"),
+    path("alerts/rules/<int:pk>/", alert_views.alert_rule_edit, name="alert_rule_edit"),
+    path("alerts/rules/<int:pk>/test/", alert_views.alert_rule_test, name="alert_rule_test"),
+    path("dead-letters/", ingest_views.dead_letters, name="dead_letters"),
+    path("dead-letters/<int:batch_id>/replay/", ingest_views.replay_dead_letter, name="replay_dead_letter"),
+    path("dead-letters/replay-all/", ingest_views.replay_all_dead_letters, name="replay_all_dead_letters"),
 ]
-
-# Insights: root causes, failure groups, prompt drafts, version comparison, agent map.
-from .insight_urls import urlpatterns as insight_urlpatterns  # noqa: E402
-
-urlpatterns += insight_urlpatterns

@@ -28,7 +28,7 @@ def _fast_password_hashing(settings):
 @pytest.fixture(autouse=True)
 def _fresh_back_pressure():
     """Intake processes remember the inbox count for a second; every test counts afresh."""
-    from monitoring.services import forget_pending_count
+    from monitoring.intake.services import forget_pending_count
 
     forget_pending_count()
 
@@ -36,7 +36,7 @@ def _fresh_back_pressure():
 @pytest.fixture(autouse=True)
 def _no_queued_wake_up():
     """A drain woken by an earlier test (with no worker to start it) must not silence this test's."""
-    from monitoring.services import forget_wake_up
+    from monitoring.intake.services import forget_wake_up
 
     forget_wake_up()
 

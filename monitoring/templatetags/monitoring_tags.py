@@ -8,7 +8,8 @@ from django import template
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
-from monitoring.queries import Tile, metric_value
+from monitoring.dashboards.queries import Tile
+from monitoring.rollups.queries import metric_value
 
 register = template.Library()
 
@@ -93,6 +94,6 @@ def slo_label(status: str) -> str:
 @register.filter
 def alert_value(value: float | None, metric: str) -> str:
     """An alert's value in its metric's unit ({{ event.last_value|alert_value:event.rule.metric }})."""
-    from monitoring.alerts import format_metric
+    from monitoring.alerts.services import format_metric
 
     return format_metric(metric, value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from monitoring.insight_models import PromptDraftCase
+from insights.models import PromptDraftCase
 from tests.factories import make_agent, make_prompt
 from tests.monitoring.factories import make_run
 
@@ -16,7 +16,7 @@ def test_agent_page_links_to_its_monitoring_pages(ops_client):
     agent = make_agent("Billing agent", slug="billing-agent")
     html = ops_client.get(reverse("registry:agent_detail", args=[agent.slug])).content.decode()
     assert reverse("monitoring:agent_dashboard", args=[agent.slug]) in html
-    assert reverse("monitoring:compare", args=[agent.slug]) in html
+    assert reverse("insights:compare", args=[agent.slug]) in html
 
 
 def test_prompt_page_lists_the_cases_that_motivated_the_draft(ops_client):

@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 
 from agentops.models import Agent, ApiKey, Department, LifecycleStage, ModelPrice, PromptVersion
 from agentops.permissions import user_roles
-from agentops.seed import DEMO_PASSWORD, seed_registry
+from demo.registry import DEMO_PASSWORD, seed_registry
 
 pytestmark = pytest.mark.django_db
 

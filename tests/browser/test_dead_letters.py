@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group, User
 from playwright.sync_api import expect
 
 from agentops.models import ROLE_OPERATIONS
+from monitoring.ingest import queries as dead_letter_queries
 from monitoring.models import InboxBatch
 from tests.conftest import PASSWORD
 from tests.monitoring.celery_helpers import purge_broker
@@ -38,9 +39,8 @@ def test_operator_replays_a_dead_letter_batch(new_page, live_server):
 
 
 def test_operator_pages_through_dead_letters_and_replays_them_all(new_page, live_server, monkeypatch):
-    from monitoring import services
 
-    monkeypatch.setattr(services, "DEAD_LETTER_PAGE", 2)
+    monkeypatch.setattr(dead_letter_queries, "DEAD_LETTER_PAGE", 2)
     batches = [InboxBatch.objects.create(kind="otlp_protobuf", payload=b"\x00", status="dead", attempts=5,
                                          error=f"PayloadError: bad body {i}") for i in range(3)]
     page = new_page(_operator())

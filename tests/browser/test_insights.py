@@ -16,8 +16,8 @@ def demo(transactional_db):
     from django.contrib.auth.models import Group
 
     from agentops.models import ROLES
-    from agentops.seed import seed_registry
-    from monitoring.insight_seed import seed
+    from demo.insights import seed
+    from demo.registry import seed_registry
 
     # transactional_db flushes the groups the roles migration created; the registry seed needs them.
     for role in ROLES:

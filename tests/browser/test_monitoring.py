@@ -10,7 +10,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from agentops.models import ROLE_OPERATIONS
-from monitoring import rollups
+from monitoring.rollups import cells as rollups
 from tests.conftest import PASSWORD
 from tests.factories import make_agent
 from tests.monitoring.factories import make_run

@@ -10,8 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from handoffs.models import Ticket, TicketSource
-from monitoring.normalize import EventInput, normalize_spans
-from monitoring.services import write_records
+from monitoring.ingest.write import write_records
+from monitoring.intake.normalize import EventInput, normalize_spans
 from tests.handoffs.factories import make_queue
 from tests.monitoring.otlp_builders import agent_trace, ns
 

@@ -7,9 +7,9 @@ import io
 import pytest
 
 from agentops.models import Agent
-from agentops.seed import seed_registry
+from demo.handoffs import seed
+from demo.registry import seed_registry
 from handoffs.models import Queue, RootCause, Ticket, TicketEvent, TicketStatus
-from handoffs.seed import seed
 from handoffs.services import FALLBACK_QUEUE_SLUG
 from tests.handoffs.factories import make_escalation, record_escalations
 

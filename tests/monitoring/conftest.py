@@ -7,7 +7,7 @@ import uuid
 import pytest
 from django.core.cache import cache
 
-from monitoring import rollups
+from monitoring.rollups import cells as rollups
 
 
 @pytest.fixture(autouse=True)

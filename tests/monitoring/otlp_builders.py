@@ -11,7 +11,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from monitoring.normalize import EventInput, SpanInput
+from monitoring.intake.normalize import EventInput, SpanInput
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -13,9 +13,11 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from monitoring import alerts, rollups
-from monitoring.alert_models import AlertDelivery, AlertEvent, AlertRule
+from monitoring.alerts import services as alerts
+from monitoring.alerts import tasks as alert_tasks
+from monitoring.alerts.models import AlertDelivery, AlertEvent, AlertRule
 from monitoring.models import Run
+from monitoring.rollups import cells as rollups
 from tests.factories import make_agent
 from tests.monitoring.factories import make_run
 
@@ -42,12 +44,22 @@ def test_a_breaching_rule_opens_one_event_and_queues_its_notification(django_cap
     agent = make_agent()
     _runs(agent, 5, duration_ms=3000)
     rule = _rule(agent)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    with django_capture_on_commit_callbacks(execute=False):
         result = alerts.evaluate_rules()
     event = AlertEvent.objects.get(rule=rule)
     assert result.opened == 1 and event.is_open
     assert event.value == pytest.approx(3000, rel=0.01)
-    assert len(callbacks) == 1
+    assert result.deliveries == ((event.id, AlertDelivery.Kind.OPENED),)  # the task delivers it
+
+
+def test_the_evaluation_task_delivers_each_opened_event(monkeypatch):
+    agent = make_agent()
+    _runs(agent, 5, duration_ms=3000)
+    _rule(agent)
+    sent = []
+    monkeypatch.setattr(alert_tasks.deliver_alert, "delay", lambda *args: sent.append(args))
+    assert alert_tasks.evaluate_alerts.apply().get()["opened"] == 1
+    assert sent == [(AlertEvent.objects.get().id, AlertDelivery.Kind.OPENED)]
 
 
 def test_a_rule_still_breaching_does_not_open_a_second_event(django_capture_on_commit_callbacks):
@@ -214,7 +226,7 @@ def test_test_send_button_reports_the_result(ops_client):
 
 
 def test_evaluate_alerts_task_runs_the_evaluation():
-    from monitoring.alert_tasks import evaluate_alerts
+    from monitoring.alerts.tasks import evaluate_alerts
 
     assert evaluate_alerts.name == "monitoring.tasks.evaluate_alerts"
     assert evaluate_alerts.apply().get() == {"opened": 0, "resolved": 0, "judged": 0}
@@ -223,7 +235,7 @@ def test_evaluate_alerts_task_runs_the_evaluation():
 def test_demo_alert_seed_is_idempotent():
     from io import StringIO
 
-    from monitoring import alert_seed
+    from demo import alerts as alert_seed
 
     make_agent("Seeded Agent")
     alert_seed.seed(StringIO())
@@ -240,13 +252,13 @@ def test_demo_alert_seed_is_idempotent():
     ("error_rate", None, "–"),
 ])
 def test_alert_values_read_in_their_unit(metric, value, text):
-    from monitoring.alerts import format_metric
+    from monitoring.alerts.services import format_metric
 
     assert format_metric(metric, value) == text
 
 
 def test_alert_message_and_page_show_readable_values(ops_client):
-    from monitoring.alerts import _message
+    from monitoring.alerts.services import _message
 
     agent = make_agent("Slow Agent")
     rule = _rule(agent, name="Slow Agent: p95 over target", threshold=Decimal("8000"))

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitoring import bulk
+from monitoring.ingest import bulk
 
 pytestmark = pytest.mark.django_db
 

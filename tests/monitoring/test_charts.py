@@ -6,8 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from monitoring import charts, sketch
-from monitoring.queries import Point, Summary
+from monitoring.dashboards import charts
+from monitoring.rollups import sketch
+from monitoring.rollups.queries import Point, Summary
 
 T0 = datetime(2026, 3, 10, tzinfo=UTC)
 

@@ -12,7 +12,9 @@ from django.db import InterfaceError, OperationalError
 from django.test import TestCase
 from django.utils import timezone
 
-from monitoring import services, tasks
+from monitoring.ingest import services as ingest_services
+from monitoring.ingest import tasks
+from monitoring.intake import services as intake_services
 from monitoring.models import InboxBatch, Step
 from tests.monitoring.celery_helpers import purge_broker, thread_worker, wait_for
 from tests.monitoring.otlp_builders import agent_trace, protobuf_body
@@ -33,21 +35,22 @@ def waiting(count: int, **fields) -> list[InboxBatch]:
 
 def accept() -> InboxBatch:
     with TestCase.captureOnCommitCallbacks(execute=True):
-        return services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, body(), None, 3)
+        return intake_services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, body(), None, 3)
 
 
 @pytest.fixture
 def published(monkeypatch) -> list[str]:
     """Drain messages published (instead of sending them to the broker)."""
     sent: list[str] = []
-    monkeypatch.setattr(tasks.drain_inbox, "apply_async", lambda *a, **kw: sent.append("drain"))
+    monkeypatch.setattr(intake_services.celery_app, "send_task",
+                        lambda name, *a, **kw: sent.append("drain" if name == intake_services.DRAIN_TASK else name))
     return sent
 
 
 def test_accepted_batches_publish_one_drain_until_a_drain_starts(published):
     accept(), accept(), accept()
     assert published == ["drain"]  # the queued drain will see all three
-    result = services.drain_inbox()
+    result = ingest_services.drain_inbox()
     assert result.finished and result.spans == 9 and Step.objects.count() == 9
     assert set(InboxBatch.objects.values_list("status", flat=True)) == {"done"}
     accept()  # the drain started (and deleted the wake-up): a new batch needs a new drain
@@ -56,7 +59,7 @@ def test_accepted_batches_publish_one_drain_until_a_drain_starts(published):
 
 def test_a_drain_takes_every_waiting_batch_oldest_first_in_groups(published):
     batches = waiting(7)
-    result = services.drain_inbox(group=3)
+    result = ingest_services.drain_inbox(group=3)
     assert (result.batches, result.spans, result.finished) == (3, 21, True)
     order = {b.pk: b.processed_at for b in InboxBatch.objects.all()}
     groups = [batches[0:3], batches[3:6], batches[6:7]]
@@ -70,18 +73,19 @@ def test_a_drain_takes_every_waiting_batch_oldest_first_in_groups(published):
 def test_a_drain_leaves_batches_already_tried_to_the_sweeper(published):
     tried, fresh = waiting(2)
     InboxBatch.objects.filter(pk=tried.pk).update(attempts=1)  # its worker died mid-batch
-    assert services.drain_inbox().batches == 1
+    assert ingest_services.drain_inbox().batches == 1
     assert InboxBatch.objects.get(pk=tried.pk).status == "pending"  # retried alone by the sweeper's task
     assert InboxBatch.objects.get(pk=fresh.pk).status == "done"
 
 
-def test_a_drain_stops_at_its_time_budget_and_wakes_another(published):
+def test_a_drain_stops_at_its_time_budget_and_wakes_another(published, settings):
     waiting(4)
-    result = services.drain_inbox(seconds=0, group=2)
-    assert (result.batches, result.finished) == (1, False)
+    settings.INTAKE_DRAIN_SECONDS, settings.INTAKE_INGEST_GROUP = 0, 2
+    result = tasks.drain_inbox.apply().get()
+    assert (result["batches"], result["finished"]) == (1, False)
     assert InboxBatch.objects.filter(status="pending").count() == 2
-    assert published == ["drain"]
-    assert services.drain_inbox(group=2).finished
+    assert published == ["drain"]  # the task woke another drain for the rest
+    assert ingest_services.drain_inbox(seconds=60, group=2).finished
     assert not InboxBatch.objects.filter(status="pending").exists()
 
 
@@ -90,7 +94,7 @@ def test_a_poison_batch_goes_to_dead_letters_and_the_drain_goes_on(published):
     poison = InboxBatch.objects.create(kind="otlp_protobuf", payload=b"\xff not protobuf",
                                        received_at=good.received_at - timedelta(seconds=1))
     later = waiting(1)[0]
-    result = services.drain_inbox()
+    result = ingest_services.drain_inbox()
     assert result.finished and result.spans == 6
     assert InboxBatch.objects.get(pk=poison.pk).status == "dead"
     assert "PayloadError" in InboxBatch.objects.get(pk=poison.pk).error
@@ -100,8 +104,8 @@ def test_a_poison_batch_goes_to_dead_letters_and_the_drain_goes_on(published):
 def test_a_database_error_hands_the_lead_to_its_own_task_and_the_drain_retries(monkeypatch, published):
     lead, other = waiting(2)
     queued = []
-    monkeypatch.setattr(services, "enqueue", queued.append)
-    real, calls = services._attempt, []
+    monkeypatch.setattr(tasks, "enqueue", queued.append)
+    real, calls = ingest_services._attempt, []
 
     def flaky(batch_id, *args, **kwargs):
         calls.append(batch_id)
@@ -109,7 +113,7 @@ def test_a_database_error_hands_the_lead_to_its_own_task_and_the_drain_retries(m
             raise OperationalError("server closed the connection unexpectedly")
         return real(batch_id, *args, **kwargs)
 
-    monkeypatch.setattr(services, "_attempt", flaky)
+    monkeypatch.setattr(ingest_services, "_attempt", flaky)
     result = tasks.drain_inbox.apply(retries=0)
     assert result.successful() and result.get()["spans"] == 3
     assert queued == [lead.pk]  # process_batch retries the lead with its own backoff
@@ -130,7 +134,7 @@ def test_a_broker_outage_clears_the_wake_up_so_the_next_batch_tries_again(monkey
         attempts.append(1)
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(tasks.drain_inbox, "apply_async", down)
+    monkeypatch.setattr(intake_services.celery_app, "send_task", down)
     accept(), accept()
     assert len(attempts) == 2  # the failed publish did not leave a wake-up key behind
     assert InboxBatch.objects.filter(status="pending").count() == 2  # durable; the sweeper enqueues them
@@ -141,10 +145,10 @@ def test_a_broker_outage_clears_the_wake_up_so_the_next_batch_tries_again(monkey
 def test_a_real_worker_drains_many_batches_from_one_broker_message():
     purge_broker()
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    batches = [services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, body(), None, 3) for _ in range(12)]
+    batches = [intake_services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, body(), None, 3) for _ in range(12)]
     assert client.llen("default") == 1  # one wake-up, not twelve tasks
     with thread_worker(purge=False):
         wait_for(lambda: not InboxBatch.objects.filter(status="pending").exists(), what="the inbox to drain")
-        late = services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, body(), None, 3)  # after the drain began
+        late = intake_services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, body(), None, 3)  # after the drain began
         wait_for(lambda: InboxBatch.objects.get(pk=late.pk).status == "done", what="the late batch")
     assert Step.objects.count() == 3 * (len(batches) + 1)

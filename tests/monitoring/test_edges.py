@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from monitoring import edges
-from monitoring.insight_models import HUMAN_QUEUE, InteractionEdge
+from monitoring.ingest import edges
+from monitoring.ingest.derived_models import HUMAN_QUEUE, InteractionEdge
 from tests.factories import make_agent
 from tests.monitoring.factories import make_escalation, make_run
 

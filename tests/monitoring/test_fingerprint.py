@@ -6,7 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitoring.fingerprint import failure_signature, fingerprint_run, first_failed_step, normalise_message
+from monitoring.ingest.fingerprint import (
+    failure_signature,
+    fingerprint_run,
+    first_failed_step,
+    normalise_message,
+)
 from monitoring.models import Run, Step
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -12,10 +12,11 @@ import pytest
 from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 
-from monitoring import rollups, services
+from demo.simulator import TraceGenerator, plan_to_span_inputs
+from monitoring.ingest import write
+from monitoring.intake.normalize import normalize_spans
 from monitoring.models import Run, Step
-from monitoring.normalize import normalize_spans
-from monitoring.simulator import TraceGenerator, plan_to_span_inputs
+from monitoring.rollups import cells as rollups
 from tests.monitoring.factories import rollup_cells
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -28,7 +29,7 @@ def worker(batches: list[list], start: threading.Barrier, failures: list[BaseExc
             for attempt in range(5):  # as the Celery task does: a deadlock or serialization error is retried
                 try:
                     with transaction.atomic():
-                        services.write_records(records)
+                        write.write_records(records)
                     break
                 except OperationalError:
                     if attempt == 4:

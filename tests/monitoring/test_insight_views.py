@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agentops.models import PromptVersion
-from monitoring import edges
-from monitoring.insight_models import FailureGroup
+from monitoring.ingest import edges
+from monitoring.ingest.derived_models import FailureGroup
 from tests.factories import make_agent, make_department, make_prompt
 from tests.monitoring.factories import make_escalation, make_run
 
@@ -25,7 +25,7 @@ def ago(**kw):
 
 # --- access and empty states ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("url_name", ["monitoring:root_causes", "monitoring:agent_map"])
+@pytest.mark.parametrize("url_name", ["insights:root_causes", "insights:agent_map"])
 def test_pages_show_an_empty_state_without_data(ops_client, url_name):
     response = ops_client.get(reverse(url_name))
     assert response.status_code == 200
@@ -34,21 +34,21 @@ def test_pages_show_an_empty_state_without_data(ops_client, url_name):
 
 def test_compare_page_empty_state(ops_client):
     agent = make_agent("Solo")
-    response = ops_client.get(reverse("monitoring:compare", args=[agent.slug]))
+    response = ops_client.get(reverse("insights:compare", args=[agent.slug]))
     assert response.status_code == 200
     assert b"has no runs between these dates" in response.content
 
 
-@pytest.mark.parametrize("url_name", ["monitoring:root_causes", "monitoring:agent_map"])
+@pytest.mark.parametrize("url_name", ["insights:root_causes", "insights:agent_map"])
 def test_pages_are_for_operations_only(reviewer_client, url_name):
     assert reviewer_client.get(reverse(url_name)).status_code == 403
 
 
 @pytest.mark.parametrize(("url_name", "query"), [
-    ("monitoring:root_causes", "days=5"),
-    ("monitoring:root_causes", "agent=no-such-agent"),
-    ("monitoring:agent_map", "department=abc"),
-    ("monitoring:agent_map", "sort=drop_table"),
+    ("insights:root_causes", "days=5"),
+    ("insights:root_causes", "agent=no-such-agent"),
+    ("insights:agent_map", "department=abc"),
+    ("insights:agent_map", "sort=drop_table"),
 ])
 def test_bad_filters_give_a_400_with_a_message(ops_client, url_name, query):
     response = ops_client.get(f"{reverse(url_name)}?{query}")
@@ -57,7 +57,7 @@ def test_bad_filters_give_a_400_with_a_message(ops_client, url_name, query):
 
 
 def test_htmx_request_renders_only_the_results_partial(ops_client):
-    response = ops_client.get(reverse("monitoring:root_causes"), HTTP_HX_REQUEST="true")
+    response = ops_client.get(reverse("insights:root_causes"), HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert b"<html" not in response.content and b'id="rc-results"' in response.content
 
@@ -68,9 +68,9 @@ def test_root_causes_lists_groups_and_links_to_drill_down(ops_client):
     agent = make_agent("Billing")
     for _ in range(3):
         make_run(agent, status="error", fingerprint=FP, started_at=ago(hours=2))
-    response = ops_client.get(reverse("monitoring:root_causes"))
+    response = ops_client.get(reverse("insights:root_causes"))
     assert response.status_code == 200
-    assert reverse("monitoring:failure_group", args=[FP]).encode() in response.content
+    assert reverse("insights:failure_group", args=[FP]).encode() in response.content
     assert response.context["groups"][0].runs == 3
 
 
@@ -80,7 +80,7 @@ def test_root_causes_page_query_count_is_bounded(ops_client, django_assert_max_n
         for j in range(3):
             make_run(agent, status="error", fingerprint=f"{i}{j}".ljust(40, "0"), started_at=ago(hours=1))
     with django_assert_max_num_queries(20):
-        assert ops_client.get(reverse("monitoring:root_causes")).status_code == 200
+        assert ops_client.get(reverse("insights:root_causes")).status_code == 200
 
 
 def test_pareto_of_reviewer_root_causes(ops_client):
@@ -92,7 +92,7 @@ def test_pareto_of_reviewer_root_causes(ops_client):
         ticket = make_ticket()
         Ticket.objects.filter(pk=ticket.pk).update(status="resolved", resolved_at=ago(hours=1), root_cause=cause,
                                                     outcome="corrected_agent_answer")
-    pareto = ops_client.get(reverse("monitoring:root_causes")).context["pareto"]
+    pareto = ops_client.get(reverse("insights:root_causes")).context["pareto"]
     assert [(r["name"], r["n"], r["cumulative_pct"]) for r in pareto] == [
         ("Tool failure", 3, 75.0), ("Missing knowledge", 1, 100.0)]
 
@@ -103,7 +103,7 @@ def test_failure_group_page_shows_runs_and_origin(ops_client):
         {"kind": "agent", "parent_span_id": ""},
         {"kind": "tool", "tool_name": "refund", "status": "error", "error_type": "TimeoutError"},
     ])
-    response = ops_client.get(reverse("monitoring:failure_group", args=[FP]))
+    response = ops_client.get(reverse("insights:failure_group", args=[FP]))
     assert response.status_code == 200
     assert run.trace_id[:16].encode() in response.content
     assert b'data-origin-agent="billing"' in response.content
@@ -111,12 +111,12 @@ def test_failure_group_page_shows_runs_and_origin(ops_client):
 
 @pytest.mark.parametrize("fingerprint", ["not-a-fingerprint", "0" * 40])
 def test_unknown_or_malformed_fingerprint_is_404(ops_client, fingerprint):
-    assert ops_client.get(reverse("monitoring:failure_group", args=[fingerprint])).status_code == 404
+    assert ops_client.get(reverse("insights:failure_group", args=[fingerprint])).status_code == 404
 
 
 def test_marking_a_group_saves_and_redirects(ops_client, ops_user):
     make_run(make_agent(), status="error", fingerprint=FP, started_at=ago(hours=1))
-    url = reverse("monitoring:failure_group_mark", args=[FP])
+    url = reverse("insights:failure_group_mark", args=[FP])
     response = ops_client.post(url, {"root_cause": "tool_failure", "owner": ops_user.pk, "note": "CRM timeouts"})
     assert response.status_code == 302
     group = FailureGroup.objects.get(fingerprint=FP)
@@ -125,7 +125,7 @@ def test_marking_a_group_saves_and_redirects(ops_client, ops_user):
 
 def test_marking_with_nothing_is_a_form_error(ops_client):
     make_run(make_agent(), status="error", fingerprint=FP, started_at=ago(hours=1))
-    response = ops_client.post(reverse("monitoring:failure_group_mark", args=[FP]), {"root_cause": "", "note": " "})
+    response = ops_client.post(reverse("insights:failure_group_mark", args=[FP]), {"root_cause": "", "note": " "})
     assert response.status_code == 400
     assert b"Give a root cause, an owner or a note." in response.content
     assert not FailureGroup.objects.exists()
@@ -135,7 +135,7 @@ def test_draft_from_group_redirects_to_the_new_prompt_version(ops_client):
     agent = make_agent("Billing")
     make_prompt(agent, is_active=True)
     make_run(agent, status="error", fingerprint=FP, started_at=ago(hours=1))
-    response = ops_client.post(reverse("monitoring:prompt_draft_from_group", args=[FP]), {"agent": agent.slug})
+    response = ops_client.post(reverse("insights:prompt_draft_from_group", args=[FP]), {"agent": agent.slug})
     draft = PromptVersion.objects.get(agent=agent, version=2)
     assert response.status_code == 302
     assert response["Location"] == reverse("registry:prompt_detail", args=[agent.slug, 2])
@@ -150,7 +150,7 @@ def test_draft_from_ticket_with_corrected_answer(ops_client):
     run = make_run(agent, status="error", fingerprint=FP, started_at=ago(hours=1))
     ticket = make_ticket(run=run, agent=agent)
     Ticket.objects.filter(pk=ticket.pk).update(corrected_answer="Refunds over 100 EUR need a manager.")
-    response = ops_client.post(reverse("monitoring:prompt_draft_from_ticket", args=[ticket.pk]))
+    response = ops_client.post(reverse("insights:prompt_draft_from_ticket", args=[ticket.pk]))
     assert response.status_code == 302
     case = PromptVersion.objects.get(agent=agent).draft_cases.get()
     assert (case.ticket_id, case.run_id, case.note) == (ticket.pk, run.pk, "Refunds over 100 EUR need a manager.")
@@ -160,7 +160,7 @@ def test_draft_from_ticket_without_corrected_answer_is_refused(ops_client):
     from tests.handoffs.factories import make_ticket
 
     ticket = make_ticket()
-    response = ops_client.post(reverse("monitoring:prompt_draft_from_ticket", args=[ticket.pk]))
+    response = ops_client.post(reverse("insights:prompt_draft_from_ticket", args=[ticket.pk]))
     assert response.status_code == 400
     assert b"no corrected answer" in response.content
 
@@ -183,7 +183,7 @@ def two_versions():
 
 def test_compare_numbers_match_hand_computed_values(ops_client, two_versions):
     agent, v1, _v2 = two_versions
-    response = ops_client.get(reverse("monitoring:compare", args=[agent.slug]))
+    response = ops_client.get(reverse("insights:compare", args=[agent.slug]))
     assert response.status_code == 200
     first, second = response.context["versions"]
     assert (first.label, first.runs, first.success_pct, first.escalation_pct) == ("v1", 40, 60.0, 10.0)
@@ -202,7 +202,7 @@ def test_compare_numbers_match_hand_computed_values(ops_client, two_versions):
 
 def test_compare_two_picked_versions(ops_client, two_versions):
     agent, v1, v2 = two_versions
-    response = ops_client.get(reverse("monitoring:compare", args=[agent.slug]), {"a": f"pv{v2.id}", "b": f"pv{v1.id}"})
+    response = ops_client.get(reverse("insights:compare", args=[agent.slug]), {"a": f"pv{v2.id}", "b": f"pv{v1.id}"})
     assert [v.label for v in response.context["versions"]] == ["v2", "v1"]
     assert response.context["comparison"].success_points == pytest.approx(-25.0)
 
@@ -212,11 +212,11 @@ def test_compare_page_points_at_a_running_rollout(ops_client, two_versions):
 
     agent, v1, v2 = two_versions
     services.start_rollout(v1, 30)  # v2 is active; v1 is tried again on 30 % of traffic
-    response = ops_client.get(reverse("monitoring:compare", args=[agent.slug]))
+    response = ops_client.get(reverse("insights:compare", args=[agent.slug]))
     html = response.content.decode()
     assert 'id="compare-rollout"' in html and "v1 serves 30 % of traffic" in html
     assert f"a=pv{v2.id}&amp;b=pv{v1.id}" in html
-    linked = ops_client.get(reverse("monitoring:compare", args=[agent.slug]), {"a": f"pv{v2.id}", "b": f"pv{v1.id}"})
+    linked = ops_client.get(reverse("insights:compare", args=[agent.slug]), {"a": f"pv{v2.id}", "b": f"pv{v1.id}"})
     assert linked.status_code == 200 and [v.label for v in linked.context["versions"]] == ["v2", "v1"]
 
 
@@ -225,7 +225,7 @@ def test_compare_page_waits_for_runs_of_a_new_candidate(ops_client, two_versions
 
     agent, _v1, _v2 = two_versions
     services.start_rollout(make_prompt(agent), 10)
-    html = ops_client.get(reverse("monitoring:compare", args=[agent.slug])).content.decode()
+    html = ops_client.get(reverse("insights:compare", args=[agent.slug])).content.decode()
     assert "v3 serves 10 %" in html and "Both arms need runs in this range" in html
 
 
@@ -235,19 +235,19 @@ def test_compare_says_too_few_samples(ops_client):
     for prompt in (v1, v2):
         for i in range(5):
             make_run(agent, prompt=prompt, status="ok" if i else "error", started_at=ago(hours=i + 1))
-    response = ops_client.get(reverse("monitoring:compare", args=[agent.slug]))
+    response = ops_client.get(reverse("insights:compare", args=[agent.slug]))
     assert response.content.count(b"too few samples to tell") == 2
 
 
 def test_compare_rejects_an_unknown_version(ops_client, two_versions):
     agent, v1, _v2 = two_versions
-    response = ops_client.get(reverse("monitoring:compare", args=[agent.slug]), {"a": "pv999999", "b": f"pv{v1.id}"})
+    response = ops_client.get(reverse("insights:compare", args=[agent.slug]), {"a": "pv999999", "b": f"pv{v1.id}"})
     assert response.status_code == 400
     assert b"has no runs in the chosen range" in response.content
 
 
 def test_compare_unknown_agent_is_404(ops_client):
-    assert ops_client.get(reverse("monitoring:compare", args=["nobody-here"])).status_code == 404
+    assert ops_client.get(reverse("insights:compare", args=["nobody-here"])).status_code == 404
 
 
 # --- agent map -----------------------------------------------------------------------------------
@@ -270,7 +270,7 @@ def traffic():
 
 
 def test_agent_map_lists_the_edges(ops_client, traffic):
-    response = ops_client.get(reverse("monitoring:agent_map"))
+    response = ops_client.get(reverse("insights:agent_map"))
     rows = {(e.source.slug, e.target_kind, e.target_name): e for e in response.context["edges"]}
     assert set(rows) == {("triage", "tool", "kb.search"), ("triage", "agent", "billing"),
                          ("billing", "tool", "refund"), ("billing", "human", "human review")}
@@ -281,10 +281,10 @@ def test_agent_map_lists_the_edges(ops_client, traffic):
 
 def test_agent_map_filters_by_department(ops_client, traffic):
     _sales, ops = traffic
-    response = ops_client.get(reverse("monitoring:agent_map"), {"department": ops.pk})
+    response = ops_client.get(reverse("insights:agent_map"), {"department": ops.pk})
     assert {e.source.slug for e in response.context["edges"]} == {"billing"}
 
 
 def test_agent_map_sorts_the_table(ops_client, traffic):
-    response = ops_client.get(reverse("monitoring:agent_map"), {"sort": "target", "dir": "asc"})
+    response = ops_client.get(reverse("insights:agent_map"), {"sort": "target", "dir": "asc"})
     assert [e.target_label for e in response.context["edges"]] == ["Billing", "human review", "kb.search", "refund"]

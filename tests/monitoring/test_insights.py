@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from monitoring import insight_queries as q
-from monitoring import insights
-from monitoring.insight_models import PromptDraftCase
+from insights import queries as insight_queries
+from insights import services as insights
+from insights.models import PromptDraftCase
+from monitoring.dashboards import failure_origin as failure_origin_queries
 from tests.factories import make_agent, make_prompt
 from tests.monitoring.factories import make_run
 
@@ -24,33 +25,33 @@ def failing(agent, fp=FP_A, at=NOW - timedelta(hours=1), **kw):
 # --- pure helpers ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("current", "previous", "first_seen_days_ago", "expected"), [
-    (4, 0, 1, q.NEW),
-    (10, 2, 30, q.RISING),
-    (2, 10, 30, q.FALLING),
-    (5, 4, 30, q.STEADY),
-    (3, 1, 30, q.STEADY),  # 3x but only 2 runs more: noise
+    (4, 0, 1, insight_queries.NEW),
+    (10, 2, 30, insight_queries.RISING),
+    (2, 10, 30, insight_queries.FALLING),
+    (5, 4, 30, insight_queries.STEADY),
+    (3, 1, 30, insight_queries.STEADY),  # 3x but only 2 runs more: noise
 ])
 def test_classify_trend(current, previous, first_seen_days_ago, expected):
     start = NOW - timedelta(days=7)
-    assert q.classify_trend(current, previous, NOW - timedelta(days=first_seen_days_ago), start) == expected
+    assert insight_queries.classify_trend(current, previous, NOW - timedelta(days=first_seen_days_ago), start) == expected
 
 
 def _v(label, day, total, hits):
-    return q.VersionCount(label, NOW + timedelta(days=day), total, hits)
+    return insight_queries.VersionCount(label, NOW + timedelta(days=day), total, hits)
 
 
 def test_regressed_in_names_the_version_where_a_failure_appeared():
-    found = q.regressed_in([_v("v1", 0, 50, 0), _v("v2", 1, 40, 6), _v("v3", 2, 40, 7)])
+    found = insight_queries.regressed_in([_v("v1", 0, 50, 0), _v("v2", 1, 40, 6), _v("v3", 2, 40, 7)])
     assert (found.label, found.how) == ("v2", "appeared")
 
 
 def test_regressed_in_names_the_version_where_a_failure_grew():
-    found = q.regressed_in([_v("v1", 0, 100, 3), _v("v2", 1, 100, 20)])
+    found = insight_queries.regressed_in([_v("v1", 0, 100, 3), _v("v2", 1, 100, 20)])
     assert (found.label, found.how) == ("v2", "grew")
 
 
 def test_regressed_in_is_none_for_a_failure_present_all_along():
-    assert q.regressed_in([_v("v1", 0, 100, 10), _v("v2", 1, 100, 11)]) is None
+    assert insight_queries.regressed_in([_v("v1", 0, 100, 10), _v("v2", 1, 100, 11)]) is None
 
 
 # --- failure groups ------------------------------------------------------------------------------
@@ -64,11 +65,11 @@ def test_failure_groups_count_trend_and_agents():
         failing(b)
         failing(a, at=NOW - timedelta(days=10))  # previous period: 1
         failing(a, fp=FP_B)
-        groups = {g.fingerprint: g for g in q.failure_groups(NOW - timedelta(days=7), NOW)}
+        groups = {g.fingerprint: g for g in insight_queries.failure_groups(NOW - timedelta(days=7), NOW)}
     group = groups[FP_A]
-    assert (group.runs, group.previous, group.trend) == (6, 1, q.RISING)
+    assert (group.runs, group.previous, group.trend) == (6, 1, insight_queries.RISING)
     assert [(agent.slug, n) for agent, n in group.agents] == [("alpha", 5), ("beta", 1)]
-    assert groups[FP_B].trend == q.NEW
+    assert groups[FP_B].trend == insight_queries.NEW
 
 
 @pytest.mark.django_db
@@ -76,7 +77,7 @@ def test_failure_groups_ignore_good_runs_and_runs_outside_the_range():
     agent = make_agent()
     make_run(agent, started_at=NOW - timedelta(hours=1))
     failing(agent, at=NOW - timedelta(days=8))
-    assert q.failure_groups(NOW - timedelta(days=7), NOW) == []
+    assert insight_queries.failure_groups(NOW - timedelta(days=7), NOW) == []
 
 
 @pytest.mark.django_db
@@ -86,7 +87,7 @@ def test_failure_groups_use_a_fixed_number_of_queries(django_assert_max_num_quer
         for j in range(3):
             failing(agent, fp=f"{i}{j}".ljust(40, "c"))
     with django_assert_max_num_queries(12):
-        groups = q.failure_groups(NOW - timedelta(days=7), NOW)
+        groups = insight_queries.failure_groups(NOW - timedelta(days=7), NOW)
     assert len(groups) == 9
 
 
@@ -98,12 +99,12 @@ def test_group_ends_are_the_earliest_start_and_the_latest_run_by_time_not_by_id(
     failing(agent, at=NOW - timedelta(days=3))
     failing(agent, fp=FP_B, at=NOW - timedelta(days=2))
     make_run(agent, started_at=NOW - timedelta(days=90))  # a good run (blank fingerprint) is no group
-    ends = q._group_ends([FP_A, FP_B, "", "f" * 40])
+    ends = insight_queries._group_ends([FP_A, FP_B, "", "f" * 40])
     assert ends[FP_A] == (early.started_at, late.id)
     assert set(ends) == {FP_A, FP_B}
-    assert q.signatures_for([FP_A]).keys() == {FP_A}
+    assert insight_queries.signatures_for([FP_A]).keys() == {FP_A}
     with time_machine.travel(NOW, tick=False):
-        (group, _other) = sorted(q.failure_groups(NOW - timedelta(days=7), NOW), key=lambda g: g.fingerprint)
+        (group, _other) = sorted(insight_queries.failure_groups(NOW - timedelta(days=7), NOW), key=lambda g: g.fingerprint)
     assert (group.fingerprint, group.first_seen) == (FP_A, early.started_at)
 
 
@@ -113,7 +114,7 @@ def test_group_ends_probe_the_partial_fingerprint_index():
 
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny test table would otherwise be scanned
-        cursor.execute("EXPLAIN " + q.GROUP_ENDS_SQL, [[FP_A]])
+        cursor.execute("EXPLAIN " + insight_queries.GROUP_ENDS_SQL, [[FP_A]])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert plan.count("run_fingerprint_idx") == 2, plan  # both probes
 
@@ -128,7 +129,7 @@ def test_group_reports_the_prompt_version_it_regressed_in():
         make_run(agent, started_at=NOW - timedelta(days=2, minutes=i), prompt=v2)
         if i < 4:
             failing(agent, at=NOW - timedelta(days=2, minutes=i), prompt=v2)
-    (group,) = q.failure_groups(NOW - timedelta(days=7), NOW)
+    (group,) = insight_queries.failure_groups(NOW - timedelta(days=7), NOW)
     assert (group.regression.label, group.regression.how) == ("v2", "appeared")
 
 
@@ -140,11 +141,11 @@ def test_group_description_comes_from_the_failing_step():
         {"kind": "tool", "tool_name": "refund", "status": "error", "error_type": "TimeoutError",
          "error_message": "refund 42 timed out"},
     ])
-    from monitoring.fingerprint import fingerprint_run
+    from monitoring.ingest.fingerprint import fingerprint_run
 
     run.fingerprint = fingerprint_run(run, run.steps.all())
     run.save(update_fields=["fingerprint"])
-    (group,) = q.failure_groups(NOW - timedelta(days=7), NOW)
+    (group,) = insight_queries.failure_groups(NOW - timedelta(days=7), NOW)
     assert group.description == "Billing · refund · TimeoutError: refund <n> timed out"
 
 
@@ -156,7 +157,7 @@ def test_marking_a_group_applies_to_runs_arriving_later(ops_user):
     failing(agent)
     insights.mark_failure_group(FP_A, root_cause="tool_failure", note="CRM flaky", owner=ops_user, by=ops_user)
     failing(agent)  # a new run with the same fingerprint
-    (group,) = q.failure_groups(NOW - timedelta(days=7), NOW)
+    (group,) = insight_queries.failure_groups(NOW - timedelta(days=7), NOW)
     assert group.runs == 2
     assert (group.annotation.root_cause, group.annotation.owner, group.annotation.note) == (
         "tool_failure", ops_user, "CRM flaky")
@@ -189,7 +190,7 @@ def test_failure_origin_names_the_agent_that_failed_first():
         {"kind": "tool", "span_id": "b1", "parent_span_id": "b0", "agent": billing, "tool_name": "refund",
          "status": "error", "error_type": "PermissionError", "duration_ms": 100},
     ])
-    origin = q.failure_origin(run.id)
+    origin = failure_origin_queries.failure_origin(run.id)
     assert origin.agent == billing
     assert origin.step.span_id == "b1"
     assert [a.slug for a in origin.chain] == ["triage", "billing"]
@@ -197,7 +198,7 @@ def test_failure_origin_names_the_agent_that_failed_first():
 
 @pytest.mark.django_db
 def test_failure_origin_of_a_good_run_is_none():
-    assert q.failure_origin(make_run(make_agent()).id) is None
+    assert failure_origin_queries.failure_origin(make_run(make_agent()).id) is None
 
 
 # --- prompt drafts -------------------------------------------------------------------------------
@@ -210,7 +211,7 @@ def test_draft_from_group_creates_an_inactive_version_linked_to_its_runs(ops_use
     failing(make_agent())  # another agent's run in the same group is not linked
     draft = insights.start_draft_from_group(FP_A, agent, author=ops_user)
     assert (draft.version, draft.is_active, draft.text, draft.author) == (2, False, "Be concise.", ops_user)
-    cases = q.cases_for_prompt_version(draft.id)
+    cases = insight_queries.cases_for_prompt_version(draft.id)
     assert {c["run"].id for c in cases} == {r.id for r in runs}
     assert all(c["group_url"].endswith(f"/root-causes/{FP_A}/") for c in cases)
 
@@ -230,5 +231,5 @@ def test_cases_for_prompt_version_runs_a_fixed_number_of_queries(ops_user, djang
         failing(agent)
     draft = insights.start_draft_from_group(FP_A, agent, author=ops_user)
     with django_assert_max_num_queries(1):
-        cases = q.cases_for_prompt_version(draft.id)
+        cases = insight_queries.cases_for_prompt_version(draft.id)
     assert len(cases) == 5

@@ -17,7 +17,10 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from agentops.models import ApiKey
-from monitoring import services
+from monitoring.ingest import queries as dead_letter_queries
+from monitoring.ingest import services as ingest_services
+from monitoring.ingest import tasks as ingest_tasks
+from monitoring.intake import services as intake_services
 from monitoring.models import InboxBatch
 from tests.factories import make_agent, make_api_key
 from tests.monitoring.otlp_builders import agent_trace, protobuf_body, span_input
@@ -28,7 +31,7 @@ PB = "application/x-protobuf"
 
 @pytest.fixture(autouse=True)
 def _fresh_pending_count():
-    services.forget_pending_count()
+    intake_services.forget_pending_count()
 
 
 @pytest.fixture
@@ -76,8 +79,8 @@ def test_gzip_protobuf_is_stored_as_sent_and_ingested_decompressed(client, token
     assert response.status_code == 200
     batch = InboxBatch.objects.get()
     assert batch.compressed and bytes(batch.payload) == sent
-    assert len(services.normalize_batch(batch).records) == 3
-    assert services.ingest_batch(batch.pk).stored_spans == 3
+    assert len(ingest_services.normalize_batch(batch).records) == 3
+    assert ingest_services.ingest_batch(batch.pk).stored_spans == 3
 
 
 def test_uncompressed_body_is_stored_as_is(client, token):
@@ -194,7 +197,7 @@ def test_database_unavailable_is_503_with_retry_after(client, token, monkeypatch
     def broken(*args, **kwargs):
         raise DatabaseError("connection refused")
 
-    monkeypatch.setattr(services, "accept_batch", broken)
+    monkeypatch.setattr(intake_services, "accept_batch", broken)
     response = post_traces(client, protobuf_body(recent_trace()), token)
     assert response.status_code == 503 and response["Retry-After"] == "5"
 
@@ -231,7 +234,7 @@ def test_native_runs_are_accepted_into_the_inbox_and_ingested(client, token):
     body = response.json()
     assert response.status_code == 202 and (body["accepted_runs"], body["rejected_runs"]) == (1, 0)
     batch = InboxBatch.objects.get(pk=body["batch_id"])
-    assert batch.kind == "native_runs" and services.ingest_batch(batch.pk).status == "done"
+    assert batch.kind == "native_runs" and ingest_services.ingest_batch(batch.pk).status == "done"
     from monitoring.models import Run
 
     run = Run.objects.get(trace_id=body["trace_ids"][0])
@@ -284,7 +287,7 @@ def test_any_native_document_gets_a_4xx_or_202_never_a_crash(client, token, runs
 
 def test_feedback_on_a_stored_run_is_201_then_200(client, token):
     body = post_runs(client, {"runs": [native_run()]}, token).json()
-    services.ingest_batch(body["batch_id"])
+    ingest_services.ingest_batch(body["batch_id"])
     url = f"/api/v1/runs/{body['trace_ids'][0]}/feedback"
     document = json.dumps({"name": "thumbs", "value": 0, "label": "down", "id": "ticket-7"})
     first = client.post(url, data=document, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -347,7 +350,7 @@ def dead_batches(count: int) -> list[InboxBatch]:
 
 
 def test_dead_letter_page_pages_through_batches_newest_first(ops_client, monkeypatch, django_assert_max_num_queries):
-    monkeypatch.setattr(services, "DEAD_LETTER_PAGE", 2)
+    monkeypatch.setattr(dead_letter_queries, "DEAD_LETTER_PAGE", 2)
     batches = dead_batches(5)
     url = reverse("monitoring:dead_letters")
     with django_assert_max_num_queries(8):
@@ -361,7 +364,7 @@ def test_dead_letter_page_pages_through_batches_newest_first(ops_client, monkeyp
 
 @pytest.mark.parametrize("page, shown", [("zero", 1), ("-3", 3), ("999", 3), ("", 1)])
 def test_a_page_number_out_of_range_or_not_a_number_shows_the_nearest_page(ops_client, monkeypatch, page, shown):
-    monkeypatch.setattr(services, "DEAD_LETTER_PAGE", 2)
+    monkeypatch.setattr(dead_letter_queries, "DEAD_LETTER_PAGE", 2)
     dead_batches(5)
     response = ops_client.get(reverse("monitoring:dead_letters"), {"page": page})
     assert response.status_code == 200 and f"page {shown} of 3" in response.content.decode()
@@ -369,7 +372,7 @@ def test_a_page_number_out_of_range_or_not_a_number_shows_the_nearest_page(ops_c
 
 def test_replay_all_requeues_every_dead_batch_once(ops_client, monkeypatch):
     queued = []
-    monkeypatch.setattr(services, "enqueue", queued.append)
+    monkeypatch.setattr(ingest_tasks, "enqueue", queued.append)
     batches = dead_batches(3)
     done = InboxBatch.objects.create(kind="otlp_protobuf", payload=b"x", status="done")
     with TestCase.captureOnCommitCallbacks(execute=True):

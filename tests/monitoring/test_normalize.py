@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitoring.normalize import (
+from monitoring.intake.normalize import (
     TRUNCATION_MARKER,
     EventInput,
     SpanRejected,

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from monitoring import otlp
+from monitoring.intake import otlp
 from tests.monitoring.otlp_builders import agent_trace, otlp_request, protobuf_body
 
 
@@ -116,7 +116,7 @@ def test_error_body_is_a_google_rpc_status():
 def test_screening_decode_makes_the_same_decision_as_the_full_decode(allowed):
     from datetime import timedelta
 
-    from monitoring.normalize import screen_spans
+    from monitoring.intake.normalize import screen_spans
     from tests.monitoring.otlp_builders import T0
 
     spans = agent_trace() + agent_trace("billing-agent", error=True)
@@ -164,7 +164,7 @@ def test_fast_protobuf_screening_decides_and_words_exactly_as_screen_spans(spans
 
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-    from monitoring.normalize import screen_spans
+    from monitoring.intake.normalize import screen_spans
 
     request = ExportTraceServiceRequest()
     scope = request.resource_spans.add().scope_spans.add()
@@ -182,7 +182,7 @@ def test_fast_protobuf_screening_decides_and_words_exactly_as_screen_spans(spans
 def test_fast_protobuf_screening_rejects_what_the_full_decode_rejects():
     from datetime import timedelta
 
-    from monitoring.normalize import screen_spans
+    from monitoring.intake.normalize import screen_spans
     from tests.monitoring.otlp_builders import T0
 
     spans = agent_trace() + agent_trace("billing-agent", error=True)

@@ -11,9 +11,11 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from monitoring import services
+from demo.simulator import SdkEmitter, TraceGenerator, plan_to_span_inputs
+from monitoring.ingest import services as ingest_services
+from monitoring.ingest import tasks as ingest_tasks
+from monitoring.intake import services as intake_services
 from monitoring.models import Escalation, InboxBatch, Run, Score, Step
-from monitoring.simulator import SdkEmitter, TraceGenerator, plan_to_span_inputs
 from tests.factories import make_api_key, make_price
 from tests.monitoring.celery_helpers import (
     purge_broker,
@@ -74,7 +76,7 @@ def test_worker_killed_mid_batch_then_sweep_stores_every_span_exactly_once(tmp_p
     slow = start_subprocess_worker(os.path.join("tests", "monitoring", "slow_worker.py"), str(marker))
     try:
         for spans in batches:
-            services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, protobuf_body(spans), None, len(spans))
+            intake_services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, protobuf_body(spans), None, len(spans))
         wait_for(marker.exists, timeout=30, what="the worker to stall mid-batch")
         os.kill(slow.pid, signal.SIGKILL)
         slow.wait(timeout=10)
@@ -86,9 +88,10 @@ def test_worker_killed_mid_batch_then_sweep_stores_every_span_exactly_once(tmp_p
     worker = start_subprocess_worker()
     try:
         # Redis keeps the unacked message until its visibility timeout; the sweeper does not wait.
-        services.sweep_inbox(older_than=timedelta(0))
+        for batch_id in ingest_services.sweep_inbox(older_than=timedelta(0)).requeued:
+            ingest_tasks.enqueue(batch_id)  # what the sweep task does with them
         wait_for(all_processed, timeout=30, what="the sweeper's batches to be processed")
-        services.sweep_inbox(older_than=timedelta(0))  # a second sweep finds nothing to do
+        assert not ingest_services.sweep_inbox(older_than=timedelta(0)).requeued  # nothing left to do
     finally:
         stop(worker)
     expected = sum(len(spans) for spans in batches)
@@ -116,7 +119,7 @@ def test_worker_keeps_its_database_connection_across_tasks():
         seen = set()
         for _ in range(4):
             spans = plan_to_span_inputs(generator.trace(now - timedelta(minutes=1)))
-            services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, protobuf_body(spans), None, len(spans))
+            intake_services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, protobuf_body(spans), None, len(spans))
             wait_for(all_processed, timeout=30, what="the batch to be processed")
             seen.update(backends())
     finally:

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from agentops.models import PromptVersion
-from monitoring import prompt_seed
+from demo import prompts as prompt_seed
 from tests.factories import make_agent, make_prompt
 from tests.monitoring.factories import make_run
 

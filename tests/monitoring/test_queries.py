@@ -10,8 +10,12 @@ import pytest
 import time_machine
 from django.http import QueryDict
 
-from monitoring import queries, rollups, sketch
-from monitoring.rollup_models import Tier
+from monitoring import timerange
+from monitoring.dashboards import queries
+from monitoring.rollups import cells as rollups
+from monitoring.rollups import queries as rollup_queries
+from monitoring.rollups import sketch
+from monitoring.rollups.models import Tier
 from tests.factories import make_agent
 from tests.monitoring.factories import make_run
 
@@ -25,32 +29,32 @@ def frozen():
 
 
 def test_preset_range_ends_now():
-    time_range = queries.parse_range(QueryDict("range=1h"), now=NOW)
+    time_range = timerange.parse_range(QueryDict("range=1h"), now=NOW)
     assert (time_range.start, time_range.end) == (NOW - timedelta(hours=1), NOW)
     assert time_range.previous().end == time_range.start
 
 
 def test_custom_range_without_end_runs_until_now():
-    time_range = queries.parse_range(QueryDict("range=custom&from=2026-03-09T08:00"), now=NOW)
+    time_range = timerange.parse_range(QueryDict("range=custom&from=2026-03-09T08:00"), now=NOW)
     assert time_range.start == datetime(2026, 3, 9, 8, tzinfo=UTC) and time_range.end == NOW
 
 
 @pytest.mark.parametrize("query", ["range=custom&from=2026-03-11T08:00", "range=custom&from=2020-01-01T00:00",
                                    "range=forever"])
 def test_unusable_ranges_raise_a_message(query):
-    with pytest.raises(queries.InvalidRange):
-        queries.parse_range(QueryDict(query), now=NOW)
+    with pytest.raises(timerange.InvalidRange):
+        timerange.parse_range(QueryDict(query), now=NOW)
 
 
 @pytest.mark.parametrize("key, tier", [("15m", Tier.MINUTE), ("1h", Tier.MINUTE), ("24h", Tier.HOUR),
                                        ("7d", Tier.DAY), ("30d", Tier.DAY)])
 def test_aggregates_use_few_cells(key, tier):
-    assert queries.aggregate_tier(queries.parse_range({"range": key}, now=NOW), now=NOW) == tier
+    assert timerange.aggregate_tier(timerange.parse_range({"range": key}, now=NOW), now=NOW) == tier
 
 
 def test_old_short_ranges_fall_back_to_hours_once_minutes_are_pruned():
-    old = queries.TimeRange("custom", NOW - timedelta(days=5), NOW - timedelta(days=5) + timedelta(minutes=30))
-    assert queries.aggregate_tier(old, now=NOW) == Tier.HOUR
+    old = timerange.TimeRange("custom", NOW - timedelta(days=5), NOW - timedelta(days=5) + timedelta(minutes=30))
+    assert timerange.aggregate_tier(old, now=NOW) == Tier.HOUR
 
 
 @pytest.mark.django_db
@@ -61,7 +65,7 @@ def test_summary_percentiles_from_rollups_match_exact_percentiles_within_one_per
     runs = [make_run(agent, started_at=NOW - timedelta(minutes=rng.randint(1, 1400)), duration_ms=d, steps=[])
             for d in durations]
     rollups.refresh_for_runs([r.id for r in runs])
-    current, _ = queries.summaries(queries.parse_range({"range": "24h"}, now=NOW), [agent.id], now=NOW)
+    current, _ = rollup_queries.summaries(timerange.parse_range({"range": "24h"}, now=NOW), [agent.id], now=NOW)
     summary = current[agent.id]
     assert summary.runs == 400
     for q, estimate in zip((0.5, 0.95, 0.99), summary.percentiles, strict=True):
@@ -75,13 +79,13 @@ def test_summaries_split_the_current_and_previous_period(frozen):
     runs = [make_run(agent, started_at=NOW - timedelta(minutes=10), steps=[]),
             make_run(agent, started_at=NOW - timedelta(minutes=50), steps=[], status="error")]
     rollups.refresh_for_runs([r.id for r in runs])
-    current, previous = queries.summaries(queries.parse_range({"range": "15m"}, now=NOW), [agent.id], now=NOW)
+    current, previous = rollup_queries.summaries(timerange.parse_range({"range": "15m"}, now=NOW), [agent.id], now=NOW)
     assert current[agent.id].runs == 1
     assert agent.id not in previous  # the error run is older than the previous 15 minutes
 
 
-def _summary(runs=100, errors=0, p95_ms=1000.0, cost="1", quality=None) -> queries.Summary:
-    s = queries.Summary(runs=runs, errors=errors, cost=Decimal(cost), latency=sketch.from_values([p95_ms] * runs))
+def _summary(runs=100, errors=0, p95_ms=1000.0, cost="1", quality=None) -> rollup_queries.Summary:
+    s = rollup_queries.Summary(runs=runs, errors=errors, cost=Decimal(cost), latency=sketch.from_values([p95_ms] * runs))
     if quality is not None:
         s.quality_sum, s.quality_count = Decimal(str(quality)) * runs, runs
     return s
@@ -122,13 +126,13 @@ def test_settled_cells_are_cached_but_late_data_in_them_shows_at_once(frozen, dj
     agent = make_agent()
     early = make_run(agent, started_at=NOW - timedelta(hours=20), steps=[])
     rollups.refresh_for_runs([early.id])
-    last_day = queries.parse_range({"range": "24h"}, now=NOW)
-    assert queries.summaries(last_day, [agent.id], now=NOW)[0][agent.id].runs == 1
+    last_day = timerange.parse_range({"range": "24h"}, now=NOW)
+    assert rollup_queries.summaries(last_day, [agent.id], now=NOW)[0][agent.id].runs == 1
     with django_assert_num_queries(1):  # the settled cells come from the cache, the live ones are read
-        assert queries.summaries(last_day, [agent.id], now=NOW)[0][agent.id].runs == 1
+        assert rollup_queries.summaries(last_day, [agent.id], now=NOW)[0][agent.id].runs == 1
     late = make_run(agent, started_at=NOW - timedelta(hours=19), steps=[], duration_ms=90_000)
     rollups.refresh_for_runs([late.id])  # late data in a settled hour replaces the generation
-    summary = queries.summaries(last_day, [agent.id], now=NOW)[0][agent.id]
+    summary = rollup_queries.summaries(last_day, [agent.id], now=NOW)[0][agent.id]
     assert summary.runs == 2 and sketch.quantile(summary.latency, 1.0) == pytest.approx(90_000, rel=0.01)
 
 
@@ -136,12 +140,12 @@ def test_settled_cells_are_cached_but_late_data_in_them_shows_at_once(frozen, dj
 def test_recent_runs_show_without_invalidating_the_settled_cache(frozen):
     agent = make_agent()
     rollups.refresh_for_runs([make_run(agent, started_at=NOW - timedelta(days=3), steps=[]).id])
-    week = queries.parse_range({"range": "7d"}, now=NOW)
-    queries.summaries(week, [agent.id], now=NOW)
+    week = timerange.parse_range({"range": "7d"}, now=NOW)
+    rollup_queries.summaries(week, [agent.id], now=NOW)
     generation = rollups.settled_generation()
     rollups.refresh_for_runs([make_run(agent, started_at=NOW - timedelta(minutes=2), steps=[]).id])
     assert rollups.settled_generation() == generation
-    assert queries.summaries(week, [agent.id], now=NOW)[0][agent.id].runs == 2
+    assert rollup_queries.summaries(week, [agent.id], now=NOW)[0][agent.id].runs == 2
 
 
 @pytest.mark.django_db
@@ -154,9 +158,9 @@ def test_cached_and_uncached_summaries_are_identical(frozen, settings):
     rollups.refresh_for_runs([r.id for r in runs])
     ids = [a.id for a in agents]
     for key in ("24h", "7d"):
-        time_range = queries.parse_range({"range": key}, now=NOW)
-        queries.summaries(time_range, ids, now=NOW)  # fills the cache
-        cached = queries.summaries(time_range, ids, now=NOW)
+        time_range = timerange.parse_range({"range": key}, now=NOW)
+        rollup_queries.summaries(time_range, ids, now=NOW)  # fills the cache
+        cached = rollup_queries.summaries(time_range, ids, now=NOW)
         settings.MONITORING_SETTLED_CACHE_SECONDS = 0
-        assert queries.summaries(time_range, ids, now=NOW) == cached
+        assert rollup_queries.summaries(time_range, ids, now=NOW) == cached
         settings.MONITORING_SETTLED_CACHE_SECONDS = 600

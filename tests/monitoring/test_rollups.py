@@ -10,9 +10,10 @@ from decimal import Decimal
 import pytest
 import time_machine
 
-from monitoring import rollups, sketch
 from monitoring.models import RollupCell, Run
-from monitoring.rollup_models import Tier
+from monitoring.rollups import cells as rollups
+from monitoring.rollups import sketch
+from monitoring.rollups.models import Tier
 from tests.factories import make_agent
 from tests.monitoring.factories import make_run, rollup_cells
 

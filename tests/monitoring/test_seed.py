@@ -6,8 +6,8 @@ import io
 
 import pytest
 
+from demo.monitoring import seed
 from monitoring.models import Escalation, Run
-from monitoring.seed import seed
 
 pytestmark = pytest.mark.django_db
 

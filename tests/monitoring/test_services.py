@@ -12,9 +12,11 @@ import time_machine
 from django.db import transaction
 
 from agentops.models import Agent
-from monitoring import bulk, services
+from monitoring.ingest import bulk, feedback, recompute
+from monitoring.ingest import services as ingest_services
+from monitoring.ingest import write as ingest_write
+from monitoring.intake.normalize import EventInput, normalize_spans
 from monitoring.models import Escalation, InboxBatch, Run, Score, Step
-from monitoring.normalize import EventInput, normalize_spans
 from monitoring.signals import escalations_recorded, runs_recorded
 from tests.factories import make_agent, make_api_key, make_price, make_prompt
 from tests.monitoring.otlp_builders import T0, agent_trace, ns, protobuf_body, span_input
@@ -26,7 +28,7 @@ NOW = T0 + timedelta(hours=1)
 def write(spans, **kw) -> list[int]:
     normalized = normalize_spans(spans, now=NOW, **kw)
     with transaction.atomic():
-        return services.write_records(normalized.records)
+        return ingest_write.write_records(normalized.records)
 
 
 def run_snapshot(trace_id: str) -> tuple:
@@ -144,8 +146,8 @@ def test_signals_and_hooks_fire_inside_the_batch_transaction(monkeypatch):
         seen["escalations"] = escalation_ids
 
     hooked = []
-    monkeypatch.setattr(services.rollups, "refresh_for_runs", lambda ids, **kw: hooked.append(("rollups", ids)))
-    monkeypatch.setattr(services.edges, "refresh_for_runs", lambda ids, **kw: hooked.append(("edges", ids)))
+    monkeypatch.setattr(ingest_write.rollups, "refresh_for_runs", lambda ids, **kw: hooked.append(("rollups", ids)))
+    monkeypatch.setattr(ingest_write.edges, "refresh_for_runs", lambda ids, **kw: hooked.append(("edges", ids)))
     runs_recorded.connect(on_runs)
     escalations_recorded.connect(on_escalations)
     try:
@@ -164,22 +166,22 @@ def test_signals_and_hooks_fire_inside_the_batch_transaction(monkeypatch):
 def test_ingest_batch_marks_the_batch_done_and_is_idempotent():
     batch = InboxBatch.objects.create(kind=InboxBatch.Kind.OTLP_PROTOBUF, payload=protobuf_body(agent_trace()),
                                       received_at=NOW)
-    assert services.ingest_batch(batch.pk).status == "done"
-    assert services.ingest_batch(batch.pk).status == "skipped"
+    assert ingest_services.ingest_batch(batch.pk).status == "done"
+    assert ingest_services.ingest_batch(batch.pk).status == "skipped"
     batch.refresh_from_db()
     assert (batch.status, batch.attempts, Step.objects.count()) == ("done", 1, 3)
 
 
 def test_undecodable_stored_batch_goes_to_dead_letters_with_the_error():
     batch = InboxBatch.objects.create(kind=InboxBatch.Kind.OTLP_PROTOBUF, payload=b"\xff\xfe garbage", received_at=NOW)
-    assert services.ingest_batch(batch.pk).status == "dead"
+    assert ingest_services.ingest_batch(batch.pk).status == "dead"
     batch.refresh_from_db()
     assert batch.status == "dead" and "PayloadError" in batch.error
 
 
 def test_replaying_a_dead_batch_requeues_it_once():
     batch = InboxBatch.objects.create(kind=InboxBatch.Kind.OTLP_PROTOBUF, payload=b"x", status="dead", error="boom")
-    assert services.replay_batch(batch.pk) and not services.replay_batch(batch.pk)
+    assert ingest_services.replay_batch(batch.pk) and not ingest_services.replay_batch(batch.pk)
     batch.refresh_from_db()
     assert (batch.status, batch.error, batch.attempts) == ("pending", "", 0)
 
@@ -191,7 +193,7 @@ def test_restricted_key_batch_only_stores_its_agents_spans():
     own = agent_trace("refund-agent")
     batch = InboxBatch.objects.create(kind=InboxBatch.Kind.OTLP_PROTOBUF, payload=protobuf_body(other + own),
                                       api_key=key, received_at=NOW)
-    services.ingest_batch(batch.pk)
+    ingest_services.ingest_batch(batch.pk)
     assert set(Step.objects.values_list("agent__slug", flat=True)) == {"refund-agent"}
     assert Step.objects.count() == 5  # billing root rejected; its children attributed to the key's agent
 
@@ -201,7 +203,7 @@ def test_sweeper_requeues_stale_pending_batches_and_kills_exhausted_ones():
     stale = InboxBatch.objects.create(kind="otlp_protobuf", payload=b"", enqueued_at=old, received_at=old)
     fresh = InboxBatch.objects.create(kind="otlp_protobuf", payload=b"")
     exhausted = InboxBatch.objects.create(kind="otlp_protobuf", payload=b"", enqueued_at=old, attempts=5)
-    result = services.sweep_inbox(older_than=timedelta(minutes=2))
+    result = ingest_services.sweep_inbox(older_than=timedelta(minutes=2))
     assert result.requeued == [stale.pk] and result.dead == [exhausted.pk]
     assert InboxBatch.objects.get(pk=fresh.pk).status == "pending"
 
@@ -210,8 +212,8 @@ def test_feedback_adds_a_score_once_and_updates_quality():
     spans = agent_trace()
     write(spans)
     trace_id = spans[0].trace_id
-    first = services.record_feedback(trace_id, name="thumbs", value=0.0, label="down", feedback_id="c-1")
-    again = services.record_feedback(trace_id, name="thumbs", value=0.0, label="down", feedback_id="c-1")
+    first = feedback.record_feedback(trace_id, name="thumbs", value=0.0, label="down", feedback_id="c-1")
+    again = feedback.record_feedback(trace_id, name="thumbs", value=0.0, label="down", feedback_id="c-1")
     assert first.created and not again.created
     run = Run.objects.get(trace_id=trace_id)
     assert run.quality_score == 0.0 and run.scores.get().source == "feedback"
@@ -222,7 +224,7 @@ def test_feedback_from_a_key_restricted_to_another_agent_is_refused():
     write(spans)
     key, _ = make_api_key(agent=make_agent("Refund", slug="refund-agent"))
     with pytest.raises(PermissionError):
-        services.record_feedback(spans[0].trace_id, name="thumbs", value=1.0, api_key=key)
+        feedback.record_feedback(spans[0].trace_id, name="thumbs", value=1.0, api_key=key)
 
 
 def test_an_api_key_use_is_written_at_most_once_a_minute():
@@ -237,31 +239,31 @@ def test_an_api_key_use_is_written_at_most_once_a_minute():
 
 def test_many_traces_in_one_batch_need_a_bounded_number_of_queries(django_assert_max_num_queries, monkeypatch):
     # Only ingest's own queries are counted here; rollups and edges have their own tests.
-    monkeypatch.setattr(services.rollups, "refresh_for_runs", lambda ids, **kw: None)
-    monkeypatch.setattr(services.edges, "refresh_for_runs", lambda ids, **kw: None)
+    monkeypatch.setattr(ingest_write.rollups, "refresh_for_runs", lambda ids, **kw: None)
+    monkeypatch.setattr(ingest_write.edges, "refresh_for_runs", lambda ids, **kw: None)
     rng = random.Random(4)
     spans = [s for i in range(30) for s in agent_trace(rng.choice(["a-1", "a-2", "a-3"]), error=i % 3 == 0)]
     normalized = normalize_spans(spans, now=NOW)
     with django_assert_max_num_queries(16), transaction.atomic():
-        services.write_records(normalized.records)
+        ingest_write.write_records(normalized.records)
     assert Run.objects.count() == 30
 
 
 def test_a_first_attempt_ingests_other_waiting_batches_in_the_same_transaction():
     batches = [InboxBatch.objects.create(kind="otlp_protobuf", payload=protobuf_body(agent_trace()), received_at=NOW)
                for _ in range(3)]
-    assert services.ingest_batch(batches[0].pk, group=10).status == "done"
+    assert ingest_services.ingest_batch(batches[0].pk, group=10).status == "done"
     assert set(InboxBatch.objects.values_list("status", flat=True)) == {"done"} and Step.objects.count() == 9
-    assert services.ingest_batch(batches[1].pk).status == "skipped"
+    assert ingest_services.ingest_batch(batches[1].pk).status == "skipped"
 
 
 def test_a_group_takes_the_newest_waiting_batches_whose_tasks_come_last():
     batches = [InboxBatch.objects.create(kind="otlp_protobuf", payload=protobuf_body(agent_trace()),
                                          received_at=NOW + timedelta(seconds=i)) for i in range(5)]
-    assert services.ingest_batch(batches[0].pk, group=3).status == "done"
+    assert ingest_services.ingest_batch(batches[0].pk, group=3).status == "done"
     done = set(InboxBatch.objects.filter(status="done").values_list("pk", flat=True))
     assert done == {batches[0].pk, batches[3].pk, batches[4].pk}
-    assert services.ingest_batch(batches[1].pk, group=3).status == "done"  # takes 2, the only one left
+    assert ingest_services.ingest_batch(batches[1].pk, group=3).status == "done"  # takes 2, the only one left
     assert not InboxBatch.objects.filter(status="pending").exists()
 
 
@@ -269,14 +271,14 @@ def test_a_poison_batch_in_a_group_does_not_sink_the_others():
     good = InboxBatch.objects.create(kind="otlp_protobuf", payload=protobuf_body(agent_trace()), received_at=NOW)
     poison = InboxBatch.objects.create(kind="otlp_protobuf", payload=b"\\xff garbage", received_at=NOW)
     other = InboxBatch.objects.create(kind="otlp_protobuf", payload=protobuf_body(agent_trace()), received_at=NOW)
-    result = services.ingest_batch(good.pk, group=10)
+    result = ingest_services.ingest_batch(good.pk, group=10)
     # The group failed on the poison batch: each batch was retried alone, the poison one is dead now
     # (with its own error) and the others are stored.
     assert (result.status, result.stored_spans) == ("done", 6)
     assert InboxBatch.objects.get(pk=poison.pk).status == "dead"
     assert InboxBatch.objects.get(pk=poison.pk).error.startswith("PayloadError:")
     assert InboxBatch.objects.get(pk=other.pk).status == "done" and Step.objects.count() == 6
-    assert services.ingest_batch(poison.pk, group=10).status == "skipped"
+    assert ingest_services.ingest_batch(poison.pk, group=10).status == "skipped"
 
 
 def test_an_escalation_sent_before_its_agent_span_moves_to_that_agent():
@@ -314,7 +316,7 @@ def test_step_text_and_json_survive_the_copy_staging_verbatim():
 def test_a_late_root_span_moves_the_run_and_it_is_counted_once():
     """The child arrives first (its service's agent, its minute); the root then moves the run."""
     from monitoring.models import RollupCell
-    from monitoring.rollup_models import Tier
+    from monitoring.rollups.models import Tier
 
     root, _llm, tool = agent_trace("refund-agent", start=T0)
     tool.start_unix_nano = ns(T0 + timedelta(minutes=3))
@@ -347,8 +349,8 @@ def full_run_state() -> dict[str, tuple]:
 def test_new_runs_written_in_one_go_equal_their_recompute_from_storage():
     """New traces' runs are computed from the batch and inserted complete; recomputing them from
     the stored steps, scores and escalations (the path of runs stored before) changes nothing."""
-    from monitoring import edges
-    from monitoring.simulator import TOP_LEVEL_AGENTS, TraceGenerator, plan_to_span_inputs
+    from demo.simulator import TOP_LEVEL_AGENTS, TraceGenerator, plan_to_span_inputs
+    from monitoring.ingest import edges
 
     for slug in TOP_LEVEL_AGENTS:
         agent = make_agent(slug.replace("-", " ").title(), slug=slug)
@@ -365,7 +367,7 @@ def test_new_runs_written_in_one_go_equal_their_recompute_from_storage():
     assert runs.filter(quality_score__isnull=False).exists() and runs.filter(prompt__isnull=False).exists()
     with transaction.atomic():
         runs = list(Run.objects.select_for_update().order_by("trace_id"))
-        services.recompute_runs(runs)
+        recompute.recompute_runs(runs)
         edges.refresh_for_runs([run.pk for run in runs])
     assert full_run_state() == written
 
@@ -378,14 +380,14 @@ def test_a_trace_another_worker_created_meanwhile_is_recomputed_as_stored(monkey
     expected = run_snapshot(spans[0].trace_id)
     Run.objects.all().delete()
     write(spans[:1])
-    real = services._lock_stored
+    real = ingest_write._lock_stored
     calls = []
 
     def unseen_first(traces):
         calls.append(traces)
         return {} if len(calls) == 1 else real(traces)  # the first look misses the stored run
 
-    monkeypatch.setattr(services, "_lock_stored", unseen_first)
+    monkeypatch.setattr(ingest_write, "_lock_stored", unseen_first)
     write(spans[1:])
     assert len(calls) == 2  # the conflicting trace was locked after all
     assert run_snapshot(spans[0].trace_id) == expected

@@ -36,7 +36,7 @@ def test_simulate_refuses_a_non_positive_rate():
 def test_simulated_sessions_follow_the_registrys_rollout(live_server):
     """The simulator asks the registry API which version a session gets, like a rollout-aware agent."""
     from agentops import routing, services
-    from monitoring.simulator import RegistryPromptRouter, TraceGenerator
+    from demo.simulator import RegistryPromptRouter, TraceGenerator
     from tests.factories import make_agent, make_prompt
 
     agent = make_agent("Billing Agent", slug="billing-agent")

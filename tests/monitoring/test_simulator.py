@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from monitoring.normalize import normalize_spans
-from monitoring.simulator import TraceGenerator, plan_to_span_inputs
+from demo.simulator import TraceGenerator, plan_to_span_inputs
+from monitoring.intake.normalize import normalize_spans
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitoring import sketch
+from monitoring.rollups import sketch
 
 QS = (0.5, 0.9, 0.95, 0.99)
 

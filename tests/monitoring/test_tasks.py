@@ -9,7 +9,9 @@ from django.core.management import call_command
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from monitoring import services, tasks
+from monitoring.ingest import services as ingest_services
+from monitoring.ingest import tasks
+from monitoring.intake import services as intake_services
 from monitoring.models import InboxBatch, Step
 from tests.monitoring.celery_helpers import thread_worker, wait_for
 from tests.monitoring.otlp_builders import agent_trace, protobuf_body
@@ -29,7 +31,7 @@ def test_process_batch_acks_late_and_retries_only_database_errors():
 def test_process_batch_retries_a_transient_database_error(monkeypatch):
     batch = InboxBatch.objects.create(kind="otlp_protobuf", payload=recent_body())
     calls = []
-    real = services.ingest_batch
+    real = ingest_services.ingest_batch
 
     def flaky(batch_id):
         calls.append(batch_id)
@@ -37,7 +39,7 @@ def test_process_batch_retries_a_transient_database_error(monkeypatch):
             raise OperationalError("server closed the connection unexpectedly")
         return real(batch_id)
 
-    monkeypatch.setattr(services, "ingest_batch", flaky)
+    monkeypatch.setattr(ingest_services, "ingest_batch", flaky)
     result = tasks.process_batch.apply(args=[batch.pk], retries=0)
     assert result.get() == "done" and len(calls) == 2
 
@@ -46,7 +48,7 @@ def test_process_batch_retries_a_transient_database_error(monkeypatch):
 @pytest.mark.slow
 def test_accepted_batch_is_processed_by_a_real_worker():
     with thread_worker():
-        batch = services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, recent_body(), None, 3)
+        batch = intake_services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, recent_body(), None, 3)
         wait_for(lambda: InboxBatch.objects.get(pk=batch.pk).status == "done", what="the batch to be processed")
     assert Step.objects.count() == 3
 
@@ -61,7 +63,7 @@ def test_sweep_task_reports_counts():
 @pytest.mark.django_db
 def test_prune_inbox_deletes_only_processed_batches_past_their_retention(settings, monkeypatch):
     settings.INTAKE_DONE_RETENTION_HOURS = 72
-    monkeypatch.setattr(services, "INBOX_PRUNE_CHUNK", 2)  # several chunks
+    monkeypatch.setattr(ingest_services, "INBOX_PRUNE_CHUNK", 2)  # several chunks
     now = timezone.now()
     old, recent = now - timedelta(hours=80), now - timedelta(hours=10)
 
@@ -78,7 +80,7 @@ def test_prune_inbox_deletes_only_processed_batches_past_their_retention(setting
     ]
     assert tasks.prune_inbox.apply().get() == {"deleted": len(expired)}
     assert set(InboxBatch.objects.values_list("pk", flat=True)) == {b.pk for b in kept}
-    assert services.prune_inbox() == 0
+    assert ingest_services.prune_inbox() == 0
 
 
 def test_prune_inbox_runs_hourly_from_beat(settings):

@@ -29,7 +29,7 @@ def test_failed_run_shows_the_agent_that_failed_first(ops_client):
     )
     html = ops_client.get(reverse("monitoring:run_detail", args=[run.trace_id])).content.decode()
     assert 'data-origin-agent="refund-agent"' in html
-    assert reverse("monitoring:failure_group", args=[run.fingerprint]) in html
+    assert reverse("insights:failure_group", args=[run.fingerprint]) in html
 
 
 def test_successful_run_has_no_failure_origin(ops_client):

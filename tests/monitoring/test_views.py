@@ -10,8 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agentops.models import PromptVersion
-from monitoring import rollups
+from monitoring.dashboards import queries, views
 from monitoring.models import Run
+from monitoring.rollups import cells as rollups
 from tests.factories import make_agent, make_department
 from tests.monitoring.factories import make_escalation, make_run, make_score
 
@@ -155,7 +156,6 @@ def test_run_explorer_filters_by_status_and_min_latency(ops_client):
 
 
 def test_run_explorer_keyset_pages_cover_every_run_once(ops_client, settings):
-    from monitoring import queries
 
     agent = make_agent("Paged Agent")
     start = timezone.now() - timedelta(minutes=30)
@@ -225,7 +225,6 @@ def test_trace_view_draws_the_waterfall_with_scores_and_escalation(ops_client):
 
 
 def test_trace_view_shows_links_registered_by_higher_apps(ops_client):
-    from monitoring import views
 
     run = make_run(make_agent("Linked Agent"))
 

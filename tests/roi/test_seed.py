@@ -6,9 +6,9 @@ import io
 
 import pytest
 
-from agentops.seed import seed_registry
+from demo import roi as roi_seed
+from demo.registry import seed_registry
 from monitoring.models import Run
-from roi import seed as roi_seed
 from roi.models import AssumptionRow, Budget
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from monitoring import rollups
+from monitoring.rollups import cells as rollups
 
 
 def _parse_moment(value: str, name: str) -> datetime:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from monitoring import services
-from monitoring.models import InboxBatch
+from monitoring.ingest import services as ingest_services
+from monitoring.ingest import tasks as ingest_tasks
+from monitoring.intake.models import InboxBatch
 
 
 class Command(BaseCommand):
@@ -28,8 +29,10 @@ class Command(BaseCommand):
         if missing:
             self.stderr.write(f"not in the dead-letter list: {', '.join(map(str, missing))}")
         for batch_id in targets:
-            services.replay_batch(batch_id)
-            if options["sync"]:
-                status = services.ingest_batch(batch_id).status
+            replayed = ingest_services.replay_batch(batch_id)
+            if options["sync"]:  # processed here, not queued as well
+                status = ingest_services.ingest_batch(batch_id).status
                 self.stdout.write(f"batch {batch_id}: {status}")
+            else:
+                ingest_tasks.enqueue_after_commit(replayed)
         self.stdout.write(f"replayed {len(targets)} batch(es){'' if options['sync'] else ' (queued)'}")

@@ -1,0 +1,41 @@
+"""The alert rule form."""
+
+from __future__ import annotations
+
+from django import forms
+
+from monitoring.alerts.models import AlertMetric, AlertRule
+
+
+class AlertRuleForm(forms.ModelForm):
+    webhook_url = forms.URLField(required=False, assume_scheme="https", label="Webhook URL",
+                                 help_text=AlertRule._meta.get_field("webhook_url").help_text)
+
+    class Meta:
+        model = AlertRule
+        fields = ["name", "agent", "metric", "threshold", "window_minutes", "min_runs", "enabled", "webhook_url",
+                  "email_to"]
+
+    def clean_email_to(self) -> str:
+        value = self.cleaned_data["email_to"]
+        validator = forms.EmailField()
+        for address in [a.strip() for a in value.split(",") if a.strip()]:
+            try:
+                validator.clean(address)
+            except forms.ValidationError as exc:
+                raise forms.ValidationError(f"“{address}” is not an e-mail address.") from exc
+        return value
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        agent, metric = cleaned.get("agent"), cleaned.get("metric")
+        if metric == AlertMetric.BURN_RATE and (agent is None or agent.slo_min_success_rate is None):
+            self.add_error("agent", "A burn-rate rule needs an agent with a minimum success rate SLO "
+                                    "(the error budget comes from it).")
+        threshold = cleaned.get("threshold")
+        if metric in (AlertMetric.SUCCESS_RATE, AlertMetric.ERROR_RATE, AlertMetric.ESCALATION_RATE) and \
+                threshold is not None and threshold > 100:
+            self.add_error("threshold", "A rate is a percentage between 0 and 100.")
+        if metric == AlertMetric.QUALITY and threshold is not None and threshold > 1:
+            self.add_error("threshold", "Quality scores run from 0 to 1.")
+        return cleaned

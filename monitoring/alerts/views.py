@@ -1,0 +1,77 @@
+"""Alert pages: open and recent alerts, rule editor, test send."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from agentops.permissions import OPERATIONS, role_required
+from monitoring.alerts import services as alerts
+from monitoring.alerts.forms import AlertRuleForm
+from monitoring.alerts.models import AlertDelivery, AlertEvent, AlertRule
+
+
+def _email_delivery() -> str:
+    """Where alert e-mail goes, in words (the backend class name alone says little)."""
+    backend = settings.EMAIL_BACKEND
+    if backend.endswith("smtp.EmailBackend"):
+        return f"SMTP server {settings.EMAIL_HOST}:{settings.EMAIL_PORT}"
+    known = {"console": "the worker's console log (set EMAIL_BACKEND and EMAIL_HOST to deliver it)",
+             "locmem": "an in-memory outbox (tests)", "filebased": "files (EMAIL_FILE_PATH)",
+             "dummy": "nowhere (the dummy backend drops it)"}
+    module = backend.rsplit(".", 2)[-2] if backend.count(".") >= 2 else backend
+    return known.get(module, backend)
+
+
+@role_required(OPERATIONS)
+def alert_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "monitoring/alerts.html", {
+        "rules": AlertRule.objects.select_related("agent").order_by("name"),
+        "open_events": AlertEvent.objects.filter(resolved_at__isnull=True).select_related("rule", "agent"),
+        "recent_events": AlertEvent.objects.select_related("rule", "agent")[:50],
+        "deliveries": AlertDelivery.objects.select_related("rule")[:20],
+        "email_backend": _email_delivery(),
+    })
+
+
+def _rule_form(request: HttpRequest, rule: AlertRule | None) -> HttpResponse:
+    form = AlertRuleForm(request.POST or None, instance=rule)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save(commit=False)
+        if saved.created_by_id is None:
+            saved.created_by = request.user
+        saved.save()
+        messages.success(request, f"Alert rule “{saved.name}” saved.")
+        return redirect("monitoring:alerts")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "monitoring/alert_rule_form.html", {"form": form, "rule": rule}, status=status)
+
+
+@role_required(OPERATIONS)
+def alert_rule_create(request: HttpRequest) -> HttpResponse:
+    return _rule_form(request, None)
+
+
+@role_required(OPERATIONS)
+def alert_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _rule_form(request, get_object_or_404(AlertRule, pk=pk))
+
+
+@require_POST
+@role_required(OPERATIONS)
+def alert_rule_test(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send a test notification now (synchronously, so the result is on the next page)."""
+    rule = get_object_or_404(AlertRule.objects.select_related("agent"), pk=pk)
+    deliveries = alerts.deliver(rule, AlertDelivery.Kind.TEST)
+    if not deliveries:
+        messages.warning(request, "This rule has no webhook URL or e-mail address to send to.")
+    for delivery in deliveries:
+        if delivery.ok:
+            messages.success(request, f"Test {delivery.get_channel_display()} sent to {delivery.target}.")
+        else:
+            messages.error(request, f"Test {delivery.get_channel_display()} to {delivery.target} failed: "
+                                    f"{delivery.error}")
+    return redirect("monitoring:alerts")

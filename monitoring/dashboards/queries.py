@@ -1,0 +1,253 @@
+"""Read-only selectors for the monitoring pages: overview tiles, SLO status, run explorer, trace view."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet
+from django.utils.dateparse import parse_datetime
+
+from agentops.models import Agent, PromptVersion
+from monitoring.alerts.models import AlertEvent
+from monitoring.ingest.models import Escalation, Run, Step
+from monitoring.rollups.queries import Summary, metric_value, summaries
+from monitoring.timerange import TimeRange
+
+logger = logging.getLogger(__name__)
+
+
+SLO_MET, SLO_AT_RISK, SLO_BREACHED, SLO_NONE = "met", "at_risk", "breached", "none"
+
+
+AT_RISK_MARGIN = 0.9  # within 10 % of a limit counts as at risk
+
+
+def error_budget(agent: Agent) -> float | None:
+    """The fraction of runs allowed to fail under the agent's success-rate SLO."""
+    if agent.slo_min_success_rate is None:
+        return None
+    return max(0.0, 1 - float(agent.slo_min_success_rate) / 100)
+
+
+def burn_rate(agent: Agent, summary: Summary) -> float | None:
+    """How many times faster than allowed the error budget is being spent (1.0 = exactly on budget)."""
+    budget = error_budget(agent)
+    if budget is None or not summary.runs:
+        return None
+    observed = summary.errors / summary.runs
+    if budget == 0:
+        return float("inf") if observed else 0.0
+    return observed / budget
+
+
+def _check_upper(value: float | None, limit: float | None) -> str | None:
+    if value is None or limit is None:
+        return None
+    if value > limit:
+        return SLO_BREACHED
+    return SLO_AT_RISK if value >= limit * AT_RISK_MARGIN else SLO_MET
+
+
+def slo_status(agent: Agent, summary: Summary) -> str:
+    """met / at_risk / breached over the summary's runs; ``none`` without targets or runs."""
+    if not summary.runs:
+        return SLO_NONE
+    budget = error_budget(agent)
+    checks = [
+        _check_upper(summary.p95, agent.slo_p95_latency_ms),
+        _check_upper(summary.errors / summary.runs, budget),
+        _check_upper(float(summary.cost_per_run), float(agent.slo_max_cost_per_run)
+                     if agent.slo_max_cost_per_run is not None else None),
+    ]
+    if agent.slo_min_quality is not None and summary.quality is not None:
+        # Quality must stay above its floor: mirror it into an "upper" check on the shortfall.
+        floor = float(agent.slo_min_quality)
+        checks.append(SLO_BREACHED if summary.quality < floor else
+                      SLO_AT_RISK if summary.quality < floor + (1 - floor) * (1 - AT_RISK_MARGIN) else SLO_MET)
+    found = [c for c in checks if c]
+    if not found:
+        return SLO_NONE
+    for status in (SLO_BREACHED, SLO_AT_RISK):
+        if status in found:
+            return status
+    return SLO_MET
+
+
+@dataclass
+class Tile:
+    agent: Agent
+    current: Summary
+    previous: Summary
+    status: str
+    burn_rate: float | None
+
+    def change(self, metric: str) -> float | None:
+        """Absolute change of a metric against the previous period (None when either side is empty)."""
+        now, before = metric_value(self.current, metric), metric_value(self.previous, metric)
+        if now is None or before is None:
+            return None
+        return now - before
+
+
+SORTS = {
+    "name": ("name", lambda t: t.agent.name.lower(), False),
+    "runs": ("volume", lambda t: t.current.runs, True),
+    "success": ("success rate", lambda t: t.current.success_rate if t.current.runs else 101.0, False),
+    "p95": ("p95 latency", lambda t: t.current.p95 or 0.0, True),
+    "cost": ("cost per run", lambda t: t.current.cost_per_run or Decimal(0), True),
+    "status": ("SLO status", lambda t: [SLO_BREACHED, SLO_AT_RISK, SLO_MET, SLO_NONE].index(t.status), False),
+}
+
+
+def overview_agents(department_id: int | None = None, stage: str | None = None) -> QuerySet[Agent]:
+    agents = Agent.objects.select_related("department")
+    # Retired agents only show up when asked for by stage.
+    agents = agents.filter(lifecycle_stage=stage) if stage else agents.exclude(lifecycle_stage="retired")
+    if department_id:
+        agents = agents.filter(department_id=department_id)
+    return agents
+
+
+def overview_tiles(agents: Iterable[Agent], time_range: TimeRange, sort: str = "status") -> tuple[list[Tile], Tile | None]:
+    """Tiles for ``agents`` (sorted) and a fleet tile summing them; reads rollups only."""
+    agents = list(agents)
+    current, previous = summaries(time_range, [a.id for a in agents])
+    tiles = []
+    for agent in agents:
+        cur, prev = current.get(agent.id, Summary()), previous.get(agent.id, Summary())
+        tiles.append(Tile(agent, cur, prev, slo_status(agent, cur), burn_rate(agent, cur)))
+    _, key, reverse = SORTS.get(sort, SORTS["status"])
+    tiles.sort(key=key, reverse=reverse)
+    if not tiles:
+        return [], None
+    fleet_cur, fleet_prev = Summary(), Summary()
+    for tile in tiles:
+        fleet_cur.add(tile.current)
+        fleet_prev.add(tile.previous)
+    fleet = Tile(Agent(name="All agents"), fleet_cur, fleet_prev, SLO_NONE, None)
+    return tiles, fleet
+
+
+def has_telemetry() -> bool:
+    return Run.objects.exists()
+
+
+def open_alerts(limit: int = 20) -> list[AlertEvent]:
+    return list(AlertEvent.objects.filter(resolved_at__isnull=True).select_related("rule", "agent")[:limit])
+
+
+def prompt_changes(agent: Agent, time_range: TimeRange) -> list[PromptVersion]:
+    return list(agent.prompt_versions.filter(created_at__gte=time_range.start, created_at__lt=time_range.end)
+                .order_by("created_at"))
+
+
+def recent_failures(agent: Agent, time_range: TimeRange, limit: int = 10) -> list[Run]:
+    return list(Run.objects.filter(agent=agent, status="error", started_at__gte=time_range.start,
+                                   started_at__lt=time_range.end).order_by("-started_at", "-id")[:limit])
+
+
+def recent_escalations(agent: Agent, time_range: TimeRange, limit: int = 10) -> list[Escalation]:
+    return list(Escalation.objects.filter(agent=agent, occurred_at__gte=time_range.start,
+                                          occurred_at__lt=time_range.end)
+                .select_related("run").order_by("-occurred_at")[:limit])
+
+
+def agent_alert_events(agent: Agent, limit: int = 10) -> list[AlertEvent]:
+    return list(AlertEvent.objects.filter(agent=agent).select_related("rule")[:limit])
+
+
+PAGE_SIZE = 50
+
+
+def encode_cursor(run: Run) -> str:
+    raw = f"{run.started_at.isoformat()}|{run.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Raises ValueError on anything we did not produce."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, run_id = raw.split("|")
+        parsed = parse_datetime(moment)
+        if parsed is None:
+            raise ValueError
+        return parsed, int(run_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError("That page link is not valid any more; start again from the first page.") from exc
+
+
+def filter_runs(filters: dict, time_range: TimeRange) -> QuerySet[Run]:
+    """Runs matching the explorer's cleaned filters (see monitoring.views.RunFilterForm)."""
+    runs = Run.objects.filter(started_at__gte=time_range.start, started_at__lt=time_range.end)
+    exact = {"agent": "agent", "status": "status", "error_type": "error_type", "model": "model",
+             "prompt_version": "prompt_version", "session": "session_id"}
+    for name, column in exact.items():
+        if filters.get(name):
+            runs = runs.filter(**{column: filters[name]})
+    if filters.get("min_latency_ms") is not None:
+        runs = runs.filter(duration_ms__gte=filters["min_latency_ms"])
+    if filters.get("min_cost") is not None:
+        runs = runs.filter(cost__gte=filters["min_cost"])
+    if filters.get("has_escalation") == "yes":
+        runs = runs.filter(has_escalation=True)
+    elif filters.get("has_escalation") == "no":
+        runs = runs.filter(has_escalation=False)
+    return runs.select_related("agent").order_by("-started_at", "-id")
+
+
+def runs_page(runs: QuerySet[Run], cursor: str | None) -> tuple[list[Run], str | None]:
+    """One page after ``cursor`` and the cursor of the next page (None on the last page)."""
+    if cursor:
+        moment, run_id = decode_cursor(cursor)
+        runs = runs.filter(Q(started_at__lt=moment) | Q(started_at=moment, id__lt=run_id))
+    page = list(runs[: PAGE_SIZE + 1])
+    if len(page) > PAGE_SIZE:
+        return page[:PAGE_SIZE], encode_cursor(page[PAGE_SIZE - 1])
+    return page, None
+
+
+@dataclass
+class WaterfallRow:
+    step: Step
+    depth: int
+    offset_pct: float
+    width_pct: float
+
+
+def waterfall(run: Run) -> list[WaterfallRow]:
+    """The run's steps in tree order (parent before children, siblings by start) with bar geometry."""
+    steps = list(run.steps.select_related("agent").order_by("started_at", "id"))
+    if not steps:
+        return []
+    t0 = min(s.started_at for s in steps)
+    t1 = max(s.ended_at for s in steps)
+    total_ms = max((t1 - t0).total_seconds() * 1000, 0.001)
+    children: dict[str, list[Step]] = defaultdict(list)
+    span_ids = {s.span_id for s in steps}
+    roots = []
+    for step in steps:
+        has_parent = step.parent_span_id in span_ids and step.parent_span_id != step.span_id
+        (children[step.parent_span_id] if has_parent else roots).append(step)
+    rows: list[WaterfallRow] = []
+    seen: set[int] = set()
+
+    def visit(step: Step, depth: int) -> None:
+        if step.id in seen:  # a malformed trace could name itself as its parent
+            return
+        seen.add(step.id)
+        offset = (step.started_at - t0).total_seconds() * 1000
+        rows.append(WaterfallRow(step, depth, 100 * offset / total_ms, max(100 * step.duration_ms / total_ms, 0.3)))
+        for child in children.get(step.span_id, []):
+            visit(child, depth + 1)
+
+    for root in roots:
+        visit(root, 0)
+    return rows

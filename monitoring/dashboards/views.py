@@ -1,0 +1,222 @@
+"""Live monitoring pages: overview, agent dashboard, run explorer, trace view."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+
+from agentops.models import Agent, Department, LifecycleStage
+from agentops.permissions import OPERATIONS, role_required
+from monitoring import timerange
+from monitoring.dashboards import charts, queries
+from monitoring.dashboards.failure_origin import failure_origin
+from monitoring.dashboards.forms import RunFilterForm
+from monitoring.ingest.models import Run
+from monitoring.rollups import queries as rollup_queries
+
+# Polling period of tiles and charts: with ingest taking ~1 s, new runs show within the 5 s target.
+REFRESH_SECONDS = 3
+
+
+# Links shown on the trace view by higher apps (handoffs: "ticket #12"), registered from their
+# AppConfig.ready() so monitoring never imports them: register_trace_link(lambda run: [(label, url)]).
+TRACE_LINKS: list[Callable[[Run], list[tuple[str, str]]]] = []
+
+
+def register_trace_link(provider: Callable[[Run], list[tuple[str, str]]]) -> None:
+    if provider not in TRACE_LINKS:
+        TRACE_LINKS.append(provider)
+
+
+def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "error.html", {"status": 400, "title": "Bad request", "message": message}, status=400)
+
+
+def _range_context(request: HttpRequest, time_range: timerange.TimeRange | None) -> dict:
+    return {
+        "range_choices": [(k, v[0]) for k, v in timerange.RANGE_CHOICES.items()],
+        "time_range": time_range,
+        "range_key": request.GET.get("range") or timerange.DEFAULT_RANGE,
+        "query_string": request.GET.urlencode(),
+        "refresh_seconds": REFRESH_SECONDS,
+    }
+
+
+def _int_param(request: HttpRequest, name: str) -> int | None:
+    value = request.GET.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ValueError(f"“{name}” must be a number, not “{value}”.")
+    return int(value)
+
+
+@role_required(OPERATIONS)
+def overview(request: HttpRequest) -> HttpResponse:
+    context = _range_context(request, None)
+    context.update({
+        "departments": Department.objects.order_by("name"), "stages": LifecycleStage.choices,
+        "sorts": [(k, v[0]) for k, v in queries.SORTS.items()], "sort": request.GET.get("sort", "status"),
+        "stage": request.GET.get("stage", ""),
+    })
+    try:
+        time_range = timerange.parse_range(request.GET)
+        department_id = _int_param(request, "department")
+    except ValueError as exc:
+        context["range_error"] = str(exc)
+        return render(request, "monitoring/overview.html", context, status=400)
+    context["time_range"] = time_range
+    context["department_id"] = department_id
+    if not queries.has_telemetry():
+        context.update(_onboarding_context(request))
+        template = "monitoring/overview.html#tiles" if request.htmx else "monitoring/overview.html"
+        return render(request, template, context)
+    agents = queries.overview_agents(department_id, context["stage"] or None)
+    tiles, fleet = queries.overview_tiles(agents, time_range, context["sort"])
+    context.update({"tiles": tiles, "fleet": fleet, "open_alerts": queries.open_alerts()})
+    template = "monitoring/overview.html#tiles" if request.htmx else "monitoring/overview.html"
+    return render(request, template, context)
+
+
+def _onboarding_context(request: HttpRequest) -> dict:
+    endpoint = request.build_absolute_uri("/v1/traces")
+    return {"no_telemetry": True, "otlp_endpoint": endpoint,
+            "otlp_base": endpoint.removesuffix("/v1/traces"), "registry_keys_url": _safe_reverse("registry:apikey_list")}
+
+
+def _safe_reverse(name: str, *args) -> str | None:
+    from django.urls import NoReverseMatch
+
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return None
+
+
+@role_required(OPERATIONS)
+def agent_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = get_object_or_404(Agent.objects.select_related("department"), slug=slug)
+    context = _range_context(request, None) | {"agent": agent,
+                                               "registry_url": _safe_reverse("registry:agent_detail", slug)}
+    try:
+        time_range = timerange.parse_range(request.GET)
+    except timerange.InvalidRange as exc:
+        context["range_error"] = str(exc)
+        return render(request, "monitoring/agent_dashboard.html", context, status=400)
+    context["time_range"] = time_range
+    context.update(_agent_charts(agent, time_range))
+    if request.htmx:
+        return render(request, "monitoring/agent_dashboard.html#charts", context)
+    context.update({
+        "failures": queries.recent_failures(agent, time_range),
+        "escalations": queries.recent_escalations(agent, time_range),
+        "alert_events": queries.agent_alert_events(agent),
+    })
+    return render(request, "monitoring/agent_dashboard.html", context)
+
+
+def _agent_charts(agent: Agent, time_range: timerange.TimeRange) -> dict:
+    current, previous = rollup_queries.summaries(time_range, [agent.id])
+    summary = current.get(agent.id, rollup_queries.Summary())
+    tier, points = rollup_queries.agent_series(agent.id, time_range)
+    changes = [(p.created_at, f"v{p.version}") for p in queries.prompt_changes(agent, time_range)]
+    floor = float(agent.slo_min_quality) if agent.slo_min_quality is not None else None
+    max_cost = float(agent.slo_max_cost_per_run) if agent.slo_max_cost_per_run is not None else None
+    tile = queries.Tile(agent, summary, previous.get(agent.id, rollup_queries.Summary()),
+                        queries.slo_status(agent, summary), queries.burn_rate(agent, summary))
+    return {
+        "tile": tile,
+        "tier_label": {"m": "per minute", "h": "per hour", "d": "per day"}[tier],
+        "has_points": any(p.summary.runs for p in points),
+        "figures": [
+            (name, charts.over_range(figure, time_range.start, time_range.end).to_json()) for name, figure in (
+                ("chart-volume", charts.volume_chart(points, changes)),
+                ("chart-latency", charts.latency_chart(points, agent.slo_p95_latency_ms, changes)),
+                ("chart-quality", charts.quality_chart(points, floor, changes)),
+                ("chart-cost", charts.cost_chart(points, max_cost, changes)),
+            )
+        ],
+    }
+
+
+def _run_filters(request: HttpRequest) -> tuple[RunFilterForm, timerange.TimeRange]:
+    """The bound filter form and range; raises ValueError with a message on bad input."""
+    form = RunFilterForm(request.GET)
+    time_range = timerange.parse_range(request.GET)
+    if not form.is_valid():
+        problems = "; ".join(f"{form.fields[name].label or name}: {' '.join(errs)}"
+                             for name, errs in form.errors.items())
+        raise ValueError(f"Some filters are not valid: {problems}")
+    return form, time_range
+
+
+@role_required(OPERATIONS)
+def runs(request: HttpRequest) -> HttpResponse:
+    context = _range_context(request, None) | {"form": RunFilterForm(request.GET or None)}
+    try:
+        form, time_range = _run_filters(request)
+        page, next_cursor = queries.runs_page(queries.filter_runs(form.cleaned_data, time_range),
+                                              request.GET.get("after"))
+    except ValueError as exc:
+        context["filter_error"] = str(exc)
+        return render(request, "monitoring/runs.html", context, status=400)
+    params = request.GET.copy()
+    params.pop("after", None)
+    context.update({
+        "time_range": time_range, "runs": page, "is_first_page": not request.GET.get("after"),
+        "filter_query": params.urlencode(),
+        "next_url": f"?{params.urlencode()}&{urlencode({'after': next_cursor})}" if next_cursor else None,
+    })
+    template = "monitoring/runs.html#results" if request.htmx else "monitoring/runs.html"
+    return render(request, template, context)
+
+
+CSV_COLUMNS = ["trace_id", "agent", "started_at", "duration_ms", "status", "error_type", "model", "prompt_version",
+               "session_id", "input_tokens", "output_tokens", "cost", "quality_score", "has_escalation"]
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_rows(runs_qs) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for run in runs_qs.iterator(chunk_size=2000):
+        yield writer.writerow([
+            run.trace_id, run.agent.slug, run.started_at.isoformat(), f"{run.duration_ms:.1f}", run.status,
+            run.error_type, run.model, run.prompt_version, run.session_id, run.input_tokens, run.output_tokens,
+            run.cost, "" if run.quality_score is None else run.quality_score, "yes" if run.has_escalation else "no",
+        ])
+
+
+@role_required(OPERATIONS)
+def runs_export(request: HttpRequest) -> HttpResponse:
+    """The filtered run list as CSV, streamed (no size cap, constant memory)."""
+    try:
+        form, time_range = _run_filters(request)
+    except ValueError as exc:
+        return _bad_request(request, str(exc))
+    response = StreamingHttpResponse(_csv_rows(queries.filter_runs(form.cleaned_data, time_range)),
+                                     content_type="text/csv")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="runs-{stamp}.csv"'
+    return response
+
+
+@role_required(OPERATIONS)
+def run_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
+    run = get_object_or_404(Run.objects.select_related("agent", "prompt"), trace_id=trace_id)
+    links = [link for provider in TRACE_LINKS for link in provider(run)]
+    return render(request, "monitoring/run_detail.html", {
+        "run": run, "rows": queries.waterfall(run), "scores": list(run.scores.order_by("created_at")),
+        "escalations": list(run.escalations.order_by("occurred_at")), "trace_links": links,
+        "failure_origin": failure_origin(run.id) if run.status == "error" else None,
+    })

@@ -1,0 +1,44 @@
+"""After-the-fact feedback on a stored run (native API)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from agentops.models import ApiKey
+from monitoring.ingest.models import Run, Score
+from monitoring.ingest.recompute import recompute_runs
+from monitoring.intake.services import restricted_agent
+from monitoring.rollups import cells as rollups
+from monitoring.signals import runs_recorded
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    score: Score
+    created: bool
+
+
+def record_feedback(
+    trace_id: str, *, name: str, value: float | None, label: str = "", comment: str = "",
+    feedback_id: str = "", api_key: ApiKey | None = None,
+) -> FeedbackResult:
+    """Store a feedback score on an existing run and refresh its quality. Idempotent on ``feedback_id``
+    (or on the content when no id is given). Raises Run.DoesNotExist or PermissionError."""
+    dedupe = "feedback:" + (feedback_id or hashlib.sha256(f"{name}|{value}|{label}|{comment}".encode()).hexdigest())
+    with transaction.atomic():
+        run = Run.objects.select_for_update().select_related("agent").get(trace_id=trace_id)
+        allowed = restricted_agent(api_key)
+        if allowed is not None and run.agent.slug != allowed:
+            raise PermissionError(f"this key may only send feedback for agent {allowed!r}")
+        score, created = Score.objects.get_or_create(
+            run=run, dedupe_key=dedupe[:200],
+            defaults={"name": name, "value": value, "label": label, "comment": comment, "source": Score.Source.FEEDBACK},
+        )
+        if created:
+            recompute_runs([run])
+            rollups.refresh_for_runs([run.pk])
+            runs_recorded.send(sender=Run, run_ids=[run.pk])
+    return FeedbackResult(score, created)

@@ -1,0 +1,159 @@
+"""Telemetry as stored: runs (traces), steps (spans), scores and escalations.
+
+All timestamps are UTC. Rows written by the ingest pipeline are idempotent on OpenTelemetry ids:
+steps on (trace_id, span_id), runs on trace_id, scores and escalations on their source span/event."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from agentops.models import Agent, PromptVersion
+
+
+class StepKind(models.TextChoices):
+    LLM = "llm", "LLM"
+    TOOL = "tool", "Tool"
+    AGENT = "agent", "Agent"
+    RETRIEVAL = "retrieval", "Retrieval"
+    OTHER = "other", "Other"
+
+
+class RunStatus(models.TextChoices):
+    OK = "ok", "OK"
+    ERROR = "error", "Error"
+
+
+class Run(models.Model):
+    """One trace. Totals (tokens, cost) sum the run's llm steps; status is the root's, else the worst."""
+
+    trace_id = models.CharField(max_length=32, unique=True)
+    # No index of its own: run_agent_time_idx (agent_id, started_at, id) leads with it (every run write
+    # pays for each index, and ingest writes runs at the span rate).
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="runs", db_index=False)
+    root_span_id = models.CharField(max_length=16, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    session_id = models.CharField(max_length=255, blank=True, db_index=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    duration_ms = models.FloatField(default=0)
+    status = models.CharField(max_length=8, choices=RunStatus.choices, default=RunStatus.OK)
+    error_type = models.CharField(max_length=255, blank=True)
+    model = models.CharField(max_length=120, blank=True)
+    prompt_version = models.CharField(max_length=64, blank=True)
+    prompt = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    step_count = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    quality_score = models.FloatField(null=True, blank=True)  # mean of the run's evaluation scores, 0..1
+    has_escalation = models.BooleanField(default=False)
+    # Deterministic failure fingerprint (sha1 hex) of failed/escalated runs; blank for good runs. Indexed
+    # only where set (run_fingerprint_idx): most runs succeed, and every run write pays for each index.
+    fingerprint = models.CharField(max_length=40, blank=True)
+    input_preview = models.TextField(blank=True)
+    output_preview = models.TextField(blank=True)
+    ingested_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["agent", "-started_at", "-id"], name="run_agent_time_idx"),
+            models.Index(fields=["-started_at", "-id"], name="run_time_idx"),
+            models.Index(fields=["status", "-started_at"], name="run_status_time_idx"),
+            # Failure groups: a group's runs, its first and latest run without reading the others. A
+            # query uses it when the planner can tell its fingerprint is not blank (a literal, or
+            # fingerprint <> '' spelled out).
+            models.Index(fields=["fingerprint", "started_at", "id"], name="run_fingerprint_idx",
+                         condition=~models.Q(fingerprint="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.trace_id}"
+
+    @property
+    def is_error(self) -> bool:
+        return self.status == RunStatus.ERROR
+
+
+class Step(models.Model):
+    """One span. ``agent`` is the nearest agent ancestor's agent (or the run's)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False)  # step_run_time_idx leads with it
+    trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    parent_span_id = models.CharField(max_length=16, blank=True)
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="steps")
+    # True when the span named its agent itself (gen_ai.agent.*); otherwise ``agent`` is inherited from
+    # the nearest such ancestor, re-derived by ingest as more spans of the trace arrive.
+    declared_agent = models.BooleanField(default=True)
+    name = models.CharField(max_length=255)
+    kind = models.CharField(max_length=10, choices=StepKind.choices, default=StepKind.OTHER)
+    operation = models.CharField(max_length=64, blank=True)  # raw gen_ai.operation.name
+    model = models.CharField(max_length=120, blank=True)
+    tool_name = models.CharField(max_length=255, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    duration_ms = models.FloatField(default=0)
+    status = models.CharField(max_length=8, choices=RunStatus.choices, default=RunStatus.OK)
+    error_type = models.CharField(max_length=255, blank=True)
+    error_message = models.TextField(blank=True)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    input = models.TextField(blank=True)  # messages / tool arguments, capped; "…[truncated]" marker when cut
+    output = models.TextField(blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    events = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["trace_id", "span_id"], name="step_unique_span")]
+        indexes = [models.Index(fields=["run", "started_at"], name="step_run_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
+class Score(models.Model):
+    """A quality score on a run: an evaluation event from telemetry, or feedback sent later."""
+
+    class Source(models.TextChoices):
+        EVALUATION = "evaluation", "Evaluation"
+        FEEDBACK = "feedback", "Feedback"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="scores", db_index=False)  # score_unique_key leads with it
+    span_id = models.CharField(max_length=16, blank=True)
+    name = models.CharField(max_length=120)
+    value = models.FloatField(null=True, blank=True)
+    label = models.CharField(max_length=120, blank=True)
+    comment = models.TextField(blank=True)
+    source = models.CharField(max_length=12, choices=Source.choices, default=Source.EVALUATION)
+    # Idempotency key: evaluation "<span_id>:<event index>", feedback the sender's id or a content hash.
+    dedupe_key = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "dedupe_key"], name="score_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value if self.value is not None else self.label}"
+
+
+class Escalation(models.Model):
+    """An ``agentops.escalation`` span event: the agent handed the case to a human."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="escalations")
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="escalations")
+    trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    reason = models.CharField(max_length=255, blank=True)
+    summary = models.TextField(blank=True)
+    priority = models.CharField(max_length=20, blank=True)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["trace_id", "span_id"], name="escalation_unique_span")]
+        indexes = [models.Index(fields=["agent", "-occurred_at"], name="escalation_agent_time_idx")]
+
+    def __str__(self) -> str:
+        return f"escalation {self.reason} on {self.trace_id}"

@@ -1,0 +1,397 @@
+"""Rollup maintenance (live monitoring). Called by the ingest pipeline.
+
+Contract used by monitoring.services (ingest):
+    refresh_for_runs(run_ids) is called inside the batch's transaction after runs/steps/scores/
+    escalations are written. It must be idempotent: calling it again for the same runs (a replayed
+    batch, spans of one trace arriving in several batches) must leave the rollups equal to what a
+    rebuild from raw data gives.
+
+How: cells are never incremented. For every (agent, minute) a batch touched, the minute cell is
+*recomputed* from the runs in that minute; the hour and day cells above it are recomputed by merging
+the finer cells (or from runs when the finer tier has been pruned), and fleet cells (agent NULL) by
+merging the agents' cells of the same bucket. Recomputing from the source makes a replay a no-op.
+
+Concurrency: two workers recomputing the same cell from different snapshots could each miss the
+other's uncommitted runs. Each refresh therefore takes a transaction-scoped advisory lock per
+(agent, day) and (fleet, day) it touches, in sorted order (no deadlocks), *before* reading. Under
+READ COMMITTED every later statement sees the rows of workers that committed while we waited, so
+the last writer of a cell has seen everything. ``rebuild`` takes one exclusive lock that all
+refreshes share, so it never interleaves with them.
+
+Known limit: if a later batch moves a run to another minute or agent (its root span arrives late
+with an earlier start), the old cell keeps the run until ``manage.py rebuild_rollups`` covers it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+from monitoring.rollups import sketch
+from monitoring.rollups.models import TIER_SPAN, Tier
+
+# Minute cells cover the last two days, hour cells about 13 months; day cells are kept forever.
+MINUTE_RETENTION = timedelta(days=2)
+HOUR_RETENTION = timedelta(days=400)
+# A coarser cell is merged from finer cells only when it starts this long after the finer tier's
+# retention cutoff, so a concurrent prune can never remove cells it is being built from.
+_SAFETY = {Tier.MINUTE: timedelta(hours=1), Tier.HOUR: timedelta(days=1)}
+_RETENTION = {Tier.MINUTE: MINUTE_RETENTION, Tier.HOUR: HOUR_RETENTION}
+_FINER = {Tier.HOUR: Tier.MINUTE, Tier.DAY: Tier.HOUR}
+
+logger = logging.getLogger(__name__)
+
+# Settled cells: an hour or day cell that ended at least SETTLED_AFTER ago changes only when late data
+# lands, a rebuild runs or prune deletes it. Each of those replaces the "settled generation" token,
+# so pages may cache what they merged from settled cells under that token (monitoring.queries) and
+# only re-read the recent ("live") cells on every refresh. A refresh bumps the token when it rewrites
+# a cell that ended more than SETTLED_AFTER - _SETTLED_MARGIN ago: the margin covers a transaction
+# that began while its cell was still live but commits after readers started caching it.
+SETTLED_AFTER = timedelta(hours=3)
+_SETTLED_MARGIN = timedelta(hours=1)
+SETTLED_GENERATION_KEY = "monitoring:rollups:settled-generation"
+
+# Key of the advisory lock shared by refreshes and held exclusively by rebuild.
+_GLOBAL_LOCK = 0x524F4C4C  # "ROLL"
+
+Key = tuple[int, datetime]  # (agent_id, bucket start, UTC)
+
+_CELL_COLUMNS = (
+    "tier, bucket, agent_id, runs, errors, escalations, quality_sum, quality_count, cost, "
+    "input_tokens, output_tokens, latency_sum_ms, latency, error_types, updated_at"
+)
+_UPDATE_SET = ", ".join(
+    f"{c} = EXCLUDED.{c}"
+    for c in ("runs", "errors", "escalations", "quality_sum", "quality_count", "cost", "input_tokens",
+              "output_tokens", "latency_sum_ms", "latency", "error_types", "updated_at")
+)
+_ON_CONFLICT_AGENT = "ON CONFLICT (tier, agent_id, bucket) WHERE agent_id IS NOT NULL DO UPDATE SET "
+_ON_CONFLICT_FLEET = "ON CONFLICT (tier, bucket) WHERE agent_id IS NULL DO UPDATE SET "
+# The end of both cell queries: one row per key from the CTEs totals, lat and errs.
+_INSERT_CELLS = f"""INSERT INTO monitoring_rollupcell ({_CELL_COLUMNS})
+SELECT %(tier)s, t.bucket, t.agent_id, t.runs, t.errors, t.escalations, t.quality_sum, t.quality_count,
+       t.cost, t.input_tokens, t.output_tokens, t.latency_sum_ms, coalesce(l.latency, '{{}}'::jsonb),
+       coalesce(e.error_types, '{{}}'::jsonb), now()
+FROM totals t LEFT JOIN lat l ON l.idx = t.idx LEFT JOIN errs e ON e.idx = t.idx
+"""  # noqa: S608 (constants only)
+
+# Agent cells straight from runs. keys: (agent, bucket) pairs numbered by ordinality.
+_FROM_RUNS_SQL = f"""
+WITH keys AS (
+    SELECT * FROM unnest(%(agents)s::bigint[], %(buckets)s::timestamptz[]) WITH ORDINALITY AS k(agent_id, bucket, idx)
+), src AS (
+    SELECT k.idx, r.status, r.error_type, r.has_escalation, r.quality_score, r.cost, r.input_tokens,
+           r.output_tokens, r.duration_ms
+    FROM keys k JOIN monitoring_run r
+      ON r.agent_id = k.agent_id AND r.started_at >= k.bucket AND r.started_at < k.bucket + %(span)s
+), lat AS (
+    SELECT idx, jsonb_object_agg(key, n) AS latency FROM (
+        SELECT idx, {sketch.sql_bucket_expression("duration_ms")} AS key, count(*) AS n FROM src GROUP BY 1, 2
+    ) x GROUP BY idx
+), errs AS (
+    SELECT idx, jsonb_object_agg(key, n) AS error_types FROM (
+        SELECT idx, coalesce(nullif(error_type, ''), 'unknown') AS key, count(*) AS n
+        FROM src WHERE status = 'error' GROUP BY 1, 2
+    ) x GROUP BY idx
+), totals AS (
+    SELECT k.idx, k.agent_id, k.bucket, count(s.idx) AS runs,
+           count(s.idx) FILTER (WHERE s.status = 'error') AS errors,
+           count(s.idx) FILTER (WHERE s.has_escalation) AS escalations,
+           coalesce(sum(round(s.quality_score::numeric, 6)), 0) AS quality_sum, count(s.quality_score) AS quality_count,
+           coalesce(sum(s.cost), 0) AS cost, coalesce(sum(s.input_tokens), 0) AS input_tokens,
+           coalesce(sum(s.output_tokens), 0) AS output_tokens, coalesce(sum(round(s.duration_ms::numeric, 3)), 0) AS latency_sum_ms
+    FROM keys k LEFT JOIN src s ON s.idx = k.idx GROUP BY k.idx, k.agent_id, k.bucket
+)
+{_INSERT_CELLS}"""  # noqa: S608 (composed only from constants of this module; values are bound parameters)
+
+# Cells merged from other cells; {join} picks the source cells of each key.
+_MERGE_SQL = f"""
+WITH keys AS (
+    SELECT * FROM unnest(%(agents)s::bigint[], %(buckets)s::timestamptz[]) WITH ORDINALITY AS k(agent_id, bucket, idx)
+), src AS (
+    SELECT k.idx, c.* FROM keys k JOIN monitoring_rollupcell c ON {{join}}
+), lat AS (
+    SELECT idx, jsonb_object_agg(key, n) AS latency FROM (
+        SELECT s.idx, e.key, sum(e.value::bigint) AS n FROM src s, jsonb_each_text(s.latency) e GROUP BY 1, 2
+    ) x GROUP BY idx
+), errs AS (
+    SELECT idx, jsonb_object_agg(key, n) AS error_types FROM (
+        SELECT s.idx, e.key, sum(e.value::bigint) AS n FROM src s, jsonb_each_text(s.error_types) e GROUP BY 1, 2
+    ) x GROUP BY idx
+), totals AS (
+    SELECT k.idx, k.agent_id, k.bucket, coalesce(sum(s.runs), 0) AS runs, coalesce(sum(s.errors), 0) AS errors,
+           coalesce(sum(s.escalations), 0) AS escalations, coalesce(sum(s.quality_sum), 0) AS quality_sum,
+           coalesce(sum(s.quality_count), 0) AS quality_count, coalesce(sum(s.cost), 0) AS cost,
+           coalesce(sum(s.input_tokens), 0) AS input_tokens, coalesce(sum(s.output_tokens), 0) AS output_tokens,
+           coalesce(sum(s.latency_sum_ms), 0) AS latency_sum_ms
+    FROM keys k LEFT JOIN src s ON s.idx = k.idx GROUP BY k.idx, k.agent_id, k.bucket
+)
+{_INSERT_CELLS}"""  # noqa: S608 (composed only from constants of this module; values are bound parameters)
+# Minute cells *incremented* by runs this transaction created (``refresh_for_runs(new_ids=...)``): the same figures as
+# _FROM_RUNS_SQL computed over the new runs only, added to the stored cell. Every figure is a sum of
+# per-run terms (counts, rounded numerics, sketch bucket counts), so adding the new runs' terms gives
+# exactly the recomputed cell, without reading the runs already counted (a minute at a high ingest
+# rate holds tens of thousands of runs, and every batch of that minute re-read them all).
+_JSONB_COUNT_SUM = (
+    "(SELECT coalesce(jsonb_object_agg(key, n), '{{}}'::jsonb) FROM (SELECT key, sum(value::bigint) AS n"
+    " FROM (SELECT * FROM jsonb_each_text(monitoring_rollupcell.{c}) UNION ALL"
+    " SELECT * FROM jsonb_each_text(EXCLUDED.{c})) u GROUP BY key) m)"
+)
+_ADD_SET = ", ".join(
+    [f"{c} = monitoring_rollupcell.{c} + EXCLUDED.{c}"
+     for c in ("runs", "errors", "escalations", "quality_sum", "quality_count", "cost", "input_tokens",
+               "output_tokens", "latency_sum_ms")]
+    + [f"{c} = " + _JSONB_COUNT_SUM.format(c=c) for c in ("latency", "error_types")]
+    + ["updated_at = EXCLUDED.updated_at"]
+)
+_ADD_FROM_NEW_RUNS_SQL = (
+    _FROM_RUNS_SQL.replace(
+        "ON r.agent_id = k.agent_id AND r.started_at >= k.bucket",
+        "ON r.id = ANY(%(new)s::bigint[]) AND r.agent_id = k.agent_id AND r.started_at >= k.bucket",
+    )
+    + _ON_CONFLICT_AGENT + _ADD_SET
+)
+
+_TIME_MERGE_JOIN = (
+    "c.tier = %(src_tier)s AND c.agent_id = k.agent_id AND c.bucket >= k.bucket AND c.bucket < k.bucket + %(span)s"
+)
+_FLEET_MERGE_JOIN = "c.tier = %(tier)s AND c.agent_id IS NOT NULL AND c.bucket = k.bucket"
+
+
+def truncate(moment: datetime, tier: str) -> datetime:
+    """Start of the tier's cell holding ``moment`` (UTC)."""
+    moment = moment.astimezone(UTC)
+    if tier == Tier.MINUTE:
+        return moment.replace(second=0, microsecond=0)
+    if tier == Tier.HOUR:
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def minute_cutoff(now: datetime) -> datetime:
+    """Minute cells older than this are not kept (pages must not read the minute tier before it)."""
+    return now - MINUTE_RETENTION
+
+
+def _merge_from_finer(tier: str, bucket: datetime, now: datetime) -> bool:
+    finer = _FINER[tier]
+    return bucket >= now - _RETENTION[finer] + _SAFETY[finer]
+
+
+def settled_generation() -> str:
+    """The current settled-generation token (created when missing, e.g. after a cache flush)."""
+    token = cache.get(SETTLED_GENERATION_KEY)
+    if token is None:
+        cache.add(SETTLED_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+        token = cache.get(SETTLED_GENERATION_KEY)
+    return token
+
+
+def _set_new_generation() -> None:
+    try:
+        cache.set(SETTLED_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+    except Exception:  # a cache outage must never fail ingest; cached entries expire on their own
+        logger.warning("could not bump the settled rollup generation", exc_info=True)
+
+
+def bump_settled_generation() -> None:
+    """Invalidate everything cached from settled cells: now, and again once the transaction commits.
+
+    The first bump stops readers from reusing entries computed before this write; the second
+    replaces any entry a reader computed from the snapshot before our commit (under the first token).
+    """
+    _set_new_generation()
+    transaction.on_commit(_set_new_generation)
+
+
+def _touches_settled(hour_keys: Iterable[Key], now: datetime) -> bool:
+    # Day cells end no earlier than their hours, so the hour cells decide.
+    limit = now - SETTLED_AFTER + _SETTLED_MARGIN
+    return any(hour + TIER_SPAN[Tier.HOUR] <= limit for _, hour in hour_keys)
+
+
+@dataclass
+class _Plan:
+    minute: set[Key]
+    hour: set[Key]
+    day: set[Key]
+
+
+def _plan(minute_pairs: Iterable[Key], now: datetime) -> _Plan:
+    pairs = set(minute_pairs)
+    return _Plan(
+        minute={k for k in pairs if k[1] >= minute_cutoff(now)},
+        hour={(a, truncate(m, Tier.HOUR)) for a, m in pairs},
+        day={(a, truncate(m, Tier.DAY)) for a, m in pairs},
+    )
+
+
+def _lock_key(agent_id: int, day: datetime) -> int:
+    # 63-bit digest: collisions only serialise two unrelated refreshes, never corrupt anything.
+    digest = hashlib.blake2b(f"{agent_id}:{day.date().isoformat()}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def _lock_cells(day_keys: set[Key]) -> None:
+    """Serialise refreshes of the same agent-days and fleet-days (see the module docstring)."""
+    keys = {_lock_key(a, d) for a, d in day_keys} | {_lock_key(0, d) for _, d in day_keys}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_GLOBAL_LOCK])
+        # One statement per lock keeps the acquisition order exactly the sorted order.
+        for key in sorted(keys):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def _execute(sql: str, keys: list[tuple[int | None, datetime]], params: dict) -> None:
+    if not keys:
+        return
+    params = {**params, "agents": [a for a, _ in keys], "buckets": [b for _, b in keys]}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _cells_from_runs(tier: str, keys: Iterable[Key]) -> None:
+    _execute(_FROM_RUNS_SQL + _ON_CONFLICT_AGENT + _UPDATE_SET, sorted(keys),
+             {"tier": tier, "span": TIER_SPAN[tier]})
+
+
+def _add_new_runs(keys: Iterable[Key], new_ids: list[int]) -> None:
+    _execute(_ADD_FROM_NEW_RUNS_SQL, sorted(keys), {"tier": Tier.MINUTE, "span": TIER_SPAN[Tier.MINUTE], "new": new_ids})
+
+
+def _cells_from_finer(tier: str, keys: Iterable[Key]) -> None:
+    sql = _MERGE_SQL.replace("{join}", _TIME_MERGE_JOIN) + _ON_CONFLICT_AGENT + _UPDATE_SET
+    _execute(sql, sorted(keys), {"tier": tier, "src_tier": _FINER[tier], "span": TIER_SPAN[tier]})
+
+
+def _fleet_cells(tier: str, buckets: Iterable[datetime]) -> None:
+    sql = _MERGE_SQL.replace("{join}", _FLEET_MERGE_JOIN) + _ON_CONFLICT_FLEET + _UPDATE_SET
+    _execute(sql, [(None, b) for b in sorted(set(buckets))], {"tier": tier})
+
+
+def _coarse_cells(tier: str, keys: set[Key], now: datetime) -> None:
+    merged = {k for k in keys if _merge_from_finer(tier, k[1], now)}
+    _cells_from_finer(tier, merged)
+    _cells_from_runs(tier, keys - merged)
+    _fleet_cells(tier, (b for _, b in keys))
+
+
+def _apply(plan: _Plan, now: datetime, added: set[Key] = frozenset(), new_ids: list[int] = ()) -> None:
+    _cells_from_runs(Tier.MINUTE, plan.minute - added)
+    _add_new_runs(plan.minute & added, list(new_ids))
+    _fleet_cells(Tier.MINUTE, (b for _, b in plan.minute))
+    _coarse_cells(Tier.HOUR, plan.hour, now)
+    _coarse_cells(Tier.DAY, plan.day, now)
+
+
+def refresh_for_runs(
+    run_ids: list[int], previous: Iterable[tuple[int, datetime]] = (), new_ids: Iterable[int] = ()
+) -> None:
+    """Recompute every rollup cell holding one of ``run_ids``. Idempotent.
+
+    ``previous`` lists (agent_id, started_at) of those runs *before* this write, where a run may have
+    moved: a late root span starts it earlier, or its spans turn out to belong to another agent. The
+    cells it left are recomputed too (to zero if it was alone there), or it would count twice.
+
+    ``new_ids``: those of ``run_ids`` *created by the current transaction* (ingest's new traces),
+    counted in no cell yet: a minute cell that only they touch is incremented by them instead of
+    recomputed from every run of the minute. Cells that also hold another run of the refresh, or a
+    run's previous place, are recomputed as usual. A replayed batch finds its runs existing, so it
+    recomputes.
+
+    Precondition: called inside the ingest transaction, after the runs are written (it opens an
+    atomic block of its own otherwise, so it is also safe to call from tests and shells).
+    """
+    if not run_ids:
+        return
+    new_ids = sorted(set(new_ids).intersection(run_ids))
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT agent_id, date_trunc('minute', started_at), bool_and(id = ANY(%s)) FROM monitoring_run"
+                " WHERE id = ANY(%s) GROUP BY 1, 2",
+                [new_ids, list(run_ids)],
+            )
+            rows = cursor.fetchall()
+        left = [(agent_id, truncate(started_at, Tier.MINUTE)) for agent_id, started_at in previous
+                if agent_id is not None and started_at is not None]
+        pairs = [(agent_id, minute) for agent_id, minute, _only_new in rows] + left
+        if not pairs:
+            return
+        # Minute cells touched by new runs only are incremented; the others recomputed.
+        added = {(agent_id, minute) for agent_id, minute, only_new in rows if only_new} - set(left)
+        now = timezone.now()
+        plan = _plan(pairs, now)
+        _lock_cells(plan.day)
+        if _touches_settled(plan.hour, now):
+            bump_settled_generation()
+        _apply(plan, now, added, new_ids)
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    start: datetime
+    end: datetime
+    minute_cells: int
+    hour_cells: int
+    day_cells: int
+
+
+def rebuild(start: datetime, end: datetime) -> RebuildResult:
+    """Drop and recompute all cells of the whole UTC days overlapping [start, end) from raw runs.
+
+    The bulk path: keys come from one grouped scan of the runs, not per run; it locks out
+    concurrent refreshes for its duration.
+    """
+    start = truncate(start, Tier.DAY)
+    end_day = truncate(end, Tier.DAY)
+    end = end_day if end_day == end else end_day + TIER_SPAN[Tier.DAY]
+    now = timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_GLOBAL_LOCK])
+            bump_settled_generation()
+            cursor.execute("DELETE FROM monitoring_rollupcell WHERE bucket >= %s AND bucket < %s", [start, end])
+            minute_keys = _distinct_keys(cursor, "minute", max(start, minute_cutoff(now)), end)
+            hour_keys = _distinct_keys(cursor, "hour", start, end)
+        day_keys = {(a, truncate(h, Tier.DAY)) for a, h in hour_keys}
+        _cells_from_runs(Tier.MINUTE, minute_keys)
+        _fleet_cells(Tier.MINUTE, (b for _, b in minute_keys))
+        # Hours straight from runs: one pass, cheaper than merging hundreds of thousands of minutes.
+        _cells_from_runs(Tier.HOUR, hour_keys)
+        _fleet_cells(Tier.HOUR, (b for _, b in hour_keys))
+        _coarse_cells(Tier.DAY, day_keys, now)
+    return RebuildResult(start, end, len(minute_keys), len(hour_keys), len(day_keys))
+
+
+def _distinct_keys(cursor, unit: str, start: datetime, end: datetime) -> set[Key]:
+    if start >= end:
+        return set()
+    cursor.execute(
+        "SELECT DISTINCT agent_id, date_trunc(%s, started_at) FROM monitoring_run "
+        "WHERE started_at >= %s AND started_at < %s",
+        [unit, start, end],
+    )
+    return {(a, b) for a, b in cursor.fetchall()}
+
+
+def prune(now: datetime | None = None) -> dict[str, int]:
+    """Delete minute and hour cells past their retention; returns the deleted counts per tier."""
+    now = now or timezone.now()
+    deleted: dict[str, int] = {}
+    for tier, keep in _RETENTION.items():
+        cutoff = now - keep - _SAFETY[tier]
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM monitoring_rollupcell WHERE tier = %s AND bucket < %s", [tier, cutoff])
+            deleted[tier] = cursor.rowcount
+    if any(deleted.values()):
+        bump_settled_generation()
+    return deleted
