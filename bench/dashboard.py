@@ -223,7 +223,7 @@ def percentile_error() -> float:
     from monitoring.rollups.cells import truncate
 
     time_range = timerange.parse_range({"range": "30d"})
-    tier = timerange.aggregate_tier(time_range)
+    tier = rollup_queries.aggregate_tier(time_range)
     start = truncate(time_range.start, tier)
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM agentops_agent WHERE slug LIKE 'bench-agent-%%' ORDER BY slug LIMIT 5")

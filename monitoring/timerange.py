@@ -1,5 +1,8 @@
-"""The one time-range abstraction: range choices, custom from/to, parsing, and the rollup tier a range
-reads. Used by dashboards, insights and handoff metrics alike."""
+"""The one time-range abstraction: range choices, custom from/to and parsing. Used by dashboards,
+insights and handoff metrics alike; which rollup tier a range reads is rollups' choice
+(``monitoring.rollups.queries.aggregate_tier``/``series_tier``).
+
+It imports no monitoring sub-package, so every sub-package may use it (see docs/development.md)."""
 
 from __future__ import annotations
 
@@ -8,9 +11,6 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-
-from monitoring.rollups.cells import minute_cutoff
-from monitoring.rollups.models import Tier
 
 RANGE_CHOICES: dict[str, tuple[str, timedelta]] = {
     "15m": ("last 15 min", timedelta(minutes=15)),
@@ -77,23 +77,3 @@ def parse_range(params, now: datetime | None = None) -> TimeRange:
     if start > now:
         raise InvalidRange("The custom range starts in the future: there is no data there yet.")
     return TimeRange("custom", start, end)
-
-
-def aggregate_tier(time_range: TimeRange, now: datetime | None = None) -> str:
-    """The tier whose cells sum up a range cheaply: few cells per agent, finest that is still kept."""
-    now = now or timezone.now()
-    if time_range.span <= timedelta(hours=2) and time_range.start >= minute_cutoff(now):
-        return Tier.MINUTE
-    if time_range.span <= timedelta(days=2):
-        return Tier.HOUR
-    return Tier.DAY
-
-
-def series_tier(time_range: TimeRange, now: datetime | None = None) -> str:
-    """The tier for charts: at most a few hundred points per series."""
-    now = now or timezone.now()
-    if time_range.span <= timedelta(hours=6) and time_range.start >= minute_cutoff(now):
-        return Tier.MINUTE
-    if time_range.span <= timedelta(days=8):
-        return Tier.HOUR
-    return Tier.DAY

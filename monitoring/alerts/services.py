@@ -22,8 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from monitoring.alerts.models import BELOW_METRICS, AlertDelivery, AlertEvent, AlertMetric, AlertRule
-from monitoring.dashboards.queries import burn_rate
-from monitoring.rollups.queries import Summary, metric_value, summaries
+from monitoring.rollups.queries import Summary, burn_rate, metric_value, summaries
 from monitoring.timerange import TimeRange
 
 logger = logging.getLogger(__name__)

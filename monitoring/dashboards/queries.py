@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_datetime
 from agentops.models import Agent, PromptVersion
 from monitoring.alerts.models import AlertEvent
 from monitoring.ingest.models import Escalation, Run, Step
-from monitoring.rollups.queries import Summary, metric_value, summaries
+from monitoring.rollups.queries import Summary, burn_rate, error_budget, metric_value, summaries
 from monitoring.timerange import TimeRange
 
 logger = logging.getLogger(__name__)
@@ -27,24 +27,6 @@ SLO_MET, SLO_AT_RISK, SLO_BREACHED, SLO_NONE = "met", "at_risk", "breached", "no
 
 
 AT_RISK_MARGIN = 0.9  # within 10 % of a limit counts as at risk
-
-
-def error_budget(agent: Agent) -> float | None:
-    """The fraction of runs allowed to fail under the agent's success-rate SLO."""
-    if agent.slo_min_success_rate is None:
-        return None
-    return max(0.0, 1 - float(agent.slo_min_success_rate) / 100)
-
-
-def burn_rate(agent: Agent, summary: Summary) -> float | None:
-    """How many times faster than allowed the error budget is being spent (1.0 = exactly on budget)."""
-    budget = error_budget(agent)
-    if budget is None or not summary.runs:
-        return None
-    observed = summary.errors / summary.runs
-    if budget == 0:
-        return float("inf") if observed else 0.0
-    return observed / budget
 
 
 def _check_upper(value: float | None, limit: float | None) -> str | None:

@@ -129,7 +129,7 @@ def _agent_charts(agent: Agent, time_range: timerange.TimeRange) -> dict:
     floor = float(agent.slo_min_quality) if agent.slo_min_quality is not None else None
     max_cost = float(agent.slo_max_cost_per_run) if agent.slo_max_cost_per_run is not None else None
     tile = queries.Tile(agent, summary, previous.get(agent.id, rollup_queries.Summary()),
-                        queries.slo_status(agent, summary), queries.burn_rate(agent, summary))
+                        queries.slo_status(agent, summary), rollup_queries.burn_rate(agent, summary))
     return {
         "tile": tile,
         "tier_label": {"m": "per minute", "h": "per hour", "d": "per day"}[tier],

@@ -9,7 +9,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 
@@ -18,10 +18,11 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from agentops.models import Agent
 from monitoring.rollups import sketch
-from monitoring.rollups.cells import SETTLED_AFTER, settled_generation, truncate
+from monitoring.rollups.cells import SETTLED_AFTER, minute_cutoff, settled_generation, truncate
 from monitoring.rollups.models import RollupCell, Tier
-from monitoring.timerange import TimeRange, aggregate_tier, series_tier
+from monitoring.timerange import TimeRange
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,44 @@ _METRICS = {
 def metric_value(summary: Summary, metric: str) -> float | None:
     """The value of one named metric (the alert metrics and tile metrics share these names)."""
     return _METRICS[metric](summary)
+
+
+def error_budget(agent: Agent) -> float | None:
+    """The fraction of runs allowed to fail under the agent's success-rate SLO."""
+    if agent.slo_min_success_rate is None:
+        return None
+    return max(0.0, 1 - float(agent.slo_min_success_rate) / 100)
+
+
+def burn_rate(agent: Agent, summary: Summary) -> float | None:
+    """How many times faster than allowed the error budget is being spent (1.0 = exactly on budget)."""
+    budget = error_budget(agent)
+    if budget is None or not summary.runs:
+        return None
+    observed = summary.errors / summary.runs
+    if budget == 0:
+        return float("inf") if observed else 0.0
+    return observed / budget
+
+
+def aggregate_tier(time_range: TimeRange, now: datetime | None = None) -> str:
+    """The tier whose cells sum up a range cheaply: few cells per agent, finest that is still kept."""
+    now = now or timezone.now()
+    if time_range.span <= timedelta(hours=2) and time_range.start >= minute_cutoff(now):
+        return Tier.MINUTE
+    if time_range.span <= timedelta(days=2):
+        return Tier.HOUR
+    return Tier.DAY
+
+
+def series_tier(time_range: TimeRange, now: datetime | None = None) -> str:
+    """The tier for charts: at most a few hundred points per series."""
+    now = now or timezone.now()
+    if time_range.span <= timedelta(hours=6) and time_range.start >= minute_cutoff(now):
+        return Tier.MINUTE
+    if time_range.span <= timedelta(days=8):
+        return Tier.HOUR
+    return Tier.DAY
 
 
 # The cells of one tier in a range, each tagged with its period. Their latency buckets are merged in

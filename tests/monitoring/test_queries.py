@@ -49,12 +49,12 @@ def test_unusable_ranges_raise_a_message(query):
 @pytest.mark.parametrize("key, tier", [("15m", Tier.MINUTE), ("1h", Tier.MINUTE), ("24h", Tier.HOUR),
                                        ("7d", Tier.DAY), ("30d", Tier.DAY)])
 def test_aggregates_use_few_cells(key, tier):
-    assert timerange.aggregate_tier(timerange.parse_range({"range": key}, now=NOW), now=NOW) == tier
+    assert rollup_queries.aggregate_tier(timerange.parse_range({"range": key}, now=NOW), now=NOW) == tier
 
 
 def test_old_short_ranges_fall_back_to_hours_once_minutes_are_pruned():
     old = timerange.TimeRange("custom", NOW - timedelta(days=5), NOW - timedelta(days=5) + timedelta(minutes=30))
-    assert timerange.aggregate_tier(old, now=NOW) == Tier.HOUR
+    assert rollup_queries.aggregate_tier(old, now=NOW) == Tier.HOUR
 
 
 @pytest.mark.django_db
@@ -108,7 +108,7 @@ def test_slo_status(summary_kw, expected):
 @pytest.mark.django_db
 def test_burn_rate_is_error_rate_over_budget():
     agent = make_agent(slo_min_success_rate=Decimal("99"))
-    assert queries.burn_rate(agent, _summary(errors=5)) == pytest.approx(5.0)
+    assert rollup_queries.burn_rate(agent, _summary(errors=5)) == pytest.approx(5.0)
 
 
 @pytest.mark.django_db
