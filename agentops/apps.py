@@ -5,3 +5,8 @@ class AgentopsConfig(AppConfig):
     name = "agentops"
     verbose_name = "Agent registry"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from .audit import track_registry
+
+        track_registry()

@@ -300,3 +300,55 @@ class ModelPrice(models.Model):
     def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
         million = Decimal(1_000_000)
         return (Decimal(input_tokens) * self.input_per_mtok + Decimal(output_tokens) * self.output_per_mtok) / million
+
+
+class UserDepartment(models.Model):
+    """Limits a user to some departments: a user with rows here sees only those departments' agents,
+    runs, tickets and ROI rows (``agentops.scoping``). A user without rows is not limited."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="department_scopes")
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="scoped_users")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "department"], name="uniq_user_department")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} -> {self.department_id}"
+
+
+class AuditEvent(models.Model):
+    """Append-only record of a configuration change: who, when, what, before and after.
+
+    Written by ``agentops.audit`` only. The actor is kept by id and name, not by foreign key, so the
+    history outlives the account; a trigger refuses UPDATE and DELETE (migration 0005).
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)  # blank: the system (telemetry, a task)
+    action = models.CharField(max_length=40)
+    object_type = models.CharField(max_length=60, db_index=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=300, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id", "-at"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or 'system'} {self.action} {self.object_type} {self.object_repr}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only.")
+
+    def changed_fields(self) -> list[tuple[str, object, object]]:
+        before, after = self.before or {}, self.after or {}
+        keys = list(dict.fromkeys([*before, *after]))
+        return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]

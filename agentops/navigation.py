@@ -39,6 +39,9 @@ SECTIONS: list[tuple[str, tuple[str, ...], list[NavItem]]] = [
             NavItem("Departments", "registry:department_list"),
             NavItem("API keys", "registry:apikey_list"),
             NavItem("Model prices", "registry:modelprice_list"),
+            NavItem("Users", "registry:user_list"),
+            NavItem("Audit log", "registry:audit_log"),
+            NavItem("Sign-in locks", "registry:signin_locks"),
         ],
     ),
     (

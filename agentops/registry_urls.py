@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import registry_views as views
+from . import security_views
 
 app_name = "registry"
 
@@ -28,4 +29,10 @@ urlpatterns = [
     path("departments/", views.department_list, name="department_list"),
     path("departments/new/", views.department_create, name="department_create"),
     path("departments/<int:pk>/edit/", views.department_edit, name="department_edit"),
+    path("audit/", security_views.audit_log, name="audit_log"),
+    path("audit/export.csv", security_views.audit_export, name="audit_export"),
+    path("sign-in-locks/", security_views.signin_locks, name="signin_locks"),
+    path("sign-in-locks/<int:pk>/unlock/", security_views.signin_unlock, name="signin_unlock"),
+    path("users/", security_views.user_list, name="user_list"),
+    path("users/<int:pk>/departments/", security_views.user_departments, name="user_departments"),
 ]

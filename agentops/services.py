@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from . import audit
 from .models import Agent, ApiKey, Department, ModelPrice, PromptRollout, PromptVersion
 
 
@@ -30,12 +31,18 @@ def activate_prompt_version(prompt: PromptVersion) -> PromptVersion:
     # Activating any version ends a rollout: either the candidate won (promote) or the team chose
     # a version outright, and a split against a new active version was never reviewed.
     PromptRollout.objects.filter(agent_id=prompt.agent_id).delete()
+    previous = list(PromptVersion.objects.filter(agent_id=prompt.agent_id, is_active=True).values_list(
+        "version", flat=True))
     PromptVersion.objects.filter(agent_id=prompt.agent_id, is_active=True).exclude(pk=prompt.pk).update(
         is_active=False
     )
     # The in-memory flag may be stale (another request activated a sibling), so always write it.
     PromptVersion.objects.filter(pk=prompt.pk).update(is_active=True)
     prompt.is_active = True
+    if previous != [prompt.version]:  # the queryset updates above bypass save(): record them here
+        audit.record("activated", prompt, object_type="prompt version", object_repr=f"{prompt.agent} v{prompt.version}",
+                     before={"active_version": previous[0] if previous else None},
+                     after={"active_version": prompt.version})
     return prompt
 
 
@@ -135,3 +142,17 @@ def promote_candidate(agent: Agent) -> PromptVersion:
     if rollout is None:
         raise RegistryError(f"{agent.name} has no rollout in progress.")
     return activate_prompt_version(rollout.candidate)
+
+
+@transaction.atomic
+def set_user_departments(user: AbstractBaseUser, departments) -> None:
+    """Limit ``user`` to ``departments`` (none: no limit). Each added or removed scope is audited."""
+    from .models import UserDepartment
+
+    wanted = {d.pk for d in departments}
+    current = {s.department_id: s for s in UserDepartment.objects.select_for_update().filter(user=user)}
+    for department_id, scope in current.items():
+        if department_id not in wanted:
+            scope.delete()
+    for department_id in wanted - set(current):
+        UserDepartment.objects.create(user=user, department_id=department_id)

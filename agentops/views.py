@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -16,6 +18,13 @@ START_PAGES = [
     (REVIEWERS, ("handoffs:queue_list",)),
     (FINANCE, ("roi:report",)),
 ]
+
+
+def login(request: HttpRequest) -> HttpResponse:
+    """The sign-in page: local accounts, plus the single sign-on button when it is configured."""
+    extra = {"oidc_enabled": settings.OIDC_ENABLED, "oidc_provider_name": settings.OIDC_PROVIDER_NAME,
+             "sso_failed": request.GET.get("sso") == "failed"}
+    return auth_views.LoginView.as_view(redirect_authenticated_user=True, extra_context=extra)(request)
 
 
 @login_required

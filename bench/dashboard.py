@@ -46,6 +46,8 @@ def _setup_django(database: str) -> None:
     base = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
     os.environ["DATABASE_URL"] = f"{base}/{database}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentops.settings")
+    # Pages render through the test client with the plain static storage (no collectstatic manifest).
+    os.environ.setdefault("DEBUG", "1")
     _create_database(base, database)
     import django
 

@@ -49,6 +49,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentops.settings")
 # would also keep a log of every query and print each warning twice.
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+# The bench talks plain HTTP to 127.0.0.1, where production has a TLS proxy in front.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 BENCH_SERVICE = "bench-ingest"
 BENCH_DB = f"agentops_bench_{os.getpid()}"
 

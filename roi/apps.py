@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class RoiConfig(AppConfig):
     name = "roi"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from agentops.audit import track
+
+        from .models import AssumptionRow, Budget
+
+        # ROI settings in the audit log (the ledger also keeps its own who/why per row).
+        track(AssumptionRow, label="ROI assumption")
+        track(Budget, label="ROI budget", exclude=("updated_at",))

@@ -5,12 +5,13 @@ The XLSX adds a second sheet, "Assumptions", listing every ledger row the figure
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
+
+from agentops.exports import append_xlsx_row, csv_writer
 
 from .models import REPORT_CURRENCY, AssumptionRow
 from .tables import Table
@@ -22,7 +23,7 @@ ASSUMPTION_HEADERS = ["Row id", "Assumption", "Applies to", "Currency", "Low", "
 
 def table_csv(table: Table) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(table.headers)
     writer.writerows(table.plain_rows())
     return out.getvalue()
@@ -40,11 +41,11 @@ def table_xlsx(table: Table, assumptions: Iterable[AssumptionRow], title: str) -
     book = Workbook()
     sheet = book.active
     sheet.title = "ROI"
-    sheet.append(table.headers)
+    append_xlsx_row(sheet, table.headers)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in table.rows + [table.total]:
-        sheet.append([cell.value for cell in row])
+        append_xlsx_row(sheet, [cell.value for cell in row])
     for index, column in enumerate(table.columns, start=1):
         fmt = NUMBER_FORMATS.get(column.kind)
         if fmt:
@@ -55,12 +56,12 @@ def table_xlsx(table: Table, assumptions: Iterable[AssumptionRow], title: str) -
     sheet.freeze_panes = "B2"
 
     ledger = book.create_sheet("Assumptions")
-    ledger.append([f"{title}; money in {REPORT_CURRENCY}"])
-    ledger.append(ASSUMPTION_HEADERS)
+    append_xlsx_row(ledger, [f"{title}; money in {REPORT_CURRENCY}"])
+    append_xlsx_row(ledger, ASSUMPTION_HEADERS)
     for cell in ledger[2]:
         cell.font = Font(bold=True)
     for row in assumptions:
-        ledger.append(assumption_line(row))
+        append_xlsx_row(ledger, assumption_line(row))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -19,7 +19,7 @@ from tests.conftest import make_user
 pytestmark = pytest.mark.django_db
 
 # Routes that are not role-gated pages: sign-in, health, the machine endpoints (bearer keys), admin.
-PUBLIC_OR_MACHINE = re.compile(r"^(login/|logout/|healthz|admin/|v1/|api/|$)")
+PUBLIC_OR_MACHINE = re.compile(r"^(login/|logout/|oidc/|healthz|admin/|v1/|api/|$)")
 
 # Which roles each area may open; the declared roles of every page must be a non-empty subset.
 POLICY = {

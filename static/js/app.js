@@ -87,3 +87,20 @@ document.addEventListener("htmx:afterSettle", function (evt) { renderPlotlyFigur
     window.showErrorBanner("The server could not be reached. Check your connection and try again.");
   });
 })();
+
+// Buttons that need script (kept out of the pages: the Content-Security-Policy allows no inline script).
+// [data-copy="id"]: copy that element's text; shown only where the Clipboard API exists (HTTPS or localhost).
+// [data-print]: print the page.
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    if (!navigator.clipboard) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var text = document.getElementById(button.dataset.copy).textContent.trim();
+      navigator.clipboard.writeText(text).then(function () { button.textContent = "Copied"; });
+    });
+  });
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+});

@@ -3,6 +3,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
+from django.test import RequestFactory
 
 from agentops.models import Agent, ApiKey, Department, LifecycleStage, ModelPrice, PromptVersion
 from agentops.permissions import user_roles
@@ -39,7 +40,7 @@ def test_seed_returns_working_logins_with_roles():
     result = seed_registry(StringIO())
     assert set(result["users"]) == {"olivia", "rita", "ravi", "fiona", "admin"}
     for username, login in result["users"].items():
-        user = authenticate(username=username, password=login["password"])
+        user = authenticate(RequestFactory().post("/login/"), username=username, password=login["password"])
         assert user is not None, username
     assert user_roles(User.objects.get(username="olivia")) == {"Operations"}
     assert User.objects.get(username="admin").is_superuser
@@ -67,5 +68,5 @@ def test_second_seed_adds_nothing():
 def test_seed_keeps_an_existing_users_password():
     User.objects.create_user("olivia", password="my-own-secret-pass")
     seed_registry(StringIO())
-    assert authenticate(username="olivia", password="my-own-secret-pass") is not None
-    assert authenticate(username="olivia", password=DEMO_PASSWORD) is None
+    assert authenticate(RequestFactory().post("/login/"), username="olivia", password="my-own-secret-pass") is not None
+    assert authenticate(RequestFactory().post("/login/"), username="olivia", password=DEMO_PASSWORD) is None

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from agentops.models import ApiKey
 from demo import alerts, handoffs, insights, monitoring, prompts, roi
@@ -25,8 +26,17 @@ class Command(BaseCommand):
             "--simulator-key-file",
             help="Keep a valid API key for the simulator in this file (created if missing or revoked).",
         )
+        parser.add_argument(
+            "--force", action="store_true",
+            help="Seed even with DEBUG off (demo users have known passwords: never on a production database).",
+        )
 
     def handle(self, *args, **options) -> None:
+        if not settings.DEBUG and not options.get("force"):
+            raise CommandError(
+                "Refusing to seed demo data with DEBUG off: demo accounts have published passwords. "
+                "This looks like a production database. Use --force if it really is a demo."
+            )
         seed_registry(self.stdout)
         for seeder in APP_SEEDERS:
             seeder.seed(self.stdout)
