@@ -111,7 +111,7 @@ def _leaks(html: str) -> list[str]:
 
 
 def test_no_page_leaks_template_syntax_or_fails_for_any_role():
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115 - closed at exit
+    call_command("seed_demo", "--force", stdout=open("/dev/null", "w"))  # noqa: SIM115 - closed at exit
     users = {
         "operations": make_user("pageops", ROLE_OPERATIONS),
         "reviewer": make_user("pagereviewer", ROLE_REVIEWERS),
