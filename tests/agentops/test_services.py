@@ -130,7 +130,7 @@ def test_concurrent_new_versions_get_distinct_numbers_and_one_stays_active():
 
     def save(text: str) -> None:
         try:
-            barrier.wait(timeout=5)
+            barrier.wait(timeout=60)
             services.create_prompt_version(agent, text, make_active=True)
         except Exception as exc:  # collected and asserted below: a thread's exception would be lost
             errors.append(exc)
@@ -141,7 +141,7 @@ def test_concurrent_new_versions_get_distinct_numbers_and_one_stays_active():
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=10)
+        t.join(timeout=60)
     assert errors == []
     assert sorted(agent.prompt_versions.values_list("version", flat=True)) == [1, 2, 3]
     assert len(_active_versions(agent)) == 1

@@ -47,7 +47,7 @@ def new_page(browser, live_server):
     def _open(user=None, screen: str = "desktop"):
         phone = screen == "phone"
         context = browser.new_context(viewport=VIEWPORTS[screen], timezone_id="UTC", is_mobile=phone, has_touch=phone)
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(45_000)  # a bound, not a wait: generous for a busy 2-core CI host
         contexts.append(context)
         page = context.new_page()
         if user is not None:

@@ -35,7 +35,7 @@ def _fire(n: int, work: Callable[[int], object]) -> list[object]:
 
     def run(i: int) -> None:
         try:
-            barrier.wait(timeout=10)
+            barrier.wait(timeout=60)
             results[i] = work(i)
         except HandoffError as exc:
             results[i] = exc
@@ -46,7 +46,7 @@ def _fire(n: int, work: Callable[[int], object]) -> list[object]:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=30)
+        t.join(timeout=60)
     return results
 
 

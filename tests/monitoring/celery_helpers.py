@@ -74,7 +74,7 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 20, what: str = "condition") -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 90, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

@@ -77,7 +77,7 @@ def test_worker_killed_mid_batch_then_sweep_stores_every_span_exactly_once(tmp_p
     try:
         for spans in batches:
             intake_services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, protobuf_body(spans), None, len(spans))
-        wait_for(marker.exists, timeout=30, what="the worker to stall mid-batch")
+        wait_for(marker.exists, timeout=90, what="the worker to stall mid-batch")
         os.kill(slow.pid, signal.SIGKILL)
         slow.wait(timeout=10)
     finally:
@@ -90,7 +90,7 @@ def test_worker_killed_mid_batch_then_sweep_stores_every_span_exactly_once(tmp_p
         # Redis keeps the unacked message until its visibility timeout; the sweeper does not wait.
         for batch_id in ingest_services.sweep_inbox(older_than=timedelta(0)).requeued:
             ingest_tasks.enqueue(batch_id)  # what the sweep task does with them
-        wait_for(all_processed, timeout=30, what="the sweeper's batches to be processed")
+        wait_for(all_processed, timeout=90, what="the sweeper's batches to be processed")
         assert not ingest_services.sweep_inbox(older_than=timedelta(0)).requeued  # nothing left to do
     finally:
         stop(worker)
@@ -120,7 +120,7 @@ def test_worker_keeps_its_database_connection_across_tasks():
         for _ in range(4):
             spans = plan_to_span_inputs(generator.trace(now - timedelta(minutes=1)))
             intake_services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, protobuf_body(spans), None, len(spans))
-            wait_for(all_processed, timeout=30, what="the batch to be processed")
+            wait_for(all_processed, timeout=90, what="the batch to be processed")
             seen.update(backends())
     finally:
         stop(worker)
