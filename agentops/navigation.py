@@ -54,6 +54,17 @@ SECTIONS: list[tuple[str, tuple[str, ...], list[NavItem]]] = [
         ],
     ),
     (
+        "Evals",
+        (OPERATIONS,),
+        [
+            NavItem("Datasets", "evals:dataset_list"),
+            NavItem("Experiments", "evals:experiment_list"),
+            NavItem("Evaluators", "evals:evaluator_list"),
+            NavItem("Online evaluation", "evals:online_list"),
+            NavItem("Model endpoints", "evals:endpoint_list"),
+        ],
+    ),
+    (
         "ROI",
         (FINANCE,),
         [

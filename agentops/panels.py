@@ -17,6 +17,14 @@ _PANELS: dict[str, list[PanelRenderer]] = {}
 
 AGENT_DETAIL = "agent_detail"  # objects: agent
 PROMPT_DETAIL = "prompt_detail"  # objects: agent, prompt
+ROLLOUT_FORM = "rollout_form"  # objects: agent, prompt (inside the "try on a share of traffic" form)
+RUN_DETAIL = "run_detail"  # objects: run (the trace page)
+RUN_LIST = "run_list"  # objects: query (the run explorer's query string, filters included)
+FAILURE_GROUP = "failure_group"  # objects: fingerprint
+TICKET_DETAIL = "ticket_detail"  # objects: ticket
+
+# Pages of lower apps whose views are not the registry's call render_panels themselves, or the
+# template asks with {% load panel_tags %}{% panels "slot" name=value %}.
 
 
 def register_panel(slot: str, renderer: PanelRenderer) -> None:

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "monitoring",
     "handoffs",
     "insights",
+    "evals",
     "roi",
     "demo",
 ]
@@ -237,6 +238,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "close-resolved": {"task": "handoffs.tasks.close_resolved_tickets", "schedule": 3600.0},
     "prune-rollups": {"task": "monitoring.tasks.prune_rollups", "schedule": 3600.0},
     "prune-inbox": {"task": "monitoring.tasks.prune_inbox", "schedule": 3600.0},
+    "sweep-experiments": {"task": "evals.tasks.sweep_experiments", "schedule": 60.0},
 }
 
 # Telemetry intake limits (see docs/telemetry.md).
@@ -262,3 +264,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# Evals (docs/evals.md): the Fernet key that encrypts model-endpoint API keys (default: derived from
+# SECRET_KEY), the experiment defaults, and online evaluation's cap on runs per task.
+EVALS_ENCRYPTION_KEY = os.environ.get("EVALS_ENCRYPTION_KEY", "")
+EVALS_DEFAULT_CONCURRENCY = int(os.environ.get("EVALS_DEFAULT_CONCURRENCY", "4"))
+EVALS_SLOT_SECONDS = float(os.environ.get("EVALS_SLOT_SECONDS", "60"))

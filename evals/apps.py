@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class EvalsConfig(AppConfig):
+    name = "evals"
+    verbose_name = "Evals: datasets, evaluators, experiments"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import online, panels
+
+        online.connect()
+        panels.register()

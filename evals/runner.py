@@ -1,0 +1,309 @@
+"""Experiments: start, the slot loop that runs items, scoring, cancel, completion and the sweeper.
+
+Concurrency: an experiment runs in ``concurrency`` Celery slot tasks. Each claims one pending item
+at a time (``FOR UPDATE SKIP LOCKED``, so two slots never take the same item), calls the target,
+scores the answer and stores it, until no item is left or its time budget is spent (then it enqueues
+its successor). Whatever the number of workers, at most ``concurrency`` calls run at once.
+
+Failures of one case (unreachable endpoint, 401, timeout, malformed answer, a judge outside its
+rubric) mark that item failed with the reason and the slot moves on; transient ones (timeouts,
+refused connections, 429, 5xx) are retried up to ``max_attempts`` times first. A claimed item holds
+a lease; the sweeper puts items whose slot died back in the queue, so nothing hangs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from agentops.models import ModelPrice
+
+from . import client, judge, rules
+from .models import (
+    Dataset,
+    DatasetCase,
+    Endpoint,
+    Evaluator,
+    Experiment,
+    ExperimentItem,
+    ExperimentStatus,
+    ItemScore,
+    ItemStatus,
+)
+from .services import EvalsError, endpoint_key
+
+RETRY_BACKOFF_SECONDS = 0.2
+LEASE_MARGIN_SECONDS = 30
+
+
+@dataclass
+class Target:
+    """Everything a slot needs to call the target and score answers, read once per slot."""
+
+    experiment: Experiment
+    endpoint: Endpoint
+    api_key: str
+    system_prompt: str | None
+    evaluators: list[Evaluator]
+    judge_keys: dict[int, str]
+    price: ModelPrice | None
+    lease: timedelta
+
+
+def start_experiment(*, name: str, dataset: Dataset, endpoint: Endpoint, evaluators: list[Evaluator],
+                     prompt_version=None, concurrency: int | None = None, max_attempts: int = 2, by=None) -> Experiment:
+    """Create the experiment on the dataset's current version, one item per case, and start its slots
+    after commit. With a prompt version the target is that text as system prompt on ``endpoint``
+    (chat); without, ``endpoint`` must be an agent's invoke URL."""
+    if dataset.version == 0:
+        raise EvalsError("dataset: has no cases yet")
+    if prompt_version is not None:
+        if endpoint.kind != Endpoint.Kind.CHAT:
+            raise EvalsError("endpoint: a prompt version runs on a chat-completions endpoint")
+        target, agent = Experiment.Target.PROMPT, prompt_version.agent
+    else:
+        if endpoint.kind != Endpoint.Kind.INVOKE:
+            raise EvalsError("endpoint: without a prompt version, choose an agent's invoke URL")
+        target, agent = Experiment.Target.AGENT, endpoint.agent
+    concurrency = concurrency or settings.EVALS_DEFAULT_CONCURRENCY
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        case_ids = list(DatasetCase.objects.filter(dataset=locked).in_version(locked.version).values_list("id", flat=True))
+        experiment = Experiment.objects.create(
+            name=name.strip() or f"{locked.name} v{locked.version}", dataset=locked, dataset_version=locked.version,
+            target=target, agent=agent, prompt_version=prompt_version, endpoint=endpoint,
+            concurrency=concurrency, max_attempts=max_attempts, case_count=len(case_ids), created_by=by,
+        )
+        experiment.evaluators.set(evaluators)
+        ExperimentItem.objects.bulk_create(ExperimentItem(experiment=experiment, case_id=c) for c in case_ids)
+        slots = min(concurrency, len(case_ids))
+        transaction.on_commit(lambda: _enqueue_slots(experiment.pk, slots))
+    return experiment
+
+
+def _enqueue_slots(experiment_id: int, count: int) -> None:
+    from .tasks import enqueue_slots
+
+    enqueue_slots(experiment_id, count)
+
+
+def cancel_experiment(experiment: Experiment) -> bool:
+    """Stop a running experiment: its pending items are cancelled, items already running finish."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Experiment.objects.filter(pk=experiment.pk, status=ExperimentStatus.RUNNING).update(
+            status=ExperimentStatus.CANCELLED, finished_at=now)
+        if changed:
+            ExperimentItem.objects.filter(experiment=experiment, status=ItemStatus.PENDING).update(
+                status=ItemStatus.CANCELLED, finished_at=now, error="cancelled")
+    return bool(changed)
+
+
+def finish_if_done(experiment_id: int) -> bool:
+    """Mark a running experiment completed once no item is pending or running (one statement)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE evals_experiment SET status = %s, finished_at = now() WHERE id = %s AND status = %s"
+            " AND NOT EXISTS (SELECT 1 FROM evals_experimentitem WHERE experiment_id = %s AND status IN (%s, %s))",
+            [ExperimentStatus.COMPLETED, experiment_id, ExperimentStatus.RUNNING, experiment_id,
+             ItemStatus.PENDING, ItemStatus.RUNNING],
+        )
+        return cursor.rowcount == 1
+
+
+_CLAIM_SQL = """
+UPDATE evals_experimentitem SET status = %s, attempts = attempts + 1, lease_until = %s
+WHERE id = (
+    SELECT i.id FROM evals_experimentitem i JOIN evals_experiment e ON e.id = i.experiment_id
+    WHERE i.experiment_id = %s AND e.status = %s
+      AND (i.status = %s OR (i.status = %s AND i.lease_until < %s))
+    ORDER BY i.id LIMIT 1 FOR UPDATE OF i SKIP LOCKED
+) RETURNING id, case_id
+"""
+
+
+def claim_item(experiment_id: int, lease: timedelta) -> tuple[int, int] | None:
+    """Take the next pending item (or one whose slot's lease ran out) of a running experiment."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [ItemStatus.RUNNING, now + lease, experiment_id, ExperimentStatus.RUNNING,
+                                    ItemStatus.PENDING, ItemStatus.RUNNING, now])
+        return cursor.fetchone()
+
+
+def load_target(experiment: Experiment) -> Target:
+    endpoint = experiment.endpoint
+    evaluators = list(experiment.evaluators.select_related("judge_endpoint").order_by("id"))
+    judge_keys = {e.pk: endpoint_key(e.judge_endpoint) for e in evaluators if e.is_judge and e.judge_endpoint}
+    calls_per_item = 1 + sum(1 for e in evaluators if e.is_judge)
+    worst = experiment.max_attempts * calls_per_item * max(
+        [endpoint.timeout_seconds, *(e.judge_endpoint.timeout_seconds for e in evaluators if e.is_judge)])
+    price = ModelPrice.in_force(endpoint.model, timezone.now()) if endpoint.model else None
+    return Target(
+        experiment=experiment, endpoint=endpoint, api_key=endpoint_key(endpoint),
+        system_prompt=experiment.prompt_version.text if experiment.prompt_version_id else None,
+        evaluators=evaluators, judge_keys=judge_keys, price=price,
+        lease=timedelta(seconds=worst + LEASE_MARGIN_SECONDS),
+    )
+
+
+@dataclass
+class SlotResult:
+    items: int
+    more: bool  # stopped on its time budget with items left
+
+
+def run_slot(experiment_id: int, *, seconds: float | None = None) -> SlotResult:
+    """Process items of one experiment until none is left or ``seconds`` have passed."""
+    seconds = settings.EVALS_SLOT_SECONDS if seconds is None else seconds
+    experiment = Experiment.objects.select_related("endpoint", "prompt_version", "dataset").filter(pk=experiment_id).first()
+    if experiment is None or not experiment.is_running:
+        return SlotResult(0, False)
+    try:
+        target = load_target(experiment)
+    except Exception as exc:  # noqa: BLE001 - e.g. an unreadable key: every item fails with the reason
+        target = None
+        setup_error = f"could not prepare the target: {exc}"
+    cases = {c.pk: c for c in DatasetCase.objects.filter(dataset_id=experiment.dataset_id)
+             .in_version(experiment.dataset_version).only("id", "input_messages", "expected_output")}
+    deadline = time.monotonic() + seconds
+    done = 0
+    while time.monotonic() < deadline:
+        claimed = claim_item(experiment_id, target.lease if target else timedelta(minutes=5))
+        if claimed is None:
+            finish_if_done(experiment_id)
+            return SlotResult(done, False)
+        item_id, case_id = claimed
+        if target is None:
+            _store_failure(item_id, setup_error, attempts=1)
+        else:
+            process_item(target, item_id, cases[case_id])
+        done += 1
+    return SlotResult(done, True)
+
+
+def _call_with_retries(attempts: int, call):
+    """``call()`` retried on transient failures; returns (answer, attempts used, seconds spent waiting)."""
+    waited = 0.0
+    for attempt in range(1, attempts + 1):
+        try:
+            return call(), attempt, waited
+        except client.CallFailed as exc:
+            if not exc.transient or attempt == attempts:
+                exc.attempts = attempt
+                raise
+            pause = RETRY_BACKOFF_SECONDS * attempt
+            time.sleep(pause)
+            waited += pause
+    raise AssertionError("unreachable")
+
+
+def call_target(target: Target, case: DatasetCase) -> client.Answer:
+    endpoint = target.endpoint
+    messages = [m for m in case.input_messages if m.get("role") != "system"] if target.system_prompt is not None \
+        else list(case.input_messages)
+    if target.system_prompt is not None:
+        messages = [{"role": "system", "content": target.system_prompt}, *messages]
+        return client.chat(endpoint.base_url, endpoint.model, messages, api_key=target.api_key,
+                           timeout=endpoint.timeout_seconds)
+    experiment = target.experiment
+    payload = {"case_id": case.pk, "input": case.input_text, "messages": messages, "dataset": experiment.dataset.name,
+               "experiment": experiment.pk}
+    return client.invoke(endpoint.base_url, payload, api_key=target.api_key, timeout=endpoint.timeout_seconds)
+
+
+def score(target: Target, evaluator: Evaluator, case: DatasetCase, obs: rules.Observation) -> tuple[rules.Verdict, float]:
+    """One evaluator's verdict and the seconds spent on outbound calls for it."""
+    if not evaluator.is_judge:
+        return rules.evaluate(evaluator.kind, evaluator.config, obs), 0.0
+    rubric, custom = evaluator.config.get("rubric", "correctness"), evaluator.config.get("custom_rubric", "")
+    if judge.needs_expected(rubric, custom) and not obs.expected:
+        return rules.Verdict(None, error="the case has no expected output for the correctness rubric"), 0.0
+    messages = judge.build_messages(rubric=rubric, custom=custom, question=obs.input_text, answer=obs.output,
+                                    expected=obs.expected)
+    ep = evaluator.judge_endpoint
+    started = time.perf_counter()
+    try:
+        answer, _n, _waited = _call_with_retries(target.experiment.max_attempts, lambda: client.chat(
+            ep.base_url, ep.model, messages, api_key=target.judge_keys.get(evaluator.pk, ""), timeout=ep.timeout_seconds))
+        verdict = judge.parse_verdict(answer.output)
+    except client.CallFailed as exc:
+        return rules.Verdict(None, error=f"judge call failed: {exc.reason}"), time.perf_counter() - started
+    except judge.OutsideRubric as exc:
+        return rules.Verdict(None, error=str(exc)), time.perf_counter() - started
+    return rules.Verdict(verdict.score, verdict.reasoning), time.perf_counter() - started
+
+
+def process_item(target: Target, item_id: int, case: DatasetCase) -> None:
+    """Call the target for one claimed item, score the answer, store both (precondition: item claimed)."""
+    started = time.perf_counter()
+    try:
+        answer, attempts, waited = _call_with_retries(target.experiment.max_attempts, lambda: call_target(target, case))
+    except client.CallFailed as exc:
+        _store_failure(item_id, exc.reason, attempts=getattr(exc, "attempts", 1))
+        return
+    outbound = answer.latency_ms / 1000 + waited
+    cost = target.price.cost(answer.input_tokens, answer.output_tokens) if target.price else Decimal("0")
+    obs = rules.Observation(output=answer.output, expected=case.expected_output, input_text=case.input_text,
+                            tool_calls=answer.tool_calls, latency_ms=answer.latency_ms, cost=cost)
+    scores, errors = [], []
+    for evaluator in target.evaluators:
+        verdict, spent = score(target, evaluator, case, obs)
+        outbound += spent
+        scores.append(ItemScore(item_id=item_id, evaluator=evaluator, value=verdict.value, passed=verdict.passed,
+                                reasoning=verdict.reasoning, error=verdict.error))
+        if verdict.error:
+            errors.append(f"{evaluator.name}: {verdict.error}")
+    values = [s.value for s in scores if s.value is not None]
+    overhead_ms = max(0.0, (time.perf_counter() - started - outbound) * 1000)
+    with transaction.atomic():
+        ExperimentItem.objects.filter(pk=item_id).update(
+            status=ItemStatus.FAILED if errors else ItemStatus.OK, attempts=attempts, output=answer.output,
+            tool_calls=answer.tool_calls, error="; ".join(errors), latency_ms=answer.latency_ms,
+            overhead_ms=overhead_ms, input_tokens=answer.input_tokens, output_tokens=answer.output_tokens, cost=cost,
+            score=math.fsum(values) / len(values) if values else None,
+            passed=not errors and all(s.passed for s in scores), finished_at=timezone.now(), lease_until=None,
+        )
+        ItemScore.objects.filter(item_id=item_id).delete()  # a retaken item replaces its earlier verdicts
+        ItemScore.objects.bulk_create(scores)
+
+
+def _store_failure(item_id: int, reason: str, *, attempts: int) -> None:
+    ExperimentItem.objects.filter(pk=item_id).update(
+        status=ItemStatus.FAILED, attempts=attempts, error=reason[:2000], passed=False, finished_at=timezone.now(),
+        lease_until=None,
+    )
+
+
+@dataclass
+class SweepResult:
+    released: int
+    restarted: list[int]
+    finished: list[int]
+
+
+def sweep_experiments(*, idle: timedelta = timedelta(minutes=2)) -> SweepResult:
+    """Beat: release items whose slot died (lease passed), finish experiments with nothing left, and
+    restart slots for running experiments whose pending items nobody has touched for ``idle``."""
+    now = timezone.now()
+    released = ExperimentItem.objects.filter(status=ItemStatus.RUNNING, lease_until__lt=now,
+                                             experiment__status=ExperimentStatus.RUNNING).update(status=ItemStatus.PENDING)
+    restarted, finished = [], []
+    for experiment in Experiment.objects.filter(status=ExperimentStatus.RUNNING).only("id", "concurrency", "created_at"):
+        if finish_if_done(experiment.pk):
+            finished.append(experiment.pk)
+            continue
+        items = ExperimentItem.objects.filter(experiment=experiment)
+        busy = items.filter(status=ItemStatus.RUNNING).exists()
+        last = items.exclude(finished_at=None).order_by("-finished_at").values_list("finished_at", flat=True).first()
+        if not busy and (last or experiment.created_at) < now - idle:
+            _enqueue_slots(experiment.pk, experiment.concurrency)
+            restarted.append(experiment.pk)
+    return SweepResult(released, restarted, finished)
