@@ -84,9 +84,13 @@ def connect() -> None:
     runs_recorded.connect(sample_runs, dispatch_uid="evals.online.sample_runs")
 
 
+def budget_key(online_id: int, at: float | None = None) -> str:
+    return f"evals:online:{online_id}:{int((time.time() if at is None else at) // 60)}"
+
+
 def _take_budget(online: OnlineEvaluation, wanted: int) -> int:
     """How many of ``wanted`` runs this minute's budget allows (Redis counter per minute)."""
-    key = f"evals:online:{online.pk}:{int(time.time() // 60)}"
+    key = budget_key(online.pk)
     cache.add(key, 0, 120)
     used = cache.incr(key, wanted)
     allowed = online.max_per_minute - (used - wanted)

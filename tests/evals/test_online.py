@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.core.cache import cache
 
 from evals.models import OnlineEvaluation
-from evals.online import in_sample
+from evals.online import budget_key, in_sample
 from monitoring.models import Run, Score
 from tests.evals.factories import make_endpoint, make_judge, make_rule
 from tests.factories import make_agent
@@ -45,10 +46,12 @@ def test_sampled_runs_get_judge_scores_and_quality(responder):
 def test_rate_limit_caps_runs_per_minute():
     agent = make_agent("Support")
     rule = make_rule("length", min_chars=1)
-    OnlineEvaluation.objects.create(agent=agent, evaluator=rule, sample_percent=100, max_per_minute=2)
+    online = OnlineEvaluation.objects.create(agent=agent, evaluator=rule, sample_percent=100, max_per_minute=2)
+    minute = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)
+    cache.delete(budget_key(online.pk, minute.timestamp()))  # ids repeat across test databases, Redis keys stay
     runs = [make_run(agent, output_preview="answer") for _ in range(5)]
     # At the start of a minute (ticking), so the whole test spends one minute's budget.
-    with time_machine.travel(datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC), tick=True), thread_worker():
+    with time_machine.travel(minute, tick=True), thread_worker():
         record_runs(*runs)
         wait_for(lambda: Score.objects.count() == 2, what="two scores")
         record_runs(*runs)  # recorded again: already scored runs are not sampled twice, the budget is spent
