@@ -1,7 +1,7 @@
 """Comparing two experiments: case by case and in aggregate. Pure: no ORM.
 
-Aggregates use the statistics of the production prompt-comparison page (``monitoring.stats``):
-Wilson intervals and the two-proportion test for pass rates, Welch's t-test for mean scores, with
+Aggregates use the statistics of the production prompt-comparison page (``agentops.stats``, shared
+with insights): Wilson intervals and the two-proportion test for pass rates, Welch's t-test for mean scores, with
 the same refusal to give a p-value on too few cases.
 """
 
@@ -11,7 +11,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from monitoring import stats
+from agentops import stats
 
 NEWLY_FAILING, NEWLY_PASSING, BETTER, WORSE, SAME = "newly_failing", "newly_passing", "better", "worse", "same"
 ORDER = (NEWLY_FAILING, WORSE, NEWLY_PASSING, BETTER, SAME)

@@ -19,9 +19,9 @@ from decimal import Decimal
 from django.core.cache import cache
 from django.db import transaction
 
-from monitoring import rollups
+from monitoring.ingest.recompute import recompute_runs
 from monitoring.models import Run, Score, Step, StepKind
-from monitoring.services import recompute_runs
+from monitoring.rollups import cells as rollups
 from monitoring.signals import runs_recorded
 
 from . import client, judge, rules

@@ -16,7 +16,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from agentops.permissions import OPERATIONS, role_required
-from monitoring.models import Run, RunStatus
+from monitoring import timerange
+from monitoring.dashboards import queries as dashboard_queries
+from monitoring.dashboards.forms import RunFilterForm
+from monitoring.models import Run
 
 from . import online, queries, services, uploads
 from .forms import (
@@ -136,17 +139,20 @@ def _added(request: HttpRequest, dataset: Dataset, added: int, what: str) -> Htt
 
 
 def _run_filters(request: HttpRequest):
-    runs = Run.objects.select_related("agent").order_by("-started_at", "-id")
-    agent = request.GET.get("agent", "")
-    if agent:
-        runs = runs.filter(agent__slug=agent)
-    if request.GET.get("status") in RunStatus.values:
-        runs = runs.filter(status=request.GET["status"])
+    """The run explorer's own filters and range (same form, same selector), plus a trace id or a
+    failure fingerprint; raises ValueError with a message on bad input."""
+    form = RunFilterForm(request.GET)
+    time_range = timerange.parse_range(request.GET)
+    if not form.is_valid():
+        raise ValueError("Some filters are not valid: " + "; ".join(
+            f"{name}: {' '.join(errs)}" for name, errs in form.errors.items()))
+    runs = dashboard_queries.filter_runs(form.cleaned_data, time_range)
     if request.GET.get("trace"):
-        runs = runs.filter(trace_id=request.GET["trace"].strip())
+        runs = Run.objects.filter(trace_id=request.GET["trace"].strip())
     if FINGERPRINT_RE.match(request.GET.get("fingerprint", "")):
         runs = runs.filter(fingerprint=request.GET["fingerprint"])
-    return runs.only("id", "trace_id", "started_at", "status", "name", "input_preview", "agent__slug", "agent__name")
+    return (runs.select_related("agent").order_by("-started_at", "-id")
+            .only("id", "trace_id", "started_at", "status", "name", "input_preview", "agent__slug", "agent__name"))
 
 
 @role_required(OPERATIONS)
@@ -168,11 +174,16 @@ def add_runs(request: HttpRequest) -> HttpResponse:
             except EvalsError as exc:
                 add_service_error(form, str(exc))
         status = 400
-    runs = list(_run_filters(request)[:RUNS_SHOWN])
+    filter_error = ""
+    try:
+        runs = list(_run_filters(request)[:RUNS_SHOWN])
+    except ValueError as exc:  # InvalidRange is a ValueError too
+        runs, filter_error, status = [], str(exc), 400
     selected = {int(r) for r in request.POST.getlist("run") if r.isdigit()} or (
         {runs[0].pk} if len(runs) == 1 else set())
     return render(request, "evals/add_runs.html", {"form": form, "runs": runs, "selected": selected,
-                                                   "query": request.GET.urlencode()}, status=status)
+                                                   "filter_error": filter_error, "query": request.GET.urlencode()},
+                  status=status)
 
 
 @role_required(OPERATIONS)

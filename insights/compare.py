@@ -10,9 +10,9 @@ from decimal import Decimal
 
 from django.db.models import Avg, Count, Min, Q, StdDev, Sum
 
+from agentops import stats
 from agentops.dbfunctions import PercentileCont
 from agentops.models import Agent, PromptVersion
-from insights import stats
 from insights.queries import describe_signature, prompt_key, prompt_label, signatures_for
 from monitoring.models import Run, RunStatus
 

@@ -109,3 +109,23 @@ def test_experiment_form_rejects_invoke_without_agent_endpoint(ops_client, respo
     response = ops_client.post(reverse("evals:experiment_list"), {"dataset": dataset.pk, "endpoint": endpoint.pk,
                                                                   "concurrency": 2, "max_attempts": 1})
     assert response.status_code == 400 and b"invoke URL" in response.content
+
+
+def test_run_explorer_trace_and_failure_group_offer_dataset_panels(ops_client):
+    agent = make_agent("Support")
+    run = make_run(agent, status="error", fingerprint="b" * 40, input_preview="refund?")
+    explorer = ops_client.get(reverse("monitoring:runs") + f"?agent={agent.slug}&range=24h")
+    assert b"evals-add-runs" in explorer.content
+    assert b"evals-add-run" in ops_client.get(reverse("monitoring:run_detail", args=[run.trace_id])).content
+    group = ops_client.get(reverse("insights:failure_group", args=["b" * 40]))
+    assert b"evals-add-group" in group.content
+    response = ops_client.post(reverse("evals:add_failure_group", args=["b" * 40]), {"new_name": "Refund failures"})
+    assert response.status_code == 302 and DatasetCase.objects.get().run == run
+
+
+def test_add_runs_uses_the_explorers_filters(ops_client):
+    agent, other = make_agent("Support"), make_agent("Billing")
+    mine, theirs = make_run(agent, input_preview="mine"), make_run(other, input_preview="theirs")
+    page = ops_client.get(reverse("evals:add_runs") + f"?agent={agent.slug}&range=24h")
+    assert mine.trace_id.encode() in page.content and theirs.trace_id.encode() not in page.content
+    assert ops_client.get(reverse("evals:add_runs") + "?range=nonsense").status_code == 400

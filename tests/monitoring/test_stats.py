@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from insights import stats
+from agentops import stats
 
 
 def test_wilson_interval_matches_reference_values():

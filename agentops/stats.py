@@ -1,5 +1,8 @@
 """Small statistics for comparing prompt versions. Pure: no ORM, no third-party maths library.
 
+In agentops (the lowest layer) so the production comparison (insights) and experiment comparison
+(evals), sibling apps that may not import each other, use the very same tests.
+
 - Wilson score interval for a success rate (well behaved near 0% and 100%, unlike the normal interval).
 - Two-proportion z-test (pooled) for a difference in success rate.
 - Welch's t-test for a difference in mean quality score (unequal variances, unequal sizes).
