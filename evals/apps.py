@@ -7,7 +7,7 @@ class EvalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import online, panels
+        from . import panels, receivers
 
-        online.connect()
+        receivers.connect()
         panels.register()

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from agentops.permissions import OPERATIONS, role_required
 
-from . import queries, runner
+from . import queries, runner, tasks
 from .forms import ExperimentForm, add_service_error
 from .models import Experiment, ItemStatus
 from .services import EvalsError
@@ -31,6 +31,7 @@ def experiment_list(request: HttpRequest) -> HttpResponse:
             except EvalsError as exc:
                 add_service_error(form, str(exc))
             else:
+                tasks.enqueue_experiment(experiment)  # committed already: views run in autocommit
                 messages.success(request, f"Experiment started on {experiment.case_count} case(s).")
                 return redirect(experiment)
         status = 400

@@ -1,7 +1,7 @@
 """Online evaluation: score a sampled share of agents' production runs; scores become run scores.
 
-``runs_recorded`` (monitoring's signal, sent inside the ingest transaction) reaches ``sample_runs``,
-which picks runs by a hash of their trace id (the same run is always in or out of the sample, however
+``runs_recorded`` (monitoring's signal, sent inside the ingest transaction) reaches
+``evals.receivers``, where ``pick_runs`` picks runs by a hash of their trace id (the same run is always in or out of the sample, however
 often its spans arrive) and enqueues them after commit. The task scores them with the evaluator and
 stores a ``monitoring.Score`` per run (source evaluation, keyed ``evals:<evaluator id>``), then has
 monitoring recompute the runs' quality and rollup cells, as for feedback. At most ``max_per_minute``
@@ -56,17 +56,18 @@ def forget_active() -> None:
     cache.delete(ACTIVE_CACHE_KEY)
 
 
-def sample_runs(sender=None, run_ids: list[int] = (), **_kwargs) -> None:
-    """Receiver of ``runs_recorded``: enqueue sampled runs per online evaluation after commit."""
+def pick_runs(run_ids: list[int]) -> dict[int, list[int]]:
+    """The runs of ``run_ids`` each enabled online evaluation samples and has not scored yet, by
+    online evaluation id (three small queries at most; none when nothing is enabled)."""
     configs = active_configs()
     if not configs or not run_ids:
-        return
+        return {}
     by_agent = defaultdict(list)
     for online_id, agent_id, evaluator_id, percent in configs:
         by_agent[agent_id].append((online_id, evaluator_id, percent))
     runs = list(Run.objects.filter(pk__in=run_ids, agent_id__in=by_agent).values_list("id", "agent_id", "trace_id"))
     if not runs:
-        return
+        return {}
     scored = set(Score.objects.filter(run_id__in=[r[0] for r in runs], dedupe_key__startswith="evals:")
                  .values_list("run_id", "dedupe_key"))
     picked: dict[int, list[int]] = defaultdict(list)
@@ -74,14 +75,7 @@ def sample_runs(sender=None, run_ids: list[int] = (), **_kwargs) -> None:
         for online_id, evaluator_id, percent in by_agent[agent_id]:
             if (run_id, dedupe_key(evaluator_id)) not in scored and in_sample(trace_id, online_id, percent):
                 picked[online_id].append(run_id)
-    if picked:
-        from .tasks import enqueue_online
-
-        transaction.on_commit(lambda: [enqueue_online(oid, ids) for oid, ids in picked.items()])
-
-
-def connect() -> None:
-    runs_recorded.connect(sample_runs, dispatch_uid="evals.online.sample_runs")
+    return dict(picked)
 
 
 def budget_key(online_id: int, at: float | None = None) -> str:

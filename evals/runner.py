@@ -59,8 +59,8 @@ class Target:
 
 def start_experiment(*, name: str, dataset: Dataset, endpoint: Endpoint, evaluators: list[Evaluator],
                      prompt_version=None, concurrency: int | None = None, max_attempts: int = 2, by=None) -> Experiment:
-    """Create the experiment on the dataset's current version, one item per case, and start its slots
-    after commit. With a prompt version the target is that text as system prompt on ``endpoint``
+    """Create the experiment on the dataset's current version, one item per case. The caller starts
+    its slots (``tasks.enqueue_experiment``) once this has committed. With a prompt version the target is that text as system prompt on ``endpoint``
     (chat); without, ``endpoint`` must be an agent's invoke URL."""
     if dataset.version == 0:
         raise EvalsError("dataset: has no cases yet")
@@ -83,15 +83,7 @@ def start_experiment(*, name: str, dataset: Dataset, endpoint: Endpoint, evaluat
         )
         experiment.evaluators.set(evaluators)
         ExperimentItem.objects.bulk_create(ExperimentItem(experiment=experiment, case_id=c) for c in case_ids)
-        slots = min(concurrency, len(case_ids))
-        transaction.on_commit(lambda: _enqueue_slots(experiment.pk, slots))
     return experiment
-
-
-def _enqueue_slots(experiment_id: int, count: int) -> None:
-    from .tasks import enqueue_slots
-
-    enqueue_slots(experiment_id, count)
 
 
 def cancel_experiment(experiment: Experiment) -> bool:
@@ -285,13 +277,13 @@ def _store_failure(item_id: int, reason: str, *, attempts: int) -> None:
 @dataclass
 class SweepResult:
     released: int
-    restarted: list[int]
+    restarted: list[tuple[int, int]]  # (experiment id, slots to start): the task enqueues them
     finished: list[int]
 
 
 def sweep_experiments(*, idle: timedelta = timedelta(minutes=2)) -> SweepResult:
     """Beat: release items whose slot died (lease passed), finish experiments with nothing left, and
-    restart slots for running experiments whose pending items nobody has touched for ``idle``."""
+    name the running experiments whose pending items nobody has touched for ``idle`` (to restart)."""
     now = timezone.now()
     released = ExperimentItem.objects.filter(status=ItemStatus.RUNNING, lease_until__lt=now,
                                              experiment__status=ExperimentStatus.RUNNING).update(status=ItemStatus.PENDING)
@@ -304,6 +296,5 @@ def sweep_experiments(*, idle: timedelta = timedelta(minutes=2)) -> SweepResult:
         busy = items.filter(status=ItemStatus.RUNNING).exists()
         last = items.exclude(finished_at=None).order_by("-finished_at").values_list("finished_at", flat=True).first()
         if not busy and (last or experiment.created_at) < now - idle:
-            _enqueue_slots(experiment.pk, experiment.concurrency)
-            restarted.append(experiment.pk)
+            restarted.append((experiment.pk, experiment.concurrency))
     return SweepResult(released, restarted, finished)

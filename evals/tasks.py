@@ -33,6 +33,11 @@ def run_slot(experiment_id: int) -> dict:
     return {"items": result.items, "more": result.more}
 
 
+def enqueue_experiment(experiment) -> None:
+    """Start a new experiment's slots (call once ``runner.start_experiment`` has committed)."""
+    enqueue_slots(experiment.pk, min(experiment.concurrency, experiment.case_count))
+
+
 def enqueue_slots(experiment_id: int, count: int) -> None:
     """Start ``count`` slots for an experiment. A broker outage leaves it to the sweeper."""
     for _ in range(max(0, count)):
@@ -46,6 +51,8 @@ def enqueue_slots(experiment_id: int, count: int) -> None:
 @shared_task(name="evals.tasks.sweep_experiments", expires=55, soft_time_limit=50, time_limit=55)
 def sweep_experiments() -> dict:
     result = runner.sweep_experiments()
+    for experiment_id, slots in result.restarted:
+        enqueue_slots(experiment_id, slots)
     return {"released": result.released, "restarted": len(result.restarted), "finished": len(result.finished)}
 
 

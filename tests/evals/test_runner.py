@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from evals import queries, runner
+from evals import queries, runner, tasks
 from evals.models import Experiment, ExperimentItem, ExperimentStatus, ItemStatus
 from evals.responder import serve
 from tests.evals.factories import FACTS_V1, FACTS_V2, make_dataset, make_endpoint, make_judge, make_rule
@@ -23,6 +23,12 @@ CASES = [
 ]
 
 
+def start(**kwargs) -> Experiment:
+    experiment = runner.start_experiment(**kwargs)
+    tasks.enqueue_experiment(experiment)
+    return experiment
+
+
 def finished(experiment: Experiment) -> bool:
     experiment.refresh_from_db()
     return not experiment.is_running
@@ -36,8 +42,8 @@ def test_two_prompt_versions_run_through_celery_and_compare_case_by_case(respond
     endpoint = make_endpoint(responder.url)
     evaluators = [make_rule("contains", text="days"), make_judge(endpoint)]
     with thread_worker():
-        a = runner.start_experiment(name="v1", dataset=dataset, endpoint=endpoint, evaluators=evaluators, prompt_version=v1)
-        b = runner.start_experiment(name="v2", dataset=dataset, endpoint=endpoint, evaluators=evaluators, prompt_version=v2)
+        a = start(name="v1", dataset=dataset, endpoint=endpoint, evaluators=evaluators, prompt_version=v1)
+        b = start(name="v2", dataset=dataset, endpoint=endpoint, evaluators=evaluators, prompt_version=v2)
         wait_for(lambda: finished(a) and finished(b), what="both experiments")
     assert a.status == b.status == ExperimentStatus.COMPLETED and a.dataset_version == 1
     assert queries.progress(b).ok == 3
@@ -62,7 +68,7 @@ def test_bad_cases_fail_with_their_reason_and_the_experiment_completes(responder
     ])
     endpoint = make_endpoint(responder.url, timeout=0.3)
     with thread_worker():
-        experiment = runner.start_experiment(name="bad", dataset=dataset, endpoint=endpoint,
+        experiment = start(name="bad", dataset=dataset, endpoint=endpoint,
                                              evaluators=[make_judge(endpoint)], prompt_version=prompt, max_attempts=2)
         wait_for(lambda: finished(experiment), what="the experiment")
     assert experiment.status == ExperimentStatus.COMPLETED
@@ -82,7 +88,7 @@ def test_unreachable_endpoint_fails_every_case_and_completes():
     dataset = make_dataset(CASES)
     endpoint = make_endpoint(url, timeout=0.3)
     with thread_worker():
-        experiment = runner.start_experiment(name="down", dataset=dataset, endpoint=endpoint, evaluators=[],
+        experiment = start(name="down", dataset=dataset, endpoint=endpoint, evaluators=[],
                                              prompt_version=make_prompt(agent), max_attempts=1)
         wait_for(lambda: finished(experiment), what="the experiment")
     assert experiment.status == ExperimentStatus.COMPLETED
@@ -94,7 +100,7 @@ def test_invoke_url_target(responder):
     agent = make_agent("Support")
     endpoint = make_endpoint(responder.invoke_url, kind="invoke", agent=agent)
     with thread_worker():
-        experiment = runner.start_experiment(name="agent", dataset=make_dataset(CASES[:1]), endpoint=endpoint,
+        experiment = start(name="agent", dataset=make_dataset(CASES[:1]), endpoint=endpoint,
                                              evaluators=[make_rule("length", min_chars=5)])
         wait_for(lambda: finished(experiment), what="the experiment")
     item = experiment.items.get()
