@@ -31,6 +31,10 @@ class AgentAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     inlines = [PromptVersionInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        # After registration the stage changes only through the lifecycle service (criteria, history).
+        return ["lifecycle_stage"] if obj is not None else []
+
 
 @admin.register(PromptVersion)
 class PromptVersionAdmin(admin.ModelAdmin):

@@ -27,7 +27,11 @@ class UserChoiceField(forms.ModelChoiceField):
 
 
 class AgentForm(forms.ModelForm):
-    """Create or edit an agent. A blank slug is derived from the name (and made unique)."""
+    """Create or edit an agent. A blank slug is derived from the name (and made unique).
+
+    The lifecycle stage is chosen when the agent is registered; afterwards it is read-only here and
+    changes only through the lifecycle app's promotion and demotion (with criteria and a record).
+    """
 
     owner = UserChoiceField(queryset=_users(), required=False, error_messages=CHOICE_ERRORS)
 
@@ -52,6 +56,8 @@ class AgentForm(forms.ModelForm):
         self.fields["owner"].queryset = _users()
         self.fields["department"].empty_label = "No department"
         self.fields["owner"].empty_label = "No owner"
+        if self.instance.pk:
+            del self.fields["lifecycle_stage"]
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data.get("slug", "")

@@ -65,6 +65,15 @@ SECTIONS: list[tuple[str, tuple[str, ...], list[NavItem]]] = [
         ],
     ),
     (
+        "Lifecycle",
+        (OPERATIONS, FINANCE),
+        [
+            NavItem("Board", "lifecycle:board"),
+            NavItem("Portfolio", "lifecycle:portfolio"),
+            NavItem("Stage criteria", "lifecycle:criteria"),
+        ],
+    ),
+    (
         "ROI",
         (FINANCE,),
         [
@@ -79,6 +88,8 @@ SECTIONS: list[tuple[str, tuple[str, ...], list[NavItem]]] = [
 ITEM_ROLES: dict[str, tuple[str, ...]] = {
     "handoffs:my_tickets": (REVIEWERS,),
     "handoffs:metrics": (OPERATIONS,),
+    "lifecycle:board": (OPERATIONS,),
+    "lifecycle:criteria": (OPERATIONS,),
 }
 
 

@@ -17,6 +17,8 @@ _PANELS: dict[str, list[PanelRenderer]] = {}
 
 AGENT_DETAIL = "agent_detail"  # objects: agent
 PROMPT_DETAIL = "prompt_detail"  # objects: agent, prompt
+# Beside the (read-only) lifecycle stage on the agent's edit form: where the stage is changed.
+AGENT_STAGE = "agent_stage"  # objects: agent
 ROLLOUT_FORM = "rollout_form"  # objects: agent, prompt (inside the "try on a share of traffic" form)
 RUN_DETAIL = "run_detail"  # objects: run (the trace page)
 RUN_LIST = "run_list"  # objects: query (the run explorer's query string, filters included)

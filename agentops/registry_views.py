@@ -32,7 +32,7 @@ from .forms import (
     RolloutForm,
 )
 from .models import ApiKey, Department, ModelPrice
-from .panels import AGENT_DETAIL, PROMPT_DETAIL, render_panels
+from .panels import AGENT_DETAIL, AGENT_STAGE, PROMPT_DETAIL, render_panels
 from .permissions import OPERATIONS, role_required
 from .prompt_diff import change_counts, side_by_side, unified_diff
 
@@ -134,7 +134,8 @@ def agent_edit(request: HttpRequest, slug: str) -> HttpResponse:
         agent = form.save()
         messages.success(request, f"Agent “{agent.name}” saved.")
         return redirect(agent)
-    return render(request, "agentops/agent_form.html", {"form": form, "agent": agent})
+    stage_panels = render_panels(AGENT_STAGE, request, agent=agent)
+    return render(request, "agentops/agent_form.html", {"form": form, "agent": agent, "stage_panels": stage_panels})
 
 
 @operations_page

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "insights",
     "evals",
     "roi",
+    "lifecycle",
     "demo",
 ]
 
@@ -239,6 +240,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "prune-rollups": {"task": "monitoring.tasks.prune_rollups", "schedule": 3600.0},
     "prune-inbox": {"task": "monitoring.tasks.prune_inbox", "schedule": 3600.0},
     "sweep-experiments": {"task": "evals.tasks.sweep_experiments", "schedule": 60.0},
+    "watch-lifecycle": {"task": "lifecycle.tasks.watch_lifecycle", "schedule": 3600.0},
 }
 
 # Telemetry intake limits (see docs/telemetry.md).

@@ -17,6 +17,7 @@ urlpatterns = [
     path("handoffs/", include("handoffs.urls")),
     path("evals/", include("evals.urls")),
     path("roi/", include("roi.urls")),
+    path("lifecycle/", include("lifecycle.urls")),
     # Machine endpoints: OTLP/HTTP at /v1/traces and the native JSON API at /api/v1/.
     path("api/v1/agents/<slug:slug>/prompt", api_views.agent_prompt, name="api_agent_prompt"),
     path("", include("monitoring.api_urls")),

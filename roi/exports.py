@@ -1,12 +1,15 @@
 """CSV and XLSX of exactly the table on screen (same rows, same rounded numbers).
 
-The XLSX adds a second sheet, "Assumptions", listing every ledger row the figures were computed with.
+The XLSX adds a second sheet, "Assumptions", listing every ledger row the figures were computed with,
+followed by any context sections higher apps registered (e.g. the lifecycle stage history of the
+agents in the report) through ``register_assumptions_context``: roi never imports them.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -19,6 +22,29 @@ from .tables import Table
 NUMBER_FORMATS = {"int": "#,##0", "money": "#,##0.00", "unit_money": "#,##0.0000", "percent": "0.0", "tenth": "0.0"}
 ASSUMPTION_HEADERS = ["Row id", "Assumption", "Applies to", "Currency", "Low", "Base", "High", "Effective from",
                       "Changed by", "Changed at (UTC)", "Previous base", "Reason"]
+
+
+@dataclass
+class ContextSection:
+    """Rows another app adds below the assumptions: a heading, column headers, plain values."""
+
+    heading: str
+    headers: list[str]
+    rows: list[list[object]]
+
+
+# fn(agent_ids, period) -> ContextSection | None; registered in a higher app's AppConfig.ready().
+_CONTEXT_PROVIDERS: list[Callable] = []
+
+
+def register_assumptions_context(provider: Callable) -> None:
+    if provider not in _CONTEXT_PROVIDERS:
+        _CONTEXT_PROVIDERS.append(provider)
+
+
+def assumptions_context(agent_ids: set[int], period) -> list[ContextSection]:
+    sections = (provider(agent_ids, period) for provider in _CONTEXT_PROVIDERS)
+    return [s for s in sections if s is not None]
 
 
 def table_csv(table: Table) -> str:
@@ -37,7 +63,8 @@ def assumption_line(row: AssumptionRow) -> list[object]:
     ]
 
 
-def table_xlsx(table: Table, assumptions: Iterable[AssumptionRow], title: str) -> bytes:
+def table_xlsx(table: Table, assumptions: Iterable[AssumptionRow], title: str,
+               context: Iterable[ContextSection] = ()) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = "ROI"
@@ -62,6 +89,15 @@ def table_xlsx(table: Table, assumptions: Iterable[AssumptionRow], title: str) -
         cell.font = Font(bold=True)
     for row in assumptions:
         append_xlsx_row(ledger, assumption_line(row))
+    for section in context:
+        ledger.append([])
+        append_xlsx_row(ledger, [section.heading])
+        ledger.cell(row=ledger.max_row, column=1).font = Font(bold=True)
+        append_xlsx_row(ledger, section.headers)
+        for cell in ledger[ledger.max_row]:
+            cell.font = Font(bold=True)
+        for line in section.rows:
+            append_xlsx_row(ledger, line)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -147,7 +147,10 @@ def export_xlsx(request: HttpRequest) -> HttpResponse:
     if error:
         return error
     title = f"ROI {context['period'].label} by {context['grouping']}"
-    body = exports.table_xlsx(context["table"], context["bundle"].assumptions, title)
+    report = context["bundle"].report
+    agent_ids = {agent_id for row in report.rows for agent_id in row.agent_ids}
+    body = exports.table_xlsx(context["table"], context["bundle"].assumptions, title,
+                              exports.assumptions_context(agent_ids, context["period"]))
     response = HttpResponse(body, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     response["Content-Disposition"] = f'attachment; filename="{_filename(context, "xlsx")}"'
     return response
