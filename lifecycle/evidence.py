@@ -26,7 +26,7 @@ from django.utils import timezone
 from agentops.models import Agent
 from handoffs.models import Ticket
 from monitoring.models import AlertEvent, RollupCell, Tier
-from monitoring.queries import Summary
+from monitoring.rollups.queries import Summary
 
 from . import criteria as c
 from . import experiments

@@ -78,6 +78,7 @@ def _kwargs(name: str, params: list[str]) -> dict | None:
                 "registry:apikey_revoke": ApiKey, "registry:modelprice_delete": ModelPrice,
                 "registry:department_edit": Department, "handoffs:root_cause_edit": "handoffs.RootCause",
                 "handoffs:ticket": "handoffs.Ticket", "handoffs:ticket_action": "handoffs.Ticket",
+                "lifecycle:override_edit": "lifecycle.StageCriteria",
             }.get(name)
             if model is None and "alert_rule" in name:
                 model = "monitoring.AlertRule"
@@ -87,6 +88,8 @@ def _kwargs(name: str, params: list[str]) -> dict | None:
             values[param] = obj.pk if obj else 1
         elif param == "action":
             values[param] = "claim"
+        elif param == "stage":
+            values[param] = "scale"
         else:
             values[param] = 1  # an argument this table does not know yet: the page may answer 404
     if any(v is None for v in values.values()):
