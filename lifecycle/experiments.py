@@ -16,7 +16,7 @@ from agentops.models import Agent
 
 from .criteria import ExperimentEvidence
 
-Provider = Callable[[list[Agent]], dict[int, ExperimentEvidence]]
+Provider = Callable[[list[Agent]], dict[int, ExperimentEvidence] | None]
 _provider: Provider | None = None
 
 
@@ -36,12 +36,14 @@ def evidence_for(agents: list[Agent]) -> dict[int, ExperimentEvidence] | None:
     elif apps.is_installed("evals"):
         found = _evals_provider(agents)
     else:
+        found = None
+    if found is None:
         return None
     missing = ExperimentEvidence(False, "no experiment for the active prompt version")
     return {a.id: found.get(a.id, missing) for a in agents}
 
 
-def _evals_provider(agents: list[Agent]) -> dict[int, ExperimentEvidence]:
-    # Wired to the evals app once it exists on main; until then an installed evals app without the
-    # expected selector counts as "no experiment found" rather than crashing the page.
-    return {}
+def _evals_provider(agents: list[Agent]) -> dict[int, ExperimentEvidence] | None:
+    # Wired to the evals app's selector once it exists; until then an installed evals app leaves the
+    # criterion "not available" rather than failing every agent.
+    return None
