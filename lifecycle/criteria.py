@@ -36,7 +36,7 @@ VALUE_FIELDS: dict[str, tuple[str, ...]] = {
     HANDOFF: ("max_handoff_rate",),
     REOPEN: ("max_reopen_rate",),
     ALERTS: (),
-    EXPERIMENT: (),
+    EXPERIMENT: ("min_experiment_pass_rate",),
     ROI: ("min_roi_percent", "max_payback_months"),
     OWNER: (),
 }
@@ -58,6 +58,7 @@ class Criteria:
     max_reopen_rate: Decimal = Decimal("10")
     check_alerts: bool = True
     check_experiment: bool = True
+    min_experiment_pass_rate: Decimal = Decimal("80")
     check_roi: bool = False
     min_roi_percent: Decimal | None = Decimal("0")
     max_payback_months: Decimal | None = Decimal("12")
@@ -113,11 +114,13 @@ class DayCheck:
 
 @dataclass
 class ExperimentEvidence:
-    """What the experiments app says about the active prompt version (None fields: nothing found)."""
+    """What the experiments source says about the active prompt version. With a ``pass_rate`` (%) the
+    criterion compares it with its threshold; without one, ``passed`` is the source's own verdict."""
 
     passed: bool | None
     summary: str
     url: str = ""
+    pass_rate: Decimal | None = None
 
 
 @dataclass
@@ -222,10 +225,12 @@ def _alerts(c: Criteria, e: Evidence) -> Result:
 
 def _experiment(c: Criteria, e: Evidence) -> Result:
     if e.experiment is None:
-        return Result(EXPERIMENT, CRITERION_LABELS[EXPERIMENT], "a passing experiment",
+        return Result(EXPERIMENT, CRITERION_LABELS[EXPERIMENT], f"pass rate ≥ {_pct(c.min_experiment_pass_rate)}",
                       "not available (no experiments app installed)", None)
-    return Result(EXPERIMENT, CRITERION_LABELS[EXPERIMENT], "a passing experiment", e.experiment.summary,
-                  bool(e.experiment.passed), e.experiment.url)
+    target = f"pass rate ≥ {_pct(c.min_experiment_pass_rate)}"
+    rate = e.experiment.pass_rate
+    passed = rate >= c.min_experiment_pass_rate if rate is not None else bool(e.experiment.passed)
+    return Result(EXPERIMENT, CRITERION_LABELS[EXPERIMENT], target, e.experiment.summary, passed, e.experiment.url)
 
 
 def _roi(c: Criteria, e: Evidence) -> Result:

@@ -1,18 +1,24 @@
 """The "passing experiment for the active prompt version" criterion, pluggable.
 
-Experiments live in an ``evals`` app when one is installed. Without it the criterion reads "not
-available" and never blocks a promotion. A provider is a function taking a list of agents and
-returning ``{agent id: ExperimentEvidence}`` (agents without an experiment may be left out: they fail).
-``register_provider`` replaces the built-in lookup (tests, or another experiments source).
+Experiments live in the ``evals`` app when it is installed: the evidence is the latest completed
+experiment of the agent's active prompt version and its pass rate (items that produced an output and
+passed every evaluator, over all its items), which the criterion compares with its threshold.
+Without evals the criterion reads "not available" and never blocks a promotion.
+``register_provider`` replaces the lookup (tests, or another experiments source): a provider takes a
+list of agents and returns ``{agent id: ExperimentEvidence}`` (agents left out fail), or None for
+"not available".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
 from django.apps import apps
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 
-from agentops.models import Agent
+from agentops.models import Agent, PromptVersion
 
 from .criteria import ExperimentEvidence
 
@@ -25,16 +31,14 @@ def register_provider(provider: Provider | None) -> None:
     _provider = provider
 
 
-def available() -> bool:
-    return _provider is not None or apps.is_installed("evals")
-
-
 def evidence_for(agents: list[Agent]) -> dict[int, ExperimentEvidence] | None:
     """Evidence per agent, or None when no experiments source exists (the criterion is skipped)."""
+    if not agents:
+        return {}
     if _provider is not None:
         found = _provider(agents)
     elif apps.is_installed("evals"):
-        found = _evals_provider(agents)
+        found = evals_evidence(agents)
     else:
         found = None
     if found is None:
@@ -43,7 +47,31 @@ def evidence_for(agents: list[Agent]) -> dict[int, ExperimentEvidence] | None:
     return {a.id: found.get(a.id, missing) for a in agents}
 
 
-def _evals_provider(agents: list[Agent]) -> dict[int, ExperimentEvidence] | None:
-    # Wired to the evals app's selector once it exists; until then an installed evals app leaves the
-    # criterion "not available" rather than failing every agent.
-    return None
+def evals_evidence(agents: list[Agent]) -> dict[int, ExperimentEvidence]:
+    """The latest completed experiment of each agent's active prompt version: two queries for all agents."""
+    from evals.models import Experiment, ExperimentItem, ExperimentStatus, ItemStatus
+
+    def items(**filters) -> Subquery:
+        # Counted in subqueries: DISTINCT ON (the latest per prompt) cannot be combined with GROUP BY.
+        counted = (ExperimentItem.objects.filter(experiment=OuterRef("pk"), **filters).order_by()
+                   .values("experiment").annotate(n=Count("id")).values("n"))
+        return Coalesce(Subquery(counted), 0)
+
+    active = {p.pk: p for p in PromptVersion.objects.filter(agent__in=agents, is_active=True).only("id", "agent_id",
+                                                                                                    "version")}
+    latest = (Experiment.objects.filter(prompt_version_id__in=list(active), status=ExperimentStatus.COMPLETED)
+              .annotate(total=items(), ok=items(passed=True, status=ItemStatus.OK))
+              .order_by("prompt_version_id", "-created_at", "-id").distinct("prompt_version_id"))
+    out: dict[int, ExperimentEvidence] = {}
+    with_prompt = {p.agent_id for p in active.values()}
+    for agent in agents:
+        if agent.id not in with_prompt:
+            out[agent.id] = ExperimentEvidence(False, "no active prompt version")
+    for experiment in latest:
+        prompt = active[experiment.prompt_version_id]
+        rate = (Decimal(experiment.ok) * 100 / experiment.total).quantize(Decimal("0.1")) if experiment.total \
+            else Decimal(0)
+        out[prompt.agent_id] = ExperimentEvidence(
+            None, f"{rate.normalize():f} % of {experiment.total} cases passed in “{experiment.name}” (v{prompt.version})",
+            experiment.get_absolute_url(), rate)
+    return out

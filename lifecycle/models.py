@@ -44,6 +44,10 @@ class StageCriteria(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(100)])
     check_alerts = models.BooleanField("require no open alerts", null=True, blank=True)
     check_experiment = models.BooleanField("require a passing experiment", null=True, blank=True)
+    min_experiment_pass_rate = models.DecimalField(
+        "minimum experiment pass rate (%)", max_digits=5, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="Of the latest completed experiment of the active prompt version.")
     check_roi = models.BooleanField("require ROI or payback", null=True, blank=True)
     min_roi_percent = models.DecimalField("minimum ROI (%)", max_digits=8, decimal_places=2, null=True, blank=True)
     max_payback_months = models.DecimalField(

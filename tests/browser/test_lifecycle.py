@@ -14,6 +14,15 @@ from tests.lifecycle.factories import healthy_days
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture(autouse=True)
+def _experiments_not_available():
+    from lifecycle import experiments
+
+    experiments.register_provider(lambda agents: None)
+    yield
+    experiments.register_provider(None)
+
+
 @pytest.fixture
 def fleet(ops_user):
     dept = make_department("Customer Support")

@@ -13,7 +13,8 @@ def frozen():
 
 
 @pytest.fixture(autouse=True)
-def _no_experiment_provider():
-    experiments.register_provider(None)
+def _experiments_not_available():
+    """Most tests leave the experiment criterion out ("not available"); test_experiments.py wires evals."""
+    experiments.register_provider(lambda agents: None)
     yield
     experiments.register_provider(None)
