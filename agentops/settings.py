@@ -241,7 +241,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "prune-inbox": {"task": "monitoring.tasks.prune_inbox", "schedule": 3600.0},
     "sweep-experiments": {"task": "evals.tasks.sweep_experiments", "schedule": 60.0},
     "watch-lifecycle": {"task": "lifecycle.tasks.watch_lifecycle", "schedule": 3600.0},
+    "maintain-partitions": {"task": "monitoring.tasks.maintain_partitions", "schedule": 3600.0},
 }
+
+# Raw telemetry (runs, steps, scores, escalations, agent-map edges) is kept this many days, in one
+# partition per UTC day; older days are dropped whole. Rollup cells outlive it (docs/operations.md).
+TELEMETRY_RETENTION_DAYS = int(os.environ.get("TELEMETRY_RETENTION_DAYS", "30"))
+# Day partitions are created this many days ahead (rows beyond wait in the default partition).
+TELEMETRY_PARTITION_DAYS_AHEAD = int(os.environ.get("TELEMETRY_PARTITION_DAYS_AHEAD", "3"))
+# Ingest finds a trace's stored run among runs starting this close to the new spans (a bounded
+# lookup over a few day partitions). A trace whose spans arrive further apart gets a second run.
+TELEMETRY_TRACE_WINDOW_HOURS = float(os.environ.get("TELEMETRY_TRACE_WINDOW_HOURS", "24"))
 
 # Telemetry intake limits (see docs/telemetry.md).
 INTAKE_MAX_BODY_BYTES = int(os.environ.get("INTAKE_MAX_BODY_BYTES", str(8 * 1024 * 1024)))

@@ -184,12 +184,16 @@ class Ticket(models.Model):
 
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="tickets")
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="handoff_tickets")
-    # Run/escalation survive telemetry retention as SET_NULL: the ticket is a business record.
+    # Run/escalation survive telemetry retention as SET_NULL: the ticket is a business record. No
+    # database constraint (runs and escalations are partitioned tables); retention clears them
+    # (telemetry_expiring) after the ticket's context packet is snapshotted.
     run = models.ForeignKey(
-        "monitoring.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="handoff_tickets"
+        "monitoring.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="handoff_tickets",
+        db_constraint=False,
     )
     escalation = models.ForeignKey(
-        "monitoring.Escalation", null=True, blank=True, on_delete=models.SET_NULL, related_name="handoff_tickets"
+        "monitoring.Escalation", null=True, blank=True, on_delete=models.SET_NULL, related_name="handoff_tickets",
+        db_constraint=False,
     )
     source = models.CharField(max_length=12, choices=TicketSource.choices, default=TicketSource.ESCALATION)
     reason = models.CharField(max_length=255, blank=True)

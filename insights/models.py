@@ -13,7 +13,8 @@ class PromptDraftCase(models.Model):
     """
 
     prompt_version = models.ForeignKey("agentops.PromptVersion", on_delete=models.CASCADE, related_name="draft_cases")
-    run = models.ForeignKey("monitoring.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    run = models.ForeignKey("monitoring.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                            db_constraint=False)  # runs are partitioned (monitoring.storage.partitions)
     ticket_id = models.PositiveBigIntegerField(null=True, blank=True)
     fingerprint = models.CharField(max_length=40, blank=True)
     note = models.TextField(blank=True)  # e.g. the reviewer's corrected answer

@@ -11,5 +11,6 @@ class MonitoringConfig(AppConfig):
         from monitoring.alerts import tasks as _alert_tasks  # noqa: F401
         from monitoring.ingest import tasks as _ingest_tasks  # noqa: F401
         from monitoring.rollups import tasks as _rollup_tasks  # noqa: F401
+        from monitoring.storage import tasks as _storage_tasks  # noqa: F401
 
         panels.register()

@@ -12,3 +12,8 @@ escalations_recorded = Signal()
 
 # kwargs: run_ids: list[int] (monitoring.Run primary keys created or updated by the batch)
 runs_recorded = Signal()
+
+# kwargs: before: datetime (UTC). Sent by retention before telemetry that started before ``before``
+# is dropped (whole day partitions of runs, steps, scores, escalations, edges). Receivers keep what
+# they need of it (tickets snapshot their context packet) and drop references to it.
+telemetry_expiring = Signal()

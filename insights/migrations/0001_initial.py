@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ('note', models.TextField(blank=True)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('prompt_version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='draft_cases', to='agentops.promptversion')),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='monitoring.run')),
+                ('run', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='monitoring.run')),
             ],
             options={
                 'db_table': 'monitoring_promptdraftcase',

@@ -6,6 +6,7 @@ import csv
 from collections.abc import Callable, Iterator
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -213,7 +214,13 @@ def runs_export(request: HttpRequest) -> HttpResponse:
 
 @role_required(OPERATIONS)
 def run_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
-    run = get_object_or_404(Run.objects.select_related("agent", "prompt"), trace_id=trace_id)
+    run = Run.objects.select_related("agent", "prompt").filter(trace_id=trace_id).order_by("-started_at").first()
+    if run is None:
+        # Past retention (its day partition was dropped) or never received: a page that says so,
+        # linked from tickets and alerts that outlive the telemetry.
+        return render(request, "monitoring/run_gone.html", {
+            "trace_id": trace_id[:64], "retention_days": settings.TELEMETRY_RETENTION_DAYS,
+        })
     links = [link for provider in TRACE_LINKS for link in provider(run)]
     return render(request, "monitoring/run_detail.html", {
         "run": run, "rows": queries.waterfall(run), "scores": list(run.scores.order_by("created_at")),

@@ -62,7 +62,8 @@ class InteractionEdge(models.Model):
     edge, not per call), which keeps the scan small compared to steps.
     """
 
-    run = models.ForeignKey("monitoring.Run", on_delete=models.CASCADE, related_name="edges", db_index=False)  # edge_unique_per_run leads with it
+    run = models.ForeignKey("monitoring.Run", on_delete=models.CASCADE, related_name="edges", db_index=False,
+                            db_constraint=False)  # edge_unique_per_run leads with it
     started_at = models.DateTimeField()  # the run's start, so a range filter needs no join
     department = models.ForeignKey("agentops.Department", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+", db_index=False)  # the source agent's department at ingest
@@ -79,7 +80,8 @@ class InteractionEdge(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["run", "source", "target_kind", "target_name"], name="edge_unique_per_run"),
+            models.UniqueConstraint(fields=["run", "source", "target_kind", "target_name", "started_at"],
+                                    name="edge_unique_per_run"),
         ]
         indexes = [
             models.Index(fields=["started_at"], name="edge_time_idx"),

@@ -29,13 +29,17 @@ def record_feedback(
     (or on the content when no id is given). Raises Run.DoesNotExist or PermissionError."""
     dedupe = "feedback:" + (feedback_id or hashlib.sha256(f"{name}|{value}|{label}|{comment}".encode()).hexdigest())
     with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("agent").get(trace_id=trace_id)
+        # The latest run of the trace (a trace spread over more than the ingest window has several).
+        run = Run.objects.select_for_update().select_related("agent").filter(trace_id=trace_id).order_by("-started_at").first()
+        if run is None:
+            raise Run.DoesNotExist(f"no stored run for trace {trace_id}")
         allowed = restricted_agent(api_key)
         if allowed is not None and run.agent.slug != allowed:
             raise PermissionError(f"this key may only send feedback for agent {allowed!r}")
         score, created = Score.objects.get_or_create(
             run=run, dedupe_key=dedupe[:200],
-            defaults={"name": name, "value": value, "label": label, "comment": comment, "source": Score.Source.FEEDBACK},
+            defaults={"name": name, "value": value, "label": label, "comment": comment, "source": Score.Source.FEEDBACK,
+                      "occurred_at": run.started_at},  # dropped with its run
         )
         if created:
             recompute_runs([run])

@@ -1,7 +1,11 @@
 """Telemetry as stored: runs (traces), steps (spans), scores and escalations.
 
 All timestamps are UTC. Rows written by the ingest pipeline are idempotent on OpenTelemetry ids:
-steps on (trace_id, span_id), runs on trace_id, scores and escalations on their source span/event."""
+steps on (trace_id, span_id), runs on trace_id, scores and escalations on their source span/event.
+
+Each table is partitioned by day on a time column (``monitoring.storage.partitions``): keys include
+it (a span's start, an event's time), and references to a run are plain ids (``db_constraint=False``)
+because PostgreSQL only enforces foreign keys to a partitioned table on its full key."""
 
 from __future__ import annotations
 
@@ -27,7 +31,9 @@ class RunStatus(models.TextChoices):
 class Run(models.Model):
     """One trace. Totals (tokens, cost) sum the run's llm steps; status is the root's, else the worst."""
 
-    trace_id = models.CharField(max_length=32, unique=True)
+    # Unique per trace, enforced by the write path under a per-trace advisory lock: a unique index on
+    # a partitioned table must include the partition column (started_at, which a late root moves).
+    trace_id = models.CharField(max_length=32, db_index=True)
     # No index of its own: run_agent_time_idx (agent_id, started_at, id) leads with it (every run write
     # pays for each index, and ingest writes runs at the span rate).
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="runs", db_index=False)
@@ -78,7 +84,8 @@ class Run(models.Model):
 class Step(models.Model):
     """One span. ``agent`` is the nearest agent ancestor's agent (or the run's)."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False)  # step_run_time_idx leads with it
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False,
+                            db_constraint=False)  # step_run_time_idx leads with it
     trace_id = models.CharField(max_length=32)
     span_id = models.CharField(max_length=16)
     parent_span_id = models.CharField(max_length=16, blank=True)
@@ -106,7 +113,8 @@ class Step(models.Model):
     events = models.JSONField(default=list, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["trace_id", "span_id"], name="step_unique_span")]
+        # started_at: the partition column (a span's start never changes, so resent spans still conflict)
+        constraints = [models.UniqueConstraint(fields=["trace_id", "span_id", "started_at"], name="step_unique_span")]
         indexes = [models.Index(fields=["run", "started_at"], name="step_run_time_idx")]
 
     def __str__(self) -> str:
@@ -120,7 +128,8 @@ class Score(models.Model):
         EVALUATION = "evaluation", "Evaluation"
         FEEDBACK = "feedback", "Feedback"
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="scores", db_index=False)  # score_unique_key leads with it
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="scores", db_index=False,
+                            db_constraint=False)  # score_unique_key leads with it
     span_id = models.CharField(max_length=16, blank=True)
     name = models.CharField(max_length=120)
     value = models.FloatField(null=True, blank=True)
@@ -130,9 +139,12 @@ class Score(models.Model):
     # Idempotency key: evaluation "<span_id>:<event index>", feedback the sender's id or a content hash.
     dedupe_key = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=timezone.now)
+    # The partition column: the evaluated span's start (stable when a batch is resent), for feedback
+    # the run's start, so a score is dropped with its run.
+    occurred_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["run", "dedupe_key"], name="score_unique_key")]
+        constraints = [models.UniqueConstraint(fields=["run", "dedupe_key", "occurred_at"], name="score_unique_key")]
 
     def __str__(self) -> str:
         return f"{self.name}={self.value if self.value is not None else self.label}"
@@ -141,7 +153,7 @@ class Score(models.Model):
 class Escalation(models.Model):
     """An ``agentops.escalation`` span event: the agent handed the case to a human."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="escalations")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="escalations", db_constraint=False)
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="escalations")
     trace_id = models.CharField(max_length=32)
     span_id = models.CharField(max_length=16)
@@ -152,7 +164,7 @@ class Escalation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["trace_id", "span_id"], name="escalation_unique_span")]
+        constraints = [models.UniqueConstraint(fields=["trace_id", "span_id", "occurred_at"], name="escalation_unique_span")]
         indexes = [models.Index(fields=["agent", "-occurred_at"], name="escalation_agent_time_idx")]
 
     def __str__(self) -> str:

@@ -8,8 +8,10 @@ import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -133,43 +135,61 @@ class NewRuns:
     rows: dict[str, list[StepRow]]  # trace id -> the run's steps (every one is in this batch)
     escalations: dict[str, list[int]]  # trace id -> agent ids of its escalations
     agent_of: dict[tuple[str, str], int]  # (trace id, span id) -> the step's agent after inheritance
-    runs: list[Run]  # as computed, in trace id order (those another transaction created first included)
+    runs: list[Run]  # as computed, in trace id order
 
 
 def _create_or_lock_runs(records: list[SpanRecord], agents: dict[str, int]) -> tuple[dict[str, Run], NewRuns]:
     """Lock the runs of traces stored before, and insert the runs of new traces complete.
 
-    Locks go in trace id order, so two workers never deadlock on stored runs. A new trace's run is
-    computed from the records (until this transaction commits no one else can store a step of it, so
-    all its steps are here) and inserted with every column in one write, instead of a placeholder
-    that a recompute then rewrites (an UPDATE that touched every index of the run). A trace that
-    another transaction created meanwhile (the insert conflicts) is locked and recomputed like a
-    stored one. Returns every touched run by trace id (sorted) and the runs created."""
+    The traces are locked first (``_lock_traces``, in one global order, so two workers never
+    deadlock), then their stored runs are read: no other transaction can create or change a run of
+    these traces until this one commits. A new trace's run is computed from the records (all its
+    steps are here) and inserted with every column in one COPY, instead of a placeholder that a
+    recompute then rewrites (an UPDATE that touched every index of the run). Returns every touched
+    run by trace id (sorted) and the runs created."""
     traces = sorted({r.trace_id for r in records})
-    runs = _lock_stored(traces)
+    _lock_traces(traces)
+    runs = _lock_stored(traces, _trace_window(records))
     new = _compute_new_runs(records, [t for t in traces if t not in runs], agents)
     if new.rows:
         columns = tuple(f.attname for f in Run._meta.concrete_fields)
-        inserted = {trace_id for (trace_id,) in _insert_ignoring_conflicts(
-            Run, columns, [tuple(getattr(run, c) for c in columns) for run in new.runs], returning="trace_id"
-        )}
+        with connection.cursor() as cursor:
+            bulk.copy_rows(cursor.cursor, Run._meta.db_table, columns,
+                           [tuple(getattr(run, c) for c in columns) for run in new.runs])
         for run in new.runs:
-            if run.trace_id in inserted:
-                run._state.adding, run._state.db = False, connection.alias  # as if loaded: it is stored now
-                runs[run.trace_id] = run
-        raced = sorted(run.trace_id for run in new.runs if run.trace_id not in inserted)
-        if raced:
-            for trace_id in raced:
-                del new.rows[trace_id]
-                new.escalations.pop(trace_id, None)
-            new.agent_of = {key: agent for key, agent in new.agent_of.items() if key[0] in new.rows}
-            runs.update(_lock_stored(raced))
+            run._state.adding, run._state.db = False, connection.alias  # as if loaded: it is stored now
+            runs[run.trace_id] = run
     return dict(sorted(runs.items())), new
 
 
-def _lock_stored(traces: list[str]) -> dict[str, Run]:
-    """The stored runs of ``traces``, locked (FOR UPDATE) in trace id order."""
-    return {run.trace_id: run for run in Run.objects.select_for_update().filter(trace_id__in=traces).order_by("trace_id")}
+# Key space of the per-trace advisory locks (the two-key form: apart from the rollups' one-key locks).
+_TRACE_LOCK = 0x54524143  # "TRAC"
+
+
+def _lock_traces(traces: list[str]) -> None:
+    """Serialise transactions writing the same traces. The run table is partitioned by start, so a
+    unique index cannot enforce one run per trace id (it would have to include started_at); the lock,
+    held until commit and taken in one global order, makes "look up, else insert" safe instead."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, k) FROM (SELECT DISTINCT hashtext(t) AS k FROM unnest(%s::text[]) t"
+            " ORDER BY k) keys",
+            [_TRACE_LOCK, traces],
+        )
+
+
+def _trace_window(records: list[SpanRecord]) -> tuple[datetime, datetime]:
+    """Where a stored run of these traces can start: within TELEMETRY_TRACE_WINDOW_HOURS of the
+    records' spans. Bounds the lookup to a few day partitions instead of all of them; a span arriving
+    more than the window away from its trace's stored run starts a new run of the same trace id."""
+    window = timedelta(hours=settings.TELEMETRY_TRACE_WINDOW_HOURS)
+    return min(r.started_at for r in records) - window, max(r.started_at for r in records) + window
+
+
+def _lock_stored(traces: list[str], window: tuple[datetime, datetime]) -> dict[str, Run]:
+    """The stored runs of ``traces`` starting within ``window``, locked (FOR UPDATE) in trace id order."""
+    runs = Run.objects.select_for_update().filter(trace_id__in=traces, started_at__range=window)
+    return {run.trace_id: run for run in runs.order_by("trace_id")}
 
 
 def _compute_new_runs(records: list[SpanRecord], traces: list[str], agents: dict[str, int]) -> NewRuns:
@@ -298,9 +318,10 @@ def _insert_steps(
 
 
 def _insert_scores(records: list[SpanRecord], runs: dict[str, Run]) -> None:
-    columns = ("run_id", "span_id", "name", "value", "label", "comment", "source", "dedupe_key")
+    columns = ("run_id", "span_id", "name", "value", "label", "comment", "source", "dedupe_key", "occurred_at")
     _insert_ignoring_conflicts(Score, columns, [
-        (runs[r.trace_id].pk, r.span_id, s.name, s.value, s.label, s.comment, Score.Source.EVALUATION, s.dedupe_key)
+        (runs[r.trace_id].pk, r.span_id, s.name, s.value, s.label, s.comment, Score.Source.EVALUATION, s.dedupe_key,
+         r.started_at)
         for r in records
         for s in r.scores
     ])
@@ -351,7 +372,9 @@ def _insert_escalations(
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT e.id FROM monitoring_escalation e JOIN unnest(%s::text[], %s::text[]) AS k(trace_id, span_id)"
-            " ON e.trace_id = k.trace_id AND e.span_id = k.span_id ORDER BY e.id",
-            [[row[2] for row in rows], [row[3] for row in rows]],
+            " ON e.trace_id = k.trace_id AND e.span_id = k.span_id"
+            " WHERE e.occurred_at >= %s AND e.occurred_at <= %s ORDER BY e.id",  # prunes to the batch's days
+            [[row[2] for row in rows], [row[3] for row in rows], min(row[7] for row in rows),
+             max(row[7] for row in rows)],
         )
         return [escalation_id for (escalation_id,) in cursor.fetchall()]

@@ -372,26 +372,20 @@ def test_new_runs_written_in_one_go_equal_their_recompute_from_storage():
     assert full_run_state() == written
 
 
-def test_a_trace_another_worker_created_meanwhile_is_recomputed_as_stored(monkeypatch):
-    """Between the lock of stored runs and the insert of new ones, another transaction can create
-    the same trace: the insert then conflicts and the run is treated as stored."""
-    spans = agent_trace(error=True)
-    write(spans)
-    expected = run_snapshot(spans[0].trace_id)
-    Run.objects.all().delete()
-    write(spans[:1])
-    real = ingest_write._lock_stored
-    calls = []
+def test_a_batch_holds_its_traces_lock_until_commit():
+    """Runs are partitioned by start, so no unique index keeps one run per trace id: the write path
+    takes a per-trace advisory lock before it looks a trace up, held until the batch commits."""
+    from django.db import connection
 
-    def unseen_first(traces):
-        calls.append(traces)
-        return {} if len(calls) == 1 else real(traces)  # the first look misses the stored run
-
-    monkeypatch.setattr(ingest_write, "_lock_stored", unseen_first)
-    write(spans[1:])
-    assert len(calls) == 2  # the conflicting trace was locked after all
-    assert run_snapshot(spans[0].trace_id) == expected
-    assert Run.objects.count() == 1 and Step.objects.filter(run__trace_id=spans[0].trace_id).count() == len(spans)
+    spans = agent_trace()
+    with transaction.atomic():
+        write(spans)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s"
+                           " AND objsubid = 2 AND pid = pg_backend_pid()", [ingest_write._TRACE_LOCK])
+            assert cursor.fetchone()[0] == 1
+    write(spans)  # the same trace again: found (within the window) and stored once
+    assert Run.objects.filter(trace_id=spans[0].trace_id).count() == 1
 
 
 def test_steps_of_new_traces_are_copied_straight_in_and_stored_traces_skip_spans_they_have(monkeypatch):

@@ -239,5 +239,7 @@ def test_trace_view_shows_links_registered_by_higher_apps(ops_client):
     assert f"/handoffs/tickets/for/{run.trace_id}/" in html
 
 
-def test_trace_view_unknown_trace_is_404(ops_client):
-    assert ops_client.get(reverse("monitoring:run_detail", args=["0" * 32])).status_code == 404
+def test_trace_past_retention_shows_a_clear_page(ops_client):
+    response = ops_client.get(reverse("monitoring:run_detail", args=["0" * 32]))
+    assert response.status_code == 200
+    assert "This trace is not stored" in response.content.decode() and "kept for" in response.content.decode()
