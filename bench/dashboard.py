@@ -12,8 +12,11 @@ pages that read runs directly (run explorer, prompt-version compare, root causes
 ``--no-direct`` skips them), then the dashboards again with the settled-summary cache emptied
 before every request (the cost of the first poll after an hour/day boundary or after late data),
 then the exact-vs-sketch percentile error. ``--skip-load`` reuses the telemetry already in the
-database (rollups are still rebuilt). The last line is the summary (warm dashboards, as a polling
-dashboard sees them): ``dashboard: worst p95 <X> ms, percentile error <E>%``.
+database (rollups are still rebuilt). It prints bytes per span on disk (all tables with their
+partitions, TOAST and indexes, and per table). ``--retention`` finally drops the oldest day as the
+retention task does and prints how long that took. The last line is the summary: the worst warm p95
+over every page timed (rollup dashboards and the pages that read runs), and the percentile error:
+``dashboard: worst p95 <X> ms (<page> <range>; ...), percentile error <E>%``.
 """
 
 from __future__ import annotations
@@ -135,16 +138,34 @@ WHERE r.id %% 3 = 0
 """
 
 
+def prepare_partitions(days: int = DAYS) -> None:
+    """Day partitions for the loaded range (as the beat task would have made them, day by day)."""
+    from datetime import timedelta
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from monitoring.storage import partitions, services
+
+    today = timezone.now().date()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for offset in range(days + 1):
+            for table in partitions.PARTITIONED:
+                partitions.create_day(cursor, table, today - timedelta(days=offset))
+    services.ensure_partitions()
+
+
 def load(spans: int) -> tuple[int, float]:
     from django.db import connection, transaction
 
     runs = max(1, spans // SPANS_PER_RUN)
     agent_ids = _agents()
+    prepare_partitions()
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute("TRUNCATE monitoring_rollupcell, monitoring_escalation, monitoring_score, monitoring_step, "
-                       "monitoring_run CASCADE")
+                       "monitoring_interactionedge, monitoring_run CASCADE")
         cursor.execute(_RUNS_SQL, {"runs": runs, "agents": agent_ids, "days": DAYS, "steps": SPANS_PER_RUN})
         cursor.execute(_STEPS_SQL, {"per_run": SPANS_PER_RUN})
         cursor.execute(_EDGES_SQL, {"agents": AGENTS})
@@ -153,6 +174,40 @@ def load(spans: int) -> tuple[int, float]:
         cursor.execute("ANALYZE monitoring_step")
         cursor.execute("ANALYZE monitoring_interactionedge")
     return runs, time.perf_counter() - started
+
+
+STORAGE_TABLES = ("monitoring_step", "monitoring_run", "monitoring_interactionedge", "monitoring_score",
+                  "monitoring_escalation", "monitoring_rollupcell")
+
+
+def bytes_per_span() -> tuple[int, dict[str, float]]:
+    """Spans stored, and bytes on disk per span of each table (all partitions, TOAST and indexes)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM monitoring_step")
+        spans = cursor.fetchone()[0]
+        sizes = {}
+        for table in STORAGE_TABLES:
+            cursor.execute("SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree(%s)", [table])
+            sizes[table] = cursor.fetchone()[0] / max(spans, 1)
+    return spans, sizes
+
+
+def time_retention() -> tuple[float, int]:
+    """Drop the oldest loaded day the way the hourly task does (retention moved to end just after
+    it); returns the seconds the drop took and the partitions dropped."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from monitoring.storage import partitions, services
+
+    oldest = timezone.now().date() - timedelta(days=DAYS)
+    now = partitions.day_start(oldest + timedelta(days=settings.TELEMETRY_RETENTION_DAYS + 1))
+    result = services.drop_expired(now)
+    return result.seconds, sum(len(names) for names in result.dropped.values())
 
 
 def build_rollups() -> float:
@@ -283,6 +338,8 @@ def main() -> None:
     parser.add_argument("--database", default="agentops_bench", help="database to (re)create the data in")
     parser.add_argument("--skip-load", action="store_true", help="keep the telemetry already in the database")
     parser.add_argument("--no-direct", action="store_true", help="skip the pages that read runs directly")
+    parser.add_argument("--retention", action="store_true",
+                        help="at the end, drop the oldest day as retention would and time it (the data loses a day)")
     args = parser.parse_args()
     _setup_django(args.database)
 
@@ -296,19 +353,28 @@ def main() -> None:
         runs, load_s = load(args.spans)
         print(f"loaded {runs * SPANS_PER_RUN:,} spans ({runs:,} runs, {AGENTS} agents, {DAYS} days) in {load_s:.1f} s")
     print(f"built rollups in {build_rollups():.1f} s")
+    spans, sizes = bytes_per_span()
+    print(f"storage: {sum(sizes.values()):.0f} bytes per span ({spans:,} spans; "
+          + ", ".join(f"{table.removeprefix('monitoring_')} {size:.0f}" for table, size in sizes.items()) + ")")
     results = time_pages(args.requests)
     for page, key, p50, p95 in results:
         print(f"{page:9s} {key:>4s}: p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
     if not args.no_direct:
-        for page, label, p50, p95 in _time(DIRECT_PAGES, args.requests):
+        direct = _time(DIRECT_PAGES, args.requests)
+        for page, label, p50, p95 in direct:
             print(f"{page:9s} {label:>6s}: p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  (reads runs directly)")
+        results += direct
     for page, key, p50, p95 in time_pages(max(3, args.requests // 4), cold=True):
         print(f"{page:9s} {key:>4s}: p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  (cold: settled cache emptied)")
     print(f"ingest to visible (100-run batch refresh + overview render): {ingest_to_visible() * 1000:.0f} ms "
           f"+ up to one htmx poll period")
     error = percentile_error()
-    worst = max(p95 for *_, p95 in results)
-    print(f"dashboard: worst p95 {worst:.1f} ms, percentile error {error:.2f}%")
+    if args.retention:
+        seconds, dropped = time_retention()
+        print(f"retention: dropped the oldest day ({dropped} partitions) in {seconds * 1000:.0f} ms")
+    worst_page, worst_label, _p50, worst = max(results, key=lambda row: row[3])
+    print(f"dashboard: worst p95 {worst:.1f} ms ({worst_page} {worst_label}; every page timed warm), "
+          f"percentile error {error:.2f}%")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ same step table as the reference limit. The last line is
 
     ingest: <N> spans/s sustained, raw COPY <M> spans/s, ratio <R>
 
+``--preload N`` first loads N spans (bench/dashboard.py's generated data over 30 days, in day
+partitions), so ingest and the raw COPY are measured against tables that already hold them.
+
 The benchmark creates its own database on the DATABASE_URL server (dropped at the end unless
 --keep) and uses REDIS_URL as the broker:
     REDIS_URL=redis://127.0.0.1:6379/9 python bench/ingest.py --seconds 60 --senders 4
@@ -33,6 +36,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -350,6 +354,28 @@ def sender(url: str, token: str, pool: BodyPool, stop_at: float, stats: Stats, p
         connection.close()
 
 
+def lock_waits(stop: threading.Event, every: float = 0.02) -> dict[str, int]:
+    """Samples of the worker's Postgres backends every ``every`` s: how many were connected, busy,
+    and waiting on a lock, by lock type (advisory: rollup cells and traces; transactionid/tuple: rows)."""
+    from django.db import connections
+
+    counts: dict[str, int] = defaultdict(int)
+    sql = ("SELECT state, wait_event_type, wait_event FROM pg_stat_activity"
+           " WHERE datname = current_database() AND application_name = 'bench-worker'")
+    while not stop.is_set():
+        with connections["default"].cursor() as cursor:
+            cursor.execute(sql)
+            for state, wait_type, wait_event in cursor.fetchall():
+                counts["samples"] += 1
+                if state == "active":
+                    counts["busy"] += 1
+                    if wait_type == "Lock":
+                        counts[f"lock {wait_event}"] += 1
+        time.sleep(every)
+    connections.close_all()
+    return counts
+
+
 def freshness(stats: Stats, stop: threading.Event) -> list[float]:
     """Seconds from sending a probed batch until its run is queryable."""
     from django.db import connections
@@ -428,6 +454,9 @@ def main() -> None:
     parser.add_argument("--worker-nice", type=int, default=10,
                         help="CPU priority of the Celery worker below the web server (as deployed: docker-compose gives it half the CPU shares)")
     parser.add_argument("--keep", action="store_true", help=f"keep the benchmark database ({BENCH_DB})")
+    parser.add_argument("--preload", type=int, default=0, metavar="N",
+                        help="first load N spans over 30 days (bench/dashboard.py's data), so ingest and the raw "
+                             "COPY run against tables that already hold them")
     args = parser.parse_args()
     with scratch_database(keep=args.keep):
         run_benchmark(args)
@@ -443,6 +472,11 @@ def run_benchmark(args: argparse.Namespace) -> None:
     from monitoring.models import InboxBatch, Step
 
     call_command("migrate", verbosity=0)
+    if args.preload:
+        import dashboard  # bench/dashboard.py, beside this script
+
+        runs, load_seconds = dashboard.load(args.preload)
+        print(f"preloaded {runs * dashboard.SPANS_PER_RUN:,} spans in {load_seconds:.1f} s")
     _key, token = ApiKey.generate(label="ingest benchmark")
     factory = BodyFactory()
     pool = BodyPool(factory, int(args.seconds * 150))  # above what the API accepts per second
@@ -456,6 +490,9 @@ def run_benchmark(args: argparse.Namespace) -> None:
         probe_results: list[float] = []
         probe = threading.Thread(target=lambda: probe_results.extend(freshness(stats, stop)))
         probe.start()
+        waits: dict[str, int] = {}
+        sampler = threading.Thread(target=lambda: waits.update(lock_waits(stop)))
+        sampler.start()
         started = time.monotonic()
         stop_at = started + args.seconds
         url = f"http://127.0.0.1:{port}/v1/traces"
@@ -475,6 +512,7 @@ def run_benchmark(args: argparse.Namespace) -> None:
         cpu_after = cpu_by_part(server.pid, worker.pid)
         stop.set()
         probe.join()
+        sampler.join()
         stored = Step.objects.count() - steps_before
         peak_mb = process_tree_peak_kb(worker.pid) / 1024
     finally:
@@ -498,6 +536,10 @@ def run_benchmark(args: argparse.Namespace) -> None:
     print(f"time until queryable: p50 {percentile(probe_results, 50):.2f} s, p95 {percentile(probe_results, 95):.2f} s "
           f"({len(probe_results)} probes)")
     print(f"worker peak memory (largest process): {peak_mb:.0f} MB")
+    busy = max(waits.get("busy", 0), 1)
+    print(f"worker lock waits: {sum(n for k, n in waits.items() if k.startswith('lock ')) / busy:.1%} of busy worker "
+          f"backend samples (" + ", ".join(f"{k.removeprefix('lock ')} {n / busy:.1%}" for k, n in sorted(waits.items())
+                                          if k.startswith("lock ")) + f"; {waits.get('samples', 0)} samples)")
     used = {part: cpu_after[part] - cpu_before[part] for part in cpu_before}
     print("CPU per stored span: " + ", ".join(
         f"{part} {seconds * 1e6 / max(stored, 1):.0f} us" for part, seconds in used.items()

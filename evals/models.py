@@ -98,7 +98,9 @@ class DatasetCase(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     source = models.CharField(max_length=16, choices=CaseSource.choices, default=CaseSource.MANUAL)
     source_ref = models.CharField(max_length=120, blank=True)  # trace id, fingerprint, ticket id, file:line
-    run = models.ForeignKey("monitoring.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No database constraint: runs are partitioned by day (monitoring.storage.partitions).
+    run = models.ForeignKey("monitoring.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                            db_constraint=False)
     ticket = models.ForeignKey("handoffs.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     added_in_version = models.PositiveIntegerField()
     removed_in_version = models.PositiveIntegerField(null=True, blank=True)

@@ -229,6 +229,9 @@ class Ticket(models.Model):
     corrected_answer = models.TextField(blank=True)
     resolution_note = models.TextField(blank=True)
     reopen_count = models.PositiveIntegerField(default=0)
+    # The context packet the ticket page shows (run status, conversation, steps, tools), kept for when
+    # the run is past telemetry retention (handoffs.context).
+    context = models.JSONField(default=dict, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

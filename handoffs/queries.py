@@ -25,6 +25,7 @@ from agentops.dbfunctions import PercentileCont
 from agentops.models import ROLE_REVIEWERS
 from monitoring.models import Run, Step
 
+from . import context
 from .models import (
     ACTIVE_STATUSES,
     HELD_STATUSES,
@@ -149,6 +150,8 @@ def run_trace_url(run: Run | None) -> str | None:
 @dataclass
 class TicketContext:
     ticket: Ticket
+    run: Run | None  # the stored run, else the one in the ticket's snapshot (past telemetry retention)
+    from_snapshot: bool
     steps: list[Step]
     tools: list[Step]
     events: list[TicketEvent]
@@ -158,15 +161,14 @@ class TicketContext:
 
 
 def ticket_context(ticket: Ticket) -> TicketContext:
-    """Everything the agent knew, plus the ticket's history (4 queries after ``get_ticket``)."""
-    steps: list[Step] = []
-    if ticket.run_id:
-        steps = list(
-            Step.objects.filter(run_id=ticket.run_id)
-            .only("name", "kind", "tool_name", "status", "error_type", "error_message", "started_at",
-                  "duration_ms", "input", "output", "model", "run_id")
-            .order_by("started_at", "id")[:300]
-        )
+    """Everything the agent knew, plus the ticket's history (4 queries after ``get_ticket``). From the
+    stored run while it is kept, else from the snapshot the ticket took (``handoffs.context``)."""
+    run, steps, from_snapshot = ticket.run, [], False  # get_ticket joined it: None once the run is gone
+    if run is not None:
+        steps = context.steps_of([run]).get(run.pk, [])
+    else:
+        run, steps = context.restore(ticket.context)
+        from_snapshot = run is not None
     session_tickets: list[Ticket] = []
     if ticket.session_id:
         session_tickets = list(
@@ -177,12 +179,14 @@ def ticket_context(ticket: Ticket) -> TicketContext:
         )
     return TicketContext(
         ticket=ticket,
+        run=run,
+        from_snapshot=from_snapshot,
         steps=steps,
         tools=[s for s in steps if s.kind == "tool"],
         events=list(ticket.events.select_related("actor").order_by("at", "id")),
         session_tickets=session_tickets,
         root_causes=list(RootCause.objects.filter(is_active=True)),
-        trace_url=run_trace_url(ticket.run),
+        trace_url=None if from_snapshot else run_trace_url(run),
     )
 
 

@@ -13,7 +13,9 @@ escalations_recorded = Signal()
 # kwargs: run_ids: list[int] (monitoring.Run primary keys created or updated by the batch)
 runs_recorded = Signal()
 
-# kwargs: before: datetime (UTC). Sent by retention before telemetry that started before ``before``
-# is dropped (whole day partitions of runs, steps, scores, escalations, edges). Receivers keep what
-# they need of it (tickets snapshot their context packet) and drop references to it.
+# kwargs: before: datetime (UTC). Sent by retention, inside the transaction that drops telemetry that
+# started before ``before`` (whole day partitions of runs, steps, scores, escalations, edges), before
+# the drop. Receivers keep what they need of it (tickets snapshot their context packet, ROI archives
+# its daily figures). A receiver may return a callable: it is called after the drop, in the same
+# transaction, once every receiver has read the rows (to clear references to them).
 telemetry_expiring = Signal()

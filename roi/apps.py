@@ -13,3 +13,5 @@ class RoiConfig(AppConfig):
         # ROI settings in the audit log (the ledger also keeps its own who/why per row).
         track(AssumptionRow, label="ROI assumption")
         track(Budget, label="ROI budget", exclude=("updated_at",))
+
+        from . import receivers  # noqa: F401 - archives run figures before telemetry retention drops runs

@@ -177,6 +177,25 @@ class Budget(models.Model):
         return self.agent.name if self.agent_id else self.department.name
 
 
+class ArchivedRunDay(models.Model):
+    """One agent's run figures for one UTC day, kept after the runs themselves were dropped by
+    telemetry retention (``roi.archive``). Written only by ``archive_expiring``."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="+", db_index=False)
+    day = models.DateField()
+    runs = models.PositiveIntegerField(default=0)
+    automated = models.PositiveIntegerField(default=0)
+    handoffs = models.PositiveIntegerField(default=0)
+    ai_cost = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agent", "day"], name="roi_archived_run_day_unique")]
+        indexes = [models.Index(fields=["day"], name="roi_archived_run_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} {self.day}: {self.runs} runs"
+
+
 def month_start(day: date) -> date:
     return day.replace(day=1)
 

@@ -3,7 +3,8 @@
 The monthly report aggregates ``monitoring.Run`` directly (GROUP BY agent and UTC day over an
 indexed ``started_at`` range) rather than the live-dashboard rollups: a finance report is read a few
 times a month, must reconcile to the cent with the raw rows, and needs per-run facts (was there a
-handoff ticket?) that rollup cells do not keep. Tickets come from ``handoffs.Ticket``.
+handoff ticket?) that rollup cells do not keep. Tickets come from ``handoffs.Ticket``. Days whose
+runs telemetry retention dropped are read from their archived figures (``roi.archive``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from .calculations import (
     trailing_months,
     year_earlier,
 )
-from .models import REPORT_CURRENCY, AssumptionKind, AssumptionRow, Budget
+from .models import REPORT_CURRENCY, ArchivedRunDay, AssumptionKind, AssumptionRow, Budget
 
 # Tickets whose human work is finished; a reopened ticket leaves this set until it is resolved again.
 FINISHED_TICKET_STATUSES = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
@@ -70,14 +71,28 @@ def agent_directory() -> tuple[dict[int, AgentInfo], dict[int, str]]:
 
 
 def run_activity(start: date, end: date) -> list[dict]:
-    """Per agent and UTC start day: runs, automated runs, handoffs, model cost.
+    """Per agent and UTC start day: runs, automated runs, handoffs, model cost; from the stored runs
+    and, for days past telemetry retention, from their archived figures (``roi.archive``).
 
     Automated: finished OK, no escalation and no handoff ticket (a reopened case always has a
     ticket on the run, so it is never counted as automated).
     """
+    archived = list(
+        ArchivedRunDay.objects.filter(day__gte=start, day__lt=end)
+        .values("agent_id", "day", "runs", "automated", "handoffs", "ai_cost")
+    )
+    return _run_activity(Run.objects.filter(started_at__gte=utc_start(start), started_at__lt=utc_start(end))) + archived
+
+
+def run_activity_before(before: datetime) -> list[dict]:
+    """``run_activity`` of every stored run that started before ``before`` (what retention drops)."""
+    return _run_activity(Run.objects.filter(started_at__lt=before))
+
+
+def _run_activity(runs) -> list[dict]:
     ticketed = Exists(Ticket.objects.filter(run_id=OuterRef("pk")))
     return list(
-        Run.objects.filter(started_at__gte=utc_start(start), started_at__lt=utc_start(end))
+        runs
         .annotate(day=TruncDate("started_at", tzinfo=UTC))
         .values("agent_id", "day")
         .annotate(
@@ -109,10 +124,11 @@ def ticket_activity(start: date, end: date) -> list[dict]:
 def daily_activity(start: date, end: date) -> list[AgentDay]:
     """Runs and tickets merged per (agent, day) over [start, end): two grouped queries."""
     merged: dict[tuple[int, date], dict] = defaultdict(dict)
-    for r in run_activity(start, end):
-        merged[(r["agent_id"], r["day"])].update(
-            runs=r["runs"], automated=r["automated"], handoffs=r["handoffs"], ai_cost=r["ai_cost"] or ZERO
-        )
+    for r in run_activity(start, end):  # a day can have archived figures and late stored runs: add them
+        fields = merged[(r["agent_id"], r["day"])]
+        for name in ("runs", "automated", "handoffs"):
+            fields[name] = fields.get(name, 0) + r[name]
+        fields["ai_cost"] = fields.get("ai_cost", ZERO) + (r["ai_cost"] or ZERO)
     for t in ticket_activity(start, end):
         merged[(t["agent_id"], t["day"])].update(resolved_tickets=t["resolved"], human_seconds=t["seconds"] or ZERO)
     return [AgentDay(agent_id=a, day=d, **fields) for (a, d), fields in merged.items()]
@@ -239,10 +255,17 @@ def spend_watch(month: date, today: date) -> list[SpendLine]:
     elapsed_days = (cutoff - month).days
     agents, _ = agent_directory()
     ledger = load_ledger()
-    model_cost = dict(
+    model_cost: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for agent_id, total in (
         Run.objects.filter(started_at__gte=utc_start(month), started_at__lt=utc_start(cutoff))
         .values("agent_id").annotate(total=Sum("cost")).order_by().values_list("agent_id", "total")
-    )
+    ):
+        model_cost[agent_id] += total or ZERO
+    for agent_id, total in (  # days past telemetry retention
+        ArchivedRunDay.objects.filter(day__gte=month, day__lt=cutoff)
+        .values("agent_id").annotate(total=Sum("ai_cost")).order_by().values_list("agent_id", "total")
+    ):
+        model_cost[agent_id] += total or ZERO
     elapsed, whole = Period(month, cutoff, "", Decimal(1)), Period(month, month_end, "", Decimal(1))
     lines = []
     for budget in budgets:

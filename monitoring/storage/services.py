@@ -69,40 +69,45 @@ def drop_expired(now: datetime | None = None) -> RetentionResult:
     and delete expired rows from the default partitions (rows that never had a day of their own;
     the default partition only holds rows outside the prepared days, so this stays small).
 
-    Before anything is dropped, ``telemetry_expiring`` lets higher apps keep what they need (tickets
-    snapshot their context packet). Rollup cells are not touched: hour cells outlive raw telemetry
-    (400 days) and day cells are kept for ever. DETACH takes a brief ACCESS EXCLUSIVE lock on the
-    parent (DETACH CONCURRENTLY is not available with a default partition), bounded by
-    ``lock_timeout``: a busy table is retried at the next run."""
+    One transaction: ``telemetry_expiring`` first lets higher apps keep what they need of the rows
+    about to go (tickets snapshot their context packet, ROI archives its daily figures), then the
+    partitions are detached and dropped, so a failure (a lock timeout) leaves everything as it was
+    and the next run starts over; nothing is archived twice. Rollup cells are not touched: hour
+    cells outlive raw telemetry (400 days), day cells are kept for ever.
+
+    DETACH needs an ACCESS EXCLUSIVE lock on each parent (DETACH CONCURRENTLY is not available with
+    a default partition). The five parents are locked at once, in the order ingest writes them (so
+    the two never deadlock), with ``lock_timeout``; they are held for the drops only (milliseconds),
+    after the receivers' reads."""
     started = clock.monotonic()
     now = now or timezone.now()
     result = RetentionResult(cutoff=retention_cutoff(now))
-    with transaction.atomic():
-        telemetry_expiring.send(sender=RetentionResult, before=result.cutoff)
-    # Children first, runs last: a row never outlives the run it points at for longer than a day.
-    for table in reversed(PARTITIONED):
-        column = PARTITIONED[table]
-        with connection.cursor() as cursor:
-            if not partitions.is_partitioned(cursor, table):
-                continue
-            expired = [name for name in partitions.partitions(cursor, table)
-                       if (day := partitions.day_of(name)) is not None and _ends(day) <= result.cutoff]
-        dropped = []
-        for name in expired:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_MAINTENANCE_LOCK])
-                cursor.execute("SET LOCAL lock_timeout = '5s'")
-                # Deferred foreign-key checks of rows written earlier in an enclosing transaction
-                # would block the DROP ("pending trigger events"): run them now.
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_MAINTENANCE_LOCK])
+        tables = [table for table in PARTITIONED if partitions.is_partitioned(cursor, table)]
+        expired = {
+            table: [name for name in partitions.partitions(cursor, table)
+                    if (day := partitions.day_of(name)) is not None and _ends(day) <= result.cutoff]
+            for table in tables
+        }
+        responses = telemetry_expiring.send(sender=RetentionResult, before=result.cutoff)
+        cursor.execute("SET LOCAL lock_timeout = '5s'")
+        # Deferred foreign-key checks of rows written earlier in an enclosing transaction would
+        # block the DROP ("pending trigger events"): run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
+        for table in tables:
+            for name in expired[table]:
                 cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {name}")
                 cursor.execute(f"DROP TABLE {name}")
-            dropped.append(name)
-        result.dropped[table] = dropped
-        with transaction.atomic(), connection.cursor() as cursor:
+            result.dropped[table] = expired[table]
+            column = PARTITIONED[table]
             cursor.execute(f"DELETE FROM {partitions.default_name(table)} WHERE {column} < %s",  # noqa: S608
                            [result.cutoff])
             result.deleted_from_default[table] = cursor.rowcount
+        for _receiver, then in responses:
+            if callable(then):
+                then()
     result.seconds = clock.monotonic() - started
     return result
 

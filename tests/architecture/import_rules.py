@@ -31,7 +31,7 @@ APP_LAYERS: list[tuple[str, ...]] = [
 # use, so they import none of them; every other top-level module (models, urls, api_urls, apps, panels,
 # templatetags, management commands) composes the sub-packages and sits above them all.
 MONITORING_BASE = ("monitoring.timerange", "monitoring.signals")
-MONITORING_SUBPACKAGES = ("rollups", "intake", "ingest", "alerts", "dashboards")
+MONITORING_SUBPACKAGES = ("storage", "rollups", "intake", "ingest", "alerts", "dashboards")
 MONITORING_LAYERS: list[tuple[str, ...]] = [
     MONITORING_BASE,
     *[(f"monitoring.{name}",) for name in MONITORING_SUBPACKAGES],

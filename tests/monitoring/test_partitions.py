@@ -8,11 +8,11 @@ import pytest
 import time_machine
 from django.db import connection
 
-from monitoring.models import Escalation, RollupCell, Run, Score, Step
+from monitoring.models import Escalation, RollupCell, Run, Step
 from monitoring.rollups import cells as rollups
 from monitoring.storage import partitions, services
 from tests.factories import make_agent
-from tests.monitoring.factories import make_escalation, make_run, make_score, make_step
+from tests.monitoring.factories import make_escalation, make_run, make_score
 
 pytestmark = pytest.mark.django_db
 
