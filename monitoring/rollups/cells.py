@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from monitoring.rollups import sketch
 from monitoring.rollups.models import TIER_SPAN, Tier
+from monitoring.storage.services import retention_cutoff
 
 # Minute cells cover the last two days, hour cells about 13 months; day cells are kept forever.
 MINUTE_RETENTION = timedelta(days=2)
@@ -349,9 +350,10 @@ def rebuild(start: datetime, end: datetime) -> RebuildResult:
     """Drop and recompute all cells of the whole UTC days overlapping [start, end) from raw runs.
 
     The bulk path: keys come from one grouped scan of the runs, not per run; it locks out
-    concurrent refreshes for its duration.
+    concurrent refreshes for its duration. Days past telemetry retention whose runs are gone are left
+    alone: their hour and day cells are all that is left of them.
     """
-    start = truncate(start, Tier.DAY)
+    start = _kept_from(truncate(start, Tier.DAY))
     end_day = truncate(end, Tier.DAY)
     end = end_day if end_day == end else end_day + TIER_SPAN[Tier.DAY]
     now = timezone.now()
@@ -370,6 +372,17 @@ def rebuild(start: datetime, end: datetime) -> RebuildResult:
         _fleet_cells(Tier.HOUR, (b for _, b in hour_keys))
         _coarse_cells(Tier.DAY, day_keys, now)
     return RebuildResult(start, end, len(minute_keys), len(hour_keys), len(day_keys))
+
+
+def _kept_from(start: datetime) -> datetime:
+    """``start``, or later where the days from ``start`` are past retention and hold no runs."""
+    cutoff = retention_cutoff()
+    if start >= cutoff:
+        return start
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(started_at) FROM monitoring_run")  # the oldest partition's index
+        oldest = cursor.fetchone()[0]
+    return max(start, cutoff if oldest is None else min(cutoff, truncate(oldest, Tier.DAY)))
 
 
 def _distinct_keys(cursor, unit: str, start: datetime, end: datetime) -> set[Key]:
