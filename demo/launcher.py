@@ -140,6 +140,7 @@ def banner(database_url: str, redis_url: str) -> str:
     lines += [
         "",
         "  Live telemetry is streaming from the simulator (OTLP/HTTP to /v1/traces).",
+        f"  Evals use the demo model (local, deterministic) at http://{HOST}:{os.environ.get('DEMO_RESPONDER_PORT', '8765')}/v1.",
         f"  Database: {database_url}",
         f"  Redis:    {redis_url}",
         "  Press Ctrl-C to stop.",
@@ -214,10 +215,16 @@ def main() -> int:
         log("the web server did not come up; see .demo/web.log")
         shutdown()
     env["AGENTOPS_API_KEY"] = key_file.read_text().strip()  # the simulator's bearer key
+    # The demo model for evals (datasets, judges, experiments): deterministic, local, no API key.
+    responder_port = env.get("DEMO_RESPONDER_PORT", "8765")
+    if port_open(HOST, int(responder_port)):
+        log(f"reusing the demo model already listening on {HOST}:{responder_port}")
+    else:
+        spawn("demo-model", [sys.executable, "-m", "evals.responder", "--host", HOST, "--port", responder_port])
     spawn("simulator", [sys.executable, str(BASE_DIR / "manage.py"), "simulate", "--endpoint", f"http://{HOST}:{PORT}",
                         "--rate", env.get("DEMO_RATE", "1"), "--duration", "0"])
     print(banner(env["DATABASE_URL"], env["REDIS_URL"]), flush=True)
-    log("logs: .demo/web.log, .demo/worker.log, .demo/beat.log, .demo/simulator.log")
+    log("logs: .demo/web.log, .demo/worker.log, .demo/beat.log, .demo/simulator.log, .demo/demo-model.log")
 
     while True:
         time.sleep(2)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -118,6 +119,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:  # quiet: tests and the demo log elsewhere
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body are two writes: without TCP_NODELAY the body waits for the client's
+        # delayed ACK (~40 ms per answer on Linux), which would be measured as model latency.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)

@@ -30,7 +30,10 @@ class Observation:
 
 @dataclass(frozen=True)
 class Verdict:
-    value: float | None  # None: could not score (``error`` says why)
+    """0-1 with the reasoning; ``value`` None with ``error``: could not score (the case fails); ``value``
+    None without error: not applicable to this case (e.g. no expected output), left out of the mean."""
+
+    value: float | None
     reasoning: str = ""
     error: str = ""
 
@@ -131,7 +134,7 @@ def evaluate(kind: str, config: dict, obs: Observation) -> Verdict:  # noqa: C90
     output = obs.output or ""
     if kind == "exact":
         if not obs.expected:
-            return Verdict(None, error="the case has no expected output to compare with")
+            return Verdict(None, "not applicable: the case has no expected output")
         a, b = (output.strip(), obs.expected.strip()) if config.get("strip", True) else (output, obs.expected)
         return _yes(a == b, "answer equals the expected output", "answer differs from the expected output")
     if kind == "contains":

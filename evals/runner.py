@@ -13,6 +13,7 @@ a lease; the sweeper puts items whose slot died back in the queue, so nothing ha
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -117,17 +118,46 @@ WHERE id = (
     WHERE i.experiment_id = %s AND e.status = %s
       AND (i.status = %s OR (i.status = %s AND i.lease_until < %s))
     ORDER BY i.id LIMIT 1 FOR UPDATE OF i SKIP LOCKED
-) RETURNING id, case_id
+) RETURNING id, case_id, attempts
 """
 
 
-def claim_item(experiment_id: int, lease: timedelta) -> tuple[int, int] | None:
-    """Take the next pending item (or one whose slot's lease ran out) of a running experiment."""
+def relax_commit() -> None:
+    """Do not wait for this transaction's WAL flush at commit (this transaction only). Safe here: a
+    database crash can lose only the last moments of claims and results, and an item whose claim is
+    lost is still pending, one whose result is lost is still running until its lease passes and the
+    sweeper queues it again. Waiting for the flush was most of the product's time per case."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
+
+
+Claim = tuple[int, int, int]  # item id, case id, claims so far (including this one)
+
+
+def _claim(experiment_id: int, lease: timedelta) -> Claim | None:
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [ItemStatus.RUNNING, now + lease, experiment_id, ExperimentStatus.RUNNING,
                                     ItemStatus.PENDING, ItemStatus.RUNNING, now])
         return cursor.fetchone()
+
+
+def claim_item(experiment_id: int, lease: timedelta) -> Claim | None:
+    """Take the next pending item (or one whose slot's lease ran out) of a running experiment."""
+    with transaction.atomic():
+        relax_commit()
+        return _claim(experiment_id, lease)
+
+
+@dataclass(frozen=True)
+class NextClaim:
+    """Claim the slot's next item in the transaction that stores this one (one commit per case)."""
+
+    experiment_id: int
+    lease: timedelta
+
+    def __call__(self) -> Claim | None:
+        return _claim(self.experiment_id, self.lease)
 
 
 def load_target(experiment: Experiment) -> Target:
@@ -166,19 +196,21 @@ def run_slot(experiment_id: int, *, seconds: float | None = None) -> SlotResult:
     cases = {c.pk: c for c in DatasetCase.objects.filter(dataset_id=experiment.dataset_id)
              .in_version(experiment.dataset_version).only("id", "input_messages", "expected_output")}
     deadline = time.monotonic() + seconds
+    lease = target.lease if target else timedelta(minutes=5)
     done = 0
-    while time.monotonic() < deadline:
-        claimed = claim_item(experiment_id, target.lease if target else timedelta(minutes=5))
-        if claimed is None:
-            finish_if_done(experiment_id)
-            return SlotResult(done, False)
-        item_id, case_id = claimed
+    claimed = claim_item(experiment_id, lease)
+    while claimed is not None:
+        item_id, case_id, claims = claimed
+        claim_next = NextClaim(experiment_id, lease) if time.monotonic() < deadline else None
         if target is None:
-            _store_failure(item_id, setup_error, attempts=1)
+            claimed = _store_failure(item_id, setup_error, attempts=1, claim_next=claim_next)
         else:
-            process_item(target, item_id, cases[case_id])
+            claimed = process_item(target, item_id, cases[case_id], retaken=claims > 1, claim_next=claim_next)
         done += 1
-    return SlotResult(done, True)
+        if claim_next is None:
+            return SlotResult(done, True)
+    finish_if_done(experiment_id)
+    return SlotResult(done, False)
 
 
 def _call_with_retries(attempts: int, call):
@@ -217,7 +249,7 @@ def score(target: Target, evaluator: Evaluator, case: DatasetCase, obs: rules.Ob
         return rules.evaluate(evaluator.kind, evaluator.config, obs), 0.0
     rubric, custom = evaluator.config.get("rubric", "correctness"), evaluator.config.get("custom_rubric", "")
     if judge.needs_expected(rubric, custom) and not obs.expected:
-        return rules.Verdict(None, error="the case has no expected output for the correctness rubric"), 0.0
+        return rules.Verdict(None, "not applicable: the case has no expected output"), 0.0
     messages = judge.build_messages(rubric=rubric, custom=custom, question=obs.input_text, answer=obs.output,
                                     expected=obs.expected)
     ep = evaluator.judge_endpoint
@@ -233,14 +265,16 @@ def score(target: Target, evaluator: Evaluator, case: DatasetCase, obs: rules.Ob
     return rules.Verdict(verdict.score, verdict.reasoning), time.perf_counter() - started
 
 
-def process_item(target: Target, item_id: int, case: DatasetCase) -> None:
-    """Call the target for one claimed item, score the answer, store both (precondition: item claimed)."""
+def process_item(target: Target, item_id: int, case: DatasetCase, *, retaken: bool = True,
+                 claim_next: NextClaim | None = None) -> Claim | None:
+    """Call the target for one claimed item, score the answer, store both (precondition: item claimed;
+    ``retaken``: claimed before, by a slot that died, so earlier verdicts may exist). With
+    ``claim_next``, the next item is claimed in the same transaction and returned."""
     started = time.perf_counter()
     try:
         answer, attempts, waited = _call_with_retries(target.experiment.max_attempts, lambda: call_target(target, case))
     except client.CallFailed as exc:
-        _store_failure(item_id, exc.reason, attempts=getattr(exc, "attempts", 1))
-        return
+        return _store_failure(item_id, exc.reason, attempts=getattr(exc, "attempts", 1), claim_next=claim_next)
     outbound = answer.latency_ms / 1000 + waited
     cost = target.price.cost(answer.input_tokens, answer.output_tokens) if target.price else Decimal("0")
     obs = rules.Observation(output=answer.output, expected=case.expected_output, input_text=case.input_text,
@@ -255,23 +289,54 @@ def process_item(target: Target, item_id: int, case: DatasetCase) -> None:
             errors.append(f"{evaluator.name}: {verdict.error}")
     values = [s.value for s in scores if s.value is not None]
     overhead_ms = max(0.0, (time.perf_counter() - started - outbound) * 1000)
-    with transaction.atomic():
-        ExperimentItem.objects.filter(pk=item_id).update(
-            status=ItemStatus.FAILED if errors else ItemStatus.OK, attempts=attempts, output=answer.output,
-            tool_calls=answer.tool_calls, error="; ".join(errors), latency_ms=answer.latency_ms,
-            overhead_ms=overhead_ms, input_tokens=answer.input_tokens, output_tokens=answer.output_tokens, cost=cost,
-            score=math.fsum(values) / len(values) if values else None,
-            passed=not errors and all(s.passed for s in scores), finished_at=timezone.now(), lease_until=None,
-        )
-        ItemScore.objects.filter(item_id=item_id).delete()  # a retaken item replaces its earlier verdicts
-        ItemScore.objects.bulk_create(scores)
+    fields = {
+        "status": ItemStatus.FAILED if errors else ItemStatus.OK, "attempts": attempts, "output": answer.output,
+        "tool_calls": json.dumps(answer.tool_calls), "error": "; ".join(errors), "latency_ms": answer.latency_ms,
+        "overhead_ms": overhead_ms, "input_tokens": answer.input_tokens, "output_tokens": answer.output_tokens,
+        "cost": cost, "score": math.fsum(values) / len(values) if values else None,
+        "passed": not errors and all(s.passed for s in scores if s.value is not None), "finished_at": timezone.now(),
+    }
+    return _store(item_id, fields, scores, retaken=retaken, claim_next=claim_next)
 
 
-def _store_failure(item_id: int, reason: str, *, attempts: int) -> None:
-    ExperimentItem.objects.filter(pk=item_id).update(
-        status=ItemStatus.FAILED, attempts=attempts, error=reason[:2000], passed=False, finished_at=timezone.now(),
-        lease_until=None,
-    )
+# The item's result, its verdicts and the next claim go to Postgres as one multi-statement string:
+# two round trips per case (it and the commit) instead of six, most of the product's time per case.
+_ITEM_COLUMNS = ("status", "attempts", "output", "tool_calls", "error", "latency_ms", "overhead_ms", "input_tokens",
+                 "output_tokens", "cost", "score", "passed", "finished_at")
+_SET_LIST = ", ".join(f"{c} = %s" + ("::jsonb" if c == "tool_calls" else "") for c in _ITEM_COLUMNS)
+# Built from the constant column list above only (no input), hence the S608 exemption.
+_STORE_SQL = f"SET LOCAL synchronous_commit = off; UPDATE evals_experimentitem SET {_SET_LIST}, lease_until = NULL WHERE id = %s;"  # noqa: S608
+_DELETE_SCORES_SQL = "DELETE FROM evals_itemscore WHERE item_id = %s;"
+_INSERT_SCORES_SQL = "INSERT INTO evals_itemscore (item_id, evaluator_id, value, passed, reasoning, error) VALUES "
+
+
+def _store(item_id: int, fields: dict, scores: list[ItemScore], *, retaken: bool,
+           claim_next: NextClaim | None) -> Claim | None:
+    """Store a finished item (and its verdicts), claiming the next item in the same transaction
+    (commit not waited for: see ``relax_commit``). Returns the next claim, if asked for."""
+    sql, params = [_STORE_SQL], [*(fields[c] for c in _ITEM_COLUMNS), item_id]
+    if retaken:
+        sql.append(_DELETE_SCORES_SQL)  # replaces the verdicts of the slot that died holding it
+        params.append(item_id)
+    if scores:
+        sql.append(_INSERT_SCORES_SQL + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(scores)) + ";")
+        for v in scores:
+            params += [item_id, v.evaluator_id, v.value, v.passed, v.reasoning, v.error]
+    if claim_next is not None:
+        now = timezone.now()
+        sql.append(_CLAIM_SQL)
+        params += [ItemStatus.RUNNING, now + claim_next.lease, claim_next.experiment_id, ExperimentStatus.RUNNING,
+                   ItemStatus.PENDING, ItemStatus.RUNNING, now]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(" ".join(sql), params)
+        return cursor.fetchone() if claim_next is not None else None
+
+
+def _store_failure(item_id: int, reason: str, *, attempts: int, claim_next: NextClaim | None = None) -> Claim | None:
+    fields = {"status": ItemStatus.FAILED, "attempts": attempts, "output": "", "tool_calls": "[]",
+              "error": reason[:2000], "latency_ms": None, "overhead_ms": None, "input_tokens": 0, "output_tokens": 0,
+              "cost": Decimal("0"), "score": None, "passed": False, "finished_at": timezone.now()}
+    return _store(item_id, fields, [], retaken=True, claim_next=claim_next)
 
 
 @dataclass

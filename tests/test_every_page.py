@@ -79,6 +79,8 @@ def _kwargs(name: str, params: list[str]) -> dict | None:
                 "registry:department_edit": Department, "handoffs:root_cause_edit": "handoffs.RootCause",
                 "handoffs:ticket": "handoffs.Ticket", "handoffs:ticket_action": "handoffs.Ticket",
                 "lifecycle:override_edit": "lifecycle.StageCriteria",
+                "evals:dataset_detail": "evals.Dataset", "evals:endpoint_edit": "evals.Endpoint",
+                "evals:experiment_detail": "evals.Experiment", "evals:experiment_progress": "evals.Experiment",
             }.get(name)
             if model is None and "alert_rule" in name:
                 model = "monitoring.AlertRule"

@@ -16,9 +16,9 @@ def test_exact_compares_with_the_expected_output_ignoring_surrounding_space():
     assert score("exact", "no", "yes").value == 0.0
 
 
-def test_exact_without_expected_output_cannot_score():
+def test_exact_without_expected_output_is_not_applicable():
     verdict = score("exact", "yes")
-    assert verdict.value is None and "expected output" in verdict.error
+    assert verdict.value is None and not verdict.error and "not applicable" in verdict.reasoning
 
 
 @pytest.mark.parametrize(("kind", "config", "output", "value"), [

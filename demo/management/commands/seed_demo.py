@@ -11,11 +11,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from agentops.models import ApiKey
-from demo import alerts, handoffs, insights, lifecycle, monitoring, prompts, roi
+from demo import alerts, evals, handoffs, insights, lifecycle, monitoring, prompts, roi
 from demo.registry import seed_registry
 
-# In dependency order: telemetry first, then what reads it.
-APP_SEEDERS = (monitoring, alerts, insights, handoffs, roi, prompts, lifecycle)
+# In dependency order: telemetry first, then what reads it (lifecycle reads every app, evals included).
+APP_SEEDERS = (monitoring, alerts, insights, handoffs, roi, prompts, evals, lifecycle)
 
 
 class Command(BaseCommand):
