@@ -33,6 +33,7 @@ migrate: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/ingest.py --seconds 60
 	$(PY) bench/dashboard.py
+	$(PY) bench/evals.py
 
 clean:
 	rm -rf $(VENV) staticfiles
