@@ -1,5 +1,5 @@
-"""Demo data for the lifecycle: a stage history behind each agent's current stage, one department
-override, and a watch flag on an agent that fails its stage's criteria (so the board shows all states).
+"""Demo data for the lifecycle: a stage history behind each agent's current stage, a department and
+an agent override, and a watch flag on an agent that fails its stage's criteria (so the board shows all states).
 
 Idempotent: agents that already have stage events are left alone; the override and the flag are
 looked up before they are created.
@@ -55,13 +55,21 @@ def _history(agent: Agent, actor: User, now) -> int:
     return len(events)
 
 
-def _override(actor: User) -> int:
+def _overrides(actor: User) -> int:
+    """A department override (Customer Support hands off more by design) and an agent override (an
+    internal pilot with sparse traffic and no eval set yet), which makes that pilot ready on the board."""
+    created = 0
     support = Department.objects.filter(name="Customer Support").first()
-    if support is None or StageCriteria.objects.filter(stage=stages.SCALE, department=support).exists():
-        return 0
-    StageCriteria.objects.create(stage=stages.SCALE, department=support, max_handoff_rate=Decimal("25"),
-                                 updated_by=actor)
-    return 1
+    if support is not None and not StageCriteria.objects.filter(stage=stages.SCALE, department=support).exists():
+        StageCriteria.objects.create(stage=stages.SCALE, department=support, max_handoff_rate=Decimal("25"),
+                                     updated_by=actor)
+        created += 1
+    pilot = Agent.objects.filter(slug="hr-policy-bot").first()
+    if pilot is not None and not StageCriteria.objects.filter(stage=stages.INTEGRATE, agent=pilot).exists():
+        StageCriteria.objects.create(stage=stages.INTEGRATE, agent=pilot, slo_days_required=3,
+                                     check_experiment=False, updated_by=actor)
+        created += 1
+    return created
 
 
 def _flag(now) -> int:
@@ -95,5 +103,5 @@ def seed(stdout: TextIO) -> None:
     events = 0
     for agent in Agent.objects.filter(discovered=False, stage_events__isnull=True).order_by("name"):
         events += _history(agent, actor, now)
-    overrides, flags = _override(actor), _flag(now)
+    overrides, flags = _overrides(actor), _flag(now)
     stdout.write(f"lifecycle: {events} stage events, {overrides} criteria overrides, {flags} watch flags\n")

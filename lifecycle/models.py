@@ -227,3 +227,9 @@ class WatchFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent}: failing {self.stage} criteria since {self.failing_since}"
+
+    @property
+    def failing_labels(self) -> list[str]:
+        from .criteria import CRITERION_LABELS
+
+        return [CRITERION_LABELS.get(key, key).lower() for key in self.failing]

@@ -59,13 +59,15 @@ class Card:
 
     @property
     def readiness(self) -> str:
-        """"flagged", "pending", "ready", "failing" or "top" (nothing to promote to)."""
+        """"flagged", "pending", "ready", "failing"; at the top "holding" or "slipping"; "retired"."""
         if self.flag:
             return "flagged"
         if self.pending:
             return "pending"
         if self.measured is None:
-            return "top"
+            return "retired"
+        if self.target is None:
+            return "holding" if self.ready else "slipping"
         return "ready" if self.ready else "failing"
 
     @property
@@ -74,14 +76,12 @@ class Card:
 
 
 def _targets(agents: list[Agent]) -> dict[int, str]:
-    """Stage to measure per agent: the next rung (retired agents are not measured on the board)."""
+    """Stage to measure per agent: the next rung; at the top, its own stage (does it still hold?).
+    Retired agents are not measured on the board."""
     out = {}
     for agent in agents:
-        if agent.lifecycle_stage == stages.RETIRED:
-            continue
-        target = stages.next_stage(agent.lifecycle_stage)
-        if target:
-            out[agent.id] = target
+        if agent.lifecycle_stage != stages.RETIRED:
+            out[agent.id] = stages.next_stage(agent.lifecycle_stage) or agent.lifecycle_stage
     return out
 
 

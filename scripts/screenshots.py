@@ -32,6 +32,9 @@ SHOTS = [
     ("roi-report", "fiona", "/roi/", None),
     ("assumptions", "fiona", "/roi/assumptions/", None),
     ("spend", "fiona", "/roi/spend/", None),
+    ("lifecycle-board", "olivia", "/lifecycle/", None),
+    ("lifecycle-agent", "olivia", "/lifecycle/agents/billing-agent/", None),
+    ("lifecycle-portfolio", "fiona", "/lifecycle/portfolio/", None),
 ]
 
 
