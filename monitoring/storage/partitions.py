@@ -131,12 +131,15 @@ def convert(cursor, table: str, *, demote_unique: dict[str, str] | None = None, 
             cursor.execute(f"CREATE TABLE {table} (LIKE {old} INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
                            f" INCLUDING STORAGE INCLUDING IDENTITY) PARTITION BY RANGE ({column})")
             create_default(cursor, table)
-            cursor.execute(f"SELECT DISTINCT date_trunc('day', {column} AT TIME ZONE 'UTC')::date FROM {old}")  # noqa: S608
-            for (day,) in sorted(cursor.fetchall()):
-                create_day(cursor, table, day)
     cursor.execute("SELECT to_regclass(%s)", [old])
     if cursor.fetchone()[0] is None:
         return 0  # converted before
+    cursor.execute(f"SELECT DISTINCT date_trunc('day', {column} AT TIME ZONE 'UTC')::date FROM {old}")  # noqa: S608
+    days = sorted(day for (day,) in cursor.fetchall())
+    for start in range(0, len(days), 30):  # a month per transaction: each new table takes locks
+        with transaction.atomic():
+            for day in days[start:start + 30]:
+                create_day(cursor, table, day)
     copied = _copy_rows(cursor, table, old, chunk)
     with transaction.atomic():
         _finish(cursor, table, old, column, demote_unique or {})

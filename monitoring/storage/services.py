@@ -64,16 +64,18 @@ class RetentionResult:
     seconds: float = 0.0
 
 
-def drop_expired(now: datetime | None = None) -> RetentionResult:
+def drop_expired(now: datetime | None = None, *, days_per_transaction: int = 7) -> RetentionResult:
     """Drop the day partitions that ended before the retention cutoff (TELEMETRY_RETENTION_DAYS),
     and delete expired rows from the default partitions (rows that never had a day of their own;
     the default partition only holds rows outside the prepared days, so this stays small).
 
-    One transaction: ``telemetry_expiring`` first lets higher apps keep what they need of the rows
-    about to go (tickets snapshot their context packet, ROI archives its daily figures), then the
-    partitions are detached and dropped, so a failure (a lock timeout) leaves everything as it was
-    and the next run starts over; nothing is archived twice. Rollup cells are not touched: hour
-    cells outlive raw telemetry (400 days), day cells are kept for ever.
+    Oldest days first, at most ``days_per_transaction`` days per transaction (a backlog of months,
+    after an upgrade or a beat outage, would otherwise lock more partitions and indexes than
+    PostgreSQL's lock table holds). Each transaction: ``telemetry_expiring`` first lets higher apps
+    keep what they need of the rows about to go (tickets snapshot their context packet, ROI archives
+    its daily figures), then the partitions are detached and dropped, so a failure (a lock timeout)
+    leaves those days as they were and the next run starts over; nothing is archived twice. Rollup
+    cells are not touched: hour cells outlive raw telemetry (400 days), day cells are kept for ever.
 
     DETACH needs an ACCESS EXCLUSIVE lock on each parent (DETACH CONCURRENTLY is not available with
     a default partition). The five parents are locked at once, in the order ingest writes them (so
@@ -82,15 +84,32 @@ def drop_expired(now: datetime | None = None) -> RetentionResult:
     started = clock.monotonic()
     now = now or timezone.now()
     result = RetentionResult(cutoff=retention_cutoff(now))
+    with connection.cursor() as cursor:
+        tables = [table for table in PARTITIONED if partitions.is_partitioned(cursor, table)]
+        days = sorted({day for table in tables for name in partitions.partitions(cursor, table)
+                       if (day := partitions.day_of(name)) is not None and _ends(day) <= result.cutoff})
+    for table in tables:
+        result.dropped[table], result.deleted_from_default[table] = [], 0
+    # Each step's cutoff: the end of its last day, the final cutoff for the last step.
+    steps = [_ends(days[i + days_per_transaction - 1]) for i in range(0, len(days), days_per_transaction)
+             if i + days_per_transaction - 1 < len(days)]
+    for before in [*steps, result.cutoff]:
+        _drop_before(before, tables, result)
+    result.seconds = clock.monotonic() - started
+    return result
+
+
+def _drop_before(before: datetime, tables: list[str], result: RetentionResult) -> None:
+    """One retention transaction: every day partition that ends by ``before`` and the default
+    partitions' rows that started before it (see ``drop_expired``)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_MAINTENANCE_LOCK])
-        tables = [table for table in PARTITIONED if partitions.is_partitioned(cursor, table)]
         expired = {
             table: [name for name in partitions.partitions(cursor, table)
-                    if (day := partitions.day_of(name)) is not None and _ends(day) <= result.cutoff]
+                    if (day := partitions.day_of(name)) is not None and _ends(day) <= before]
             for table in tables
         }
-        responses = telemetry_expiring.send(sender=RetentionResult, before=result.cutoff)
+        responses = telemetry_expiring.send(sender=RetentionResult, before=before)
         cursor.execute("SET LOCAL lock_timeout = '5s'")
         # Deferred foreign-key checks of rows written earlier in an enclosing transaction would
         # block the DROP ("pending trigger events"): run them now.
@@ -100,16 +119,14 @@ def drop_expired(now: datetime | None = None) -> RetentionResult:
             for name in expired[table]:
                 cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {name}")
                 cursor.execute(f"DROP TABLE {name}")
-            result.dropped[table] = expired[table]
+            result.dropped[table] += expired[table]
             column = PARTITIONED[table]
             cursor.execute(f"DELETE FROM {partitions.default_name(table)} WHERE {column} < %s",  # noqa: S608
-                           [result.cutoff])
-            result.deleted_from_default[table] = cursor.rowcount
+                           [before])
+            result.deleted_from_default[table] += cursor.rowcount
         for _receiver, then in responses:
             if callable(then):
                 then()
-    result.seconds = clock.monotonic() - started
-    return result
 
 
 def _ends(day: date) -> datetime:

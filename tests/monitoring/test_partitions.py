@@ -113,6 +113,35 @@ def test_retention_drops_exactly_the_expired_days_and_keeps_rollups_and_tickets(
     assert RollupCell.objects.filter(bucket__lt=datetime(2027, 1, 2, tzinfo=UTC), tier__in=["h", "d"]).count() == cells
 
 
+def test_a_backlog_of_expired_days_is_dropped_a_few_days_per_transaction():
+    services.drop_expired(datetime(2027, 1, 31, tzinfo=UTC))  # whatever days the test database had before 2027
+    with connection.cursor() as cursor:
+        for offset in range(10):
+            for table in partitions.PARTITIONED:
+                partitions.create_day(cursor, table, date(2027, 1, 1) + timedelta(days=offset))
+    runs = [make_run(make_agent(), started_at=datetime(2027, 1, 1, 12, tzinfo=UTC) + timedelta(days=offset))
+            for offset in range(10)]
+    befores = []
+
+    def record(sender, before, **kwargs):
+        befores.append((before, Run.objects.filter(pk__in=[r.pk for r in runs]).count()))
+
+    from monitoring.signals import telemetry_expiring
+
+    telemetry_expiring.connect(record, dispatch_uid="test.record")
+    try:
+        with time_machine.travel(NOW, tick=False):
+            result = services.drop_expired(days_per_transaction=4)
+    finally:
+        telemetry_expiring.disconnect(dispatch_uid="test.record")
+    # Three transactions for the ten January days, oldest first, each seeing the rows still there.
+    assert [b for b, _n in befores[:3]] == [datetime(2027, 1, 5, tzinfo=UTC), datetime(2027, 1, 9, tzinfo=UTC),
+                                            result.cutoff]
+    assert [n for _b, n in befores[:3]] == [10, 6, 2]
+    assert not Run.objects.filter(pk__in=[r.pk for r in runs]).exists()
+    assert {f"monitoring_run_p202701{d:02d}" for d in range(1, 11)} <= set(result.dropped["monitoring_run"])
+
+
 def test_convert_turns_a_plain_table_with_rows_into_day_partitions(monkeypatch):
     monkeypatch.setitem(partitions.PARTITIONED, "scratch_events", "at")
     with connection.cursor() as cursor:
