@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from agentops.permissions import OPERATIONS, role_required
@@ -186,6 +187,15 @@ def add_runs(request: HttpRequest) -> HttpResponse:
                   status=status)
 
 
+def _back(request: HttpRequest) -> HttpResponse:
+    """Back to the page the form was on (``next``), if it is one of ours; else the dataset list."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return redirect(target)
+    return redirect("evals:dataset_list")
+
+
 @role_required(OPERATIONS)
 @require_POST
 def add_failure_group(request: HttpRequest, fingerprint: str) -> HttpResponse:
@@ -194,13 +204,13 @@ def add_failure_group(request: HttpRequest, fingerprint: str) -> HttpResponse:
         return render(request, "error.html", {"message": "Not a failure fingerprint."}, status=400)
     if not form.is_valid():
         messages.error(request, " ".join(form.non_field_errors()) or "Choose a dataset.")
-        return redirect(request.POST.get("next") or "evals:dataset_list")
+        return _back(request)
     try:
         cases = services.cases_from_failure_group(fingerprint)
         dataset = _target_dataset(request, form)
     except EvalsError as exc:
         messages.error(request, str(exc))
-        return redirect(request.POST.get("next") or "evals:dataset_list")
+        return _back(request)
     return _added(request, dataset, services.add_cases(dataset, cases), f"failure group {fingerprint[:10]}")
 
 

@@ -129,3 +129,12 @@ def test_add_runs_uses_the_explorers_filters(ops_client):
     page = ops_client.get(reverse("evals:add_runs") + f"?agent={agent.slug}&range=24h")
     assert mine.trace_id.encode() in page.content and theirs.trace_id.encode() not in page.content
     assert ops_client.get(reverse("evals:add_runs") + "?range=nonsense").status_code == 400
+
+
+def test_failure_group_form_errors_never_redirect_off_site(ops_client):
+    response = ops_client.post(reverse("evals:add_failure_group", args=["e" * 40]),
+                               {"next": "https://evil.example/", "new_name": ""})
+    assert response.status_code == 302 and response["Location"] == reverse("evals:dataset_list")
+    response = ops_client.post(reverse("evals:add_failure_group", args=["e" * 40]),
+                               {"next": "/monitoring/root-causes/", "new_name": "x"})
+    assert response["Location"] == "/monitoring/root-causes/"  # no runs in that group: back with the message
