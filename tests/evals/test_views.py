@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from evals import runner
-from evals.models import DatasetCase, Endpoint
+from evals.models import DatasetCase, Endpoint, Experiment
 from tests.evals.factories import corrected_ticket, make_dataset, make_endpoint, make_rule
 from tests.factories import make_agent, make_prompt
 from tests.handoffs.factories import make_run
@@ -138,3 +138,22 @@ def test_failure_group_form_errors_never_redirect_off_site(ops_client):
     response = ops_client.post(reverse("evals:add_failure_group", args=["e" * 40]),
                                {"next": "/monitoring/root-causes/", "new_name": "x"})
     assert response["Location"] == "/monitoring/root-causes/"  # no runs in that group: back with the message
+
+
+def test_start_then_cancel_an_experiment_from_its_pages(ops_client, responder):
+    agent = make_agent("Support")
+    prompt = make_prompt(agent)
+    dataset = make_dataset([("q1", "a"), ("q2", "b")])
+    endpoint = make_endpoint(responder.url)
+    response = ops_client.post(reverse("evals:experiment_list"), {
+        "name": "try", "dataset": dataset.pk, "prompt_version": prompt.pk, "endpoint": endpoint.pk,
+        "concurrency": 2, "max_attempts": 1})
+    experiment = Experiment.objects.get()
+    assert response.status_code == 302 and response["Location"] == experiment.get_absolute_url()
+    assert experiment.case_count == 2 and experiment.dataset_version == 1
+    page = ops_client.get(experiment.get_absolute_url())
+    assert b'hx-trigger="every 1s"' in page.content  # the progress bar polls while it runs
+    assert ops_client.post(reverse("evals:experiment_cancel", args=[experiment.pk])).status_code == 302
+    experiment.refresh_from_db()
+    assert experiment.status == "cancelled"
+    assert b'hx-trigger="every 1s"' not in ops_client.get(experiment.get_absolute_url()).content
