@@ -96,10 +96,13 @@ ITEM_ROLES: dict[str, tuple[str, ...]] = {
 # Counters shown beside a nav link (e.g. a reviewer's open claims). Higher apps register them in
 # their AppConfig.ready(), so agentops never imports them: register_badge("handoffs:my_tickets", fn).
 BADGES: dict[str, object] = {}
+# What a badge counts, shown as its tooltip (e.g. "open claims").
+BADGE_TITLES: dict[str, str] = {}
 
 
-def register_badge(url_name: str, count_for_user) -> None:
+def register_badge(url_name: str, count_for_user, title: str = "open claims") -> None:
     BADGES[url_name] = count_for_user
+    BADGE_TITLES[url_name] = title
 
 
 def build_navigation(user, current_path: str = "") -> list[dict]:
@@ -119,7 +122,8 @@ def build_navigation(user, current_path: str = "") -> list[dict]:
                 continue
             badge_fn = BADGES.get(item.url_name)
             badge = badge_fn(user) if badge_fn else None
-            links.append({"label": item.label, "url": url, "active": False, "badge": badge})
+            links.append({"label": item.label, "url": url, "active": False, "badge": badge,
+                          "badge_title": BADGE_TITLES.get(item.url_name, "")})
         if links:
             sections.append({"title": title, "links": links})
     # One active link: the most specific one the path is under (Overview's /monitoring/ is a prefix

@@ -14,5 +14,5 @@ class LifecycleConfig(AppConfig):
         from .nav import flagged_badge
 
         panels.register()
-        register_badge("lifecycle:board", flagged_badge)
+        register_badge("lifecycle:board", flagged_badge, title="agents flagged by the lifecycle watch")
         register_assumptions_context(stage_history_section)

@@ -227,3 +227,17 @@ def test_roi_export_assumptions_sheet_includes_the_stage_history(frozen, finance
     values = [[c for c in row if c is not None] for row in sheet.iter_rows(values_only=True)]
     assert any(row and "Lifecycle stage history" in str(row[0]) for row in values)
     assert any("Biller" in row and "go live for March" in row and "Integrate" in row for row in values)
+
+
+def test_board_filter_under_htmx_returns_only_the_board(frozen, ops_client, ops_user):
+    make_agent("Seller", owner=ops_user)
+    r = ops_client.get("/lifecycle/", HTTP_HX_REQUEST="true")
+    html = r.content.decode()
+    assert r.status_code == 200 and 'id="board"' in html and "<html" not in html and "Seller" in html
+
+
+def test_the_board_link_shows_the_number_of_flagged_agents(frozen, ops_client, ops_user):
+    agent = make_agent("Flagged", owner=ops_user, lifecycle_stage="scale")
+    WatchFlag.objects.create(agent=agent, stage="scale", suggested_stage="integrate", failing_since=TODAY, days=7)
+    html = ops_client.get("/lifecycle/portfolio/").content.decode()
+    assert 'title="agents flagged by the lifecycle watch">1</span>' in html
