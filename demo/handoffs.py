@@ -99,7 +99,7 @@ NOTES = [
 
 
 def seed(stdout) -> None:
-    causes = _seed_root_causes()
+    causes = seed_root_causes()
     queues = _seed_queues()
     synthetic = _seed_synthetic_escalations()
     esc_ids = list(Escalation.objects.values_list("pk", flat=True))
@@ -114,7 +114,8 @@ def seed(stdout) -> None:
     )
 
 
-def _seed_root_causes() -> dict[str, RootCause]:
+def seed_root_causes() -> dict[str, RootCause]:
+    """The demo's root-cause taxonomy (reviewers and failure-group annotations share it), by slug."""
     causes = {}
     for position, (slug, name, description) in enumerate(ROOT_CAUSES, start=1):
         causes[slug], _ = RootCause.objects.get_or_create(

@@ -8,6 +8,8 @@ The story it tells:
   failed; v3 escalates instead), with enough runs for the test to say so.
 - Agent map: the orchestrator invokes billing, refund and knowledge-base agents, which call tools
   and hand cases to the human queue; the invoice processor is a second department's workflow.
+- Three of the groups are already marked by the operations manager (root cause from the reviewers'
+  taxonomy, a note, an owner); the others are left unmarked.
 
 Rows are written directly (not through the intake API) and then run through the same ingest hooks:
 fingerprints, edges, rollups. Idempotent: trace ids are deterministic and a second run adds nothing.
@@ -23,12 +25,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TextIO
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from agentops.models import Agent, PromptVersion
+from demo.handoffs import seed_root_causes
+from insights.services import mark_failure_group
 from monitoring.ingest import edges
-from monitoring.ingest.fingerprint import fingerprint_run
+from monitoring.ingest.fingerprint import failure_signature, fingerprint_run
 from monitoring.models import Escalation, Run, Score, Step
 from monitoring.rollups import cells as rollups
 
@@ -38,6 +43,14 @@ INVOICE_RUNS_PER_DAY = 12
 V3_SINCE_DAYS = 5  # the orchestrator's prompt v3 went live this many days ago
 MARKER = "insights-demo"
 ESCALATION = "agentops.escalation"
+# Groups the operations manager has already looked at, by the failing tool or the escalation reason:
+# (root-cause slug of the demo taxonomy, note).
+MARKED_GROUPS = {
+    "issue_refund": ("policy-restriction", "Refunds over 500 EUR need a finance approval: the refund agent "
+                                           "should hand these over instead of calling issue_refund."),
+    "get_invoice": ("tool-failure", "Billing API timeouts; raised with the billing team."),
+    "missing knowledge": ("missing-knowledge", "Help-centre articles missing for order questions."),
+}
 
 
 def _trace_id(n: int) -> str:
@@ -238,4 +251,22 @@ def seed(stdout: TextIO) -> None:
             edges.refresh_for_runs(ids[chunk:chunk + 500])
             rollups.refresh_for_runs(ids[chunk:chunk + 500])
     failed = sum(1 for r in runs if r.fingerprint)
-    stdout.write(f"insights demo: {len(runs)} runs ({failed} failed or escalated), {len(steps)} steps")
+    marked = _mark_groups(traces)
+    stdout.write(f"insights demo: {len(runs)} runs ({failed} failed or escalated), {len(steps)} steps, "
+                 f"{marked} failure groups marked")
+
+
+def _mark_groups(traces) -> int:
+    """Annotate the groups of MARKED_GROUPS (on the first seed only, so an operator's edits stay)."""
+    causes = seed_root_causes()
+    owner = get_user_model().objects.filter(username="olivia").first()
+    marked: set[str] = set()
+    for b, run in traces:
+        signature = failure_signature(run, b.steps) if run.fingerprint else None
+        key = signature and (signature.tool_name or signature.message)
+        if not key or key not in MARKED_GROUPS or run.fingerprint in marked:
+            continue
+        slug, note = MARKED_GROUPS[key]
+        mark_failure_group(run.fingerprint, root_cause=causes[slug], note=note, owner=owner, by=owner)
+        marked.add(run.fingerprint)
+    return len(marked)

@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.utils import timezone
 
 from agentops.models import Agent, Department
 from agentops.permissions import OPERATIONS
-from monitoring.ingest.derived_models import ROOT_CAUSES
+from handoffs.models import RootCause
 
 RANGE_CHOICES = (("1", "Last 24 hours"), ("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"))
 
@@ -86,13 +87,23 @@ def operations_users():
     return get_user_model().objects.filter(groups__name=OPERATIONS).order_by("username")
 
 
+def root_cause_choices(current: RootCause | None = None):
+    """The taxonomy's active causes, plus the group's current one if it has since been retired."""
+    keep = Q(is_active=True) | (Q(pk=current.pk) if current is not None else Q(pk__in=[]))
+    return RootCause.objects.filter(keep)
+
+
 class MarkGroupForm(forms.Form):
-    root_cause = forms.ChoiceField(choices=(("", "— not yet known —"), *ROOT_CAUSES), required=False)
+    root_cause = forms.ModelChoiceField(queryset=RootCause.objects.none(), required=False,
+                                        empty_label="— not yet known —")
     owner = forms.ModelChoiceField(queryset=operations_users(), required=False, empty_label="— nobody —")
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=4000)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, current_cause: RootCause | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["root_cause"].queryset = root_cause_choices(current_cause)
+        self.fields["root_cause"].label_from_instance = (
+            lambda c: c.name if c.is_active else f"{c.name} (retired)")
         self.fields["owner"].queryset = operations_users()
         self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
 

@@ -1,9 +1,39 @@
-"""Prompt-draft cases: which runs or tickets motivated a prompt version draft."""
+"""Operators' failure-group annotations and prompt-draft cases (which runs or tickets motivated a draft)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from handoffs.models import RootCause
+
+
+class FailureGroup(models.Model):
+    """An operator's annotation of one failure fingerprint: root cause, note and owner.
+
+    Groups themselves are computed from ``Run.fingerprint`` on read; this row only exists once someone
+    marks a group. Keyed by fingerprint, so the annotation applies to every run with that fingerprint,
+    including runs that arrive after the group was marked. The root cause is an entry of the one
+    taxonomy reviewers resolve tickets with (``handoffs.RootCause``); a cause in use cannot be deleted,
+    only retired.
+    """
+
+    fingerprint = models.CharField(max_length=40, unique=True)
+    root_cause = models.ForeignKey(RootCause, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="failure_groups")
+    note = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_failure_groups"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"failure group {self.fingerprint[:10]}"
 
 
 class PromptDraftCase(models.Model):

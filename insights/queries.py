@@ -13,9 +13,8 @@ from django.db.models import Count, F, Max, Min, Q
 from django.urls import NoReverseMatch, reverse
 
 from agentops.models import Agent, PromptVersion
-from insights.models import PromptDraftCase
+from insights.models import FailureGroup, PromptDraftCase
 from monitoring.dashboards.failure_origin import FailureOrigin, failure_origin
-from monitoring.ingest.derived_models import FailureGroup
 from monitoring.ingest.fingerprint import FailureSignature, failure_signature
 from monitoring.models import Run, RunStatus
 
@@ -235,7 +234,8 @@ def failure_groups(start: datetime, end: datetime, agent: Agent | None = None,
     agent_ids = {a for per_fp in breakdown.values() for a in per_fp["agents"]}
     agent_ids |= {s.agent_id for s in signatures.values() if s is not None}
     agents = Agent.objects.in_bulk(agent_ids)
-    annotations = {g.fingerprint: g for g in FailureGroup.objects.filter(fingerprint__in=fps).select_related("owner")}
+    annotations = {g.fingerprint: g for g in FailureGroup.objects.filter(fingerprint__in=fps)
+                   .select_related("owner", "root_cause")}
     for row in rows:
         row.previous = previous.get(row.fingerprint, 0)
         row.first_seen = ends[row.fingerprint][0] if row.fingerprint in ends else None
@@ -361,7 +361,8 @@ def failure_group_detail(fingerprint: str, start: datetime, end: datetime) -> Fa
         fingerprint=fingerprint,
         description=describe_signature(signature, agents),
         signature=signature,
-        annotation=FailureGroup.objects.filter(fingerprint=fingerprint).select_related("owner").first(),
+        annotation=FailureGroup.objects.filter(fingerprint=fingerprint)
+                   .select_related("owner", "root_cause").first(),
         runs=runs,
         total_runs=sum(n for _day, n in daily),
         daily=daily,

@@ -1,7 +1,6 @@
 """Insight writes: marking failure groups and starting prompt drafts from the cases behind them.
 
-Each service owns its transaction. Handoff tickets are read by model label (monitoring sits below
-handoffs), so these work, minus the ticket flow, without the handoffs app.
+Each service owns its transaction.
 """
 
 from __future__ import annotations
@@ -13,27 +12,25 @@ from django.db.models import Max
 from django.utils import timezone
 
 from agentops.models import Agent, PromptVersion
-from insights.models import PromptDraftCase
+from handoffs.models import RootCause
+from insights.models import FailureGroup, PromptDraftCase
 from insights.queries import ticket_model
-from monitoring.ingest.derived_models import ROOT_CAUSES, FailureGroup
 from monitoring.models import Run
 
 MAX_CASES_PER_DRAFT = 20
-_ROOT_CAUSE_KEYS = {key for key, _label in ROOT_CAUSES}
 
 
 class InsightError(ValueError):
     """A request the insights services refuse, with a message fit to show the user."""
 
 
-def mark_failure_group(fingerprint: str, *, root_cause: str, note: str, owner, by) -> FailureGroup:
+def mark_failure_group(fingerprint: str, *, root_cause: RootCause | None, note: str, owner, by) -> FailureGroup:
     """Record the root cause, note and owner of a failure group (create or update).
 
     Stored against the fingerprint, so it applies to runs that arrive later with the same
-    fingerprint too. The group must have at least one run: fingerprints are not free text.
+    fingerprint too. The group must have at least one run: fingerprints are not free text. A retired
+    root cause can be kept on a group that already has it, not newly chosen.
     """
-    if root_cause and root_cause not in _ROOT_CAUSE_KEYS:
-        raise InsightError(f"Unknown root cause {root_cause!r}.")
     if not Run.objects.filter(fingerprint=fingerprint).exists():
         raise InsightError("No runs have this failure fingerprint.")
     now = timezone.now()
@@ -41,6 +38,8 @@ def mark_failure_group(fingerprint: str, *, root_cause: str, note: str, owner, b
         group, _created = FailureGroup.objects.select_for_update().get_or_create(
             fingerprint=fingerprint, defaults={"created_at": now}
         )
+        if root_cause is not None and not root_cause.is_active and root_cause.pk != group.root_cause_id:
+            raise InsightError(f"The root cause {root_cause.name!r} is retired; choose an active one.")
         group.root_cause, group.note, group.owner, group.updated_by, group.updated_at = (
             root_cause, note.strip(), owner, by, now,
         )
@@ -52,7 +51,7 @@ def annotation_for_fingerprint(fingerprint: str) -> FailureGroup | None:
     """The operator's notes for a fingerprint (e.g. for handoffs to suggest a root cause)."""
     if not fingerprint:
         return None
-    return FailureGroup.objects.filter(fingerprint=fingerprint).first()
+    return FailureGroup.objects.filter(fingerprint=fingerprint).select_related("root_cause").first()
 
 
 @dataclass(frozen=True)

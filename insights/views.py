@@ -77,8 +77,8 @@ def _group_context(request: HttpRequest, fingerprint: str, **extra) -> dict:
     context = {
         "detail": detail, "range_form": range_form, "start": start, "end": end,
         "mark_form": MarkGroupForm(initial={
-            "root_cause": annotation.root_cause, "owner": annotation.owner_id, "note": annotation.note,
-        } if annotation else None),
+            "root_cause": annotation.root_cause_id, "owner": annotation.owner_id, "note": annotation.note,
+        } if annotation else None, current_cause=annotation.root_cause if annotation else None),
         "draft_form": DraftFromGroupForm(agents=agents, initial={"agent": agents.first()}),
         "daily_fig": charts.daily_figure(detail.daily).to_json() if detail.daily else None,
         "origin": detail.origin,
@@ -96,7 +96,8 @@ def failure_group(request: HttpRequest, fingerprint: str) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_POST
 def failure_group_mark(request: HttpRequest, fingerprint: str) -> HttpResponse:
-    form = MarkGroupForm(request.POST)
+    annotation = insights.annotation_for_fingerprint(fingerprint)
+    form = MarkGroupForm(request.POST, current_cause=annotation.root_cause if annotation else None)
     if form.is_valid():
         try:
             insights.mark_failure_group(fingerprint, root_cause=form.cleaned_data["root_cause"],

@@ -1,47 +1,8 @@
-"""Data derived at ingest: failure-group notes (by fingerprint) and agent-map traffic edges."""
+"""Data derived at ingest: agent-map traffic edges (failure fingerprints live on ``Run``)."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
-from django.utils import timezone
-
-# The reviewers' root-cause taxonomy (DESIGN.md, handoff tickets), so a group marked here and a
-# ticket resolved in handoffs speak the same words. handoffs is above monitoring, so it is repeated.
-ROOT_CAUSES: tuple[tuple[str, str], ...] = (
-    ("missing_knowledge", "Missing knowledge"),
-    ("tool_failure", "Tool failure"),
-    ("policy_restriction", "Policy restriction"),
-    ("unsupported_request", "Unsupported request"),
-    ("model_error", "Model error"),
-    ("guardrail_block", "Guardrail block"),
-    ("customer_request", "Customer request"),
-    ("other", "Other"),
-)
-
-
-class FailureGroup(models.Model):
-    """An operator's notes on one failure fingerprint.
-
-    Groups themselves are computed from ``Run.fingerprint`` on read; this row only exists once someone
-    marks a group. Keyed by fingerprint, so the root cause, note and owner apply to every run with
-    that fingerprint, including runs that arrive after the group was marked.
-    """
-
-    fingerprint = models.CharField(max_length=40, unique=True)
-    root_cause = models.CharField(max_length=32, choices=ROOT_CAUSES, blank=True)
-    note = models.TextField(blank=True)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_failure_groups"
-    )
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return f"failure group {self.fingerprint[:10]}"
 
 
 class EdgeKind(models.TextChoices):

@@ -44,10 +44,11 @@ def test_root_causes_drill_down_and_mark_group(new_page, live_server, demo):
     expect(page.locator("h1")).to_contain_text("PermissionError")
     expect(page.locator(".failure-origin")).to_contain_text("Refund Agent")
     expect(page.locator("#group-runs tbody tr").first).to_be_visible()
-    page.select_option("#id_root_cause", "policy_restriction")
-    page.fill("#id_note", "Refunds above the limit must be escalated, not attempted.")
+    expect(page.locator("#group-root-cause")).to_have_text("Policy restriction")  # marked by the demo seed
+    page.select_option("#id_root_cause", label="Guardrail block")
+    page.fill("#id_note", "The guardrail stops refunds above the limit; escalate them instead.")
     page.click("#mark-form button[type=submit]")
-    expect(page.locator("#group-root-cause")).to_have_text("Policy restriction")
+    expect(page.locator("#group-root-cause")).to_have_text("Guardrail block")
 
 
 def test_compare_shows_the_improved_version_and_map_shows_traffic(new_page, live_server, demo):

@@ -10,9 +10,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agentops.models import PromptVersion
+from insights.models import FailureGroup
 from monitoring.ingest import edges
-from monitoring.ingest.derived_models import FailureGroup
 from tests.factories import make_agent, make_department, make_prompt
+from tests.handoffs.factories import make_root_cause
 from tests.monitoring.factories import make_escalation, make_run
 
 pytestmark = pytest.mark.django_db
@@ -116,11 +117,46 @@ def test_unknown_or_malformed_fingerprint_is_404(ops_client, fingerprint):
 
 def test_marking_a_group_saves_and_redirects(ops_client, ops_user):
     make_run(make_agent(), status="error", fingerprint=FP, started_at=ago(hours=1))
+    cause = make_root_cause("Tool failure")
     url = reverse("insights:failure_group_mark", args=[FP])
-    response = ops_client.post(url, {"root_cause": "tool_failure", "owner": ops_user.pk, "note": "CRM timeouts"})
+    response = ops_client.post(url, {"root_cause": cause.pk, "owner": ops_user.pk, "note": "CRM timeouts"})
     assert response.status_code == 302
     group = FailureGroup.objects.get(fingerprint=FP)
-    assert (group.root_cause, group.owner, group.updated_by) == ("tool_failure", ops_user, ops_user)
+    assert (group.root_cause, group.owner, group.updated_by) == (cause, ops_user, ops_user)
+    page = ops_client.get(reverse("insights:failure_group", args=[FP]))
+    assert b'id="group-root-cause">Tool failure<' in page.content
+    assert b"Tool failure" in ops_client.get(reverse("insights:root_causes")).content
+
+
+def test_mark_form_offers_the_reviewers_active_taxonomy(ops_client):
+    make_run(make_agent(), status="error", fingerprint=FP, started_at=ago(hours=1))
+    make_root_cause("Data quality")
+    make_root_cause("Old cause", is_active=False)
+    form = ops_client.get(reverse("insights:failure_group", args=[FP])).context["mark_form"]
+    assert [c.name for c in form.fields["root_cause"].queryset] == ["Data quality"]
+
+
+def test_marking_with_a_retired_root_cause_is_a_form_error(ops_client):
+    make_run(make_agent(), status="error", fingerprint=FP, started_at=ago(hours=1))
+    retired = make_root_cause("Old cause", is_active=False)
+    response = ops_client.post(reverse("insights:failure_group_mark", args=[FP]), {"root_cause": retired.pk})
+    assert response.status_code == 400
+    assert "root_cause" in response.context["mark_form"].errors
+    assert not FailureGroup.objects.exists()
+
+
+def test_a_group_keeps_its_root_cause_after_the_cause_is_retired(ops_client, ops_user):
+    make_run(make_agent(), status="error", fingerprint=FP, started_at=ago(hours=1))
+    cause = make_root_cause("Tool failure")
+    FailureGroup.objects.create(fingerprint=FP, root_cause=cause)
+    cause.is_active = False
+    cause.save()
+    form = ops_client.get(reverse("insights:failure_group", args=[FP])).context["mark_form"]
+    assert list(form.fields["root_cause"].queryset) == [cause]
+    response = ops_client.post(reverse("insights:failure_group_mark", args=[FP]),
+                               {"root_cause": cause.pk, "note": "still this"})
+    assert response.status_code == 302
+    assert FailureGroup.objects.get(fingerprint=FP).note == "still this"
 
 
 def test_marking_with_nothing_is_a_form_error(ops_client):

@@ -12,6 +12,7 @@ from insights import services as insights
 from insights.models import PromptDraftCase
 from monitoring.dashboards import failure_origin as failure_origin_queries
 from tests.factories import make_agent, make_prompt
+from tests.handoffs.factories import make_root_cause
 from tests.monitoring.factories import make_run
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -156,27 +157,37 @@ def test_group_description_comes_from_the_failing_step():
 def test_marking_a_group_applies_to_runs_arriving_later(ops_user):
     agent = make_agent()
     failing(agent)
-    insights.mark_failure_group(FP_A, root_cause="tool_failure", note="CRM flaky", owner=ops_user, by=ops_user)
+    cause = make_root_cause("Tool failure")
+    insights.mark_failure_group(FP_A, root_cause=cause, note="CRM flaky", owner=ops_user, by=ops_user)
     failing(agent)  # a new run with the same fingerprint
     (group,) = insight_queries.failure_groups(NOW - timedelta(days=7), NOW)
     assert group.runs == 2
     assert (group.annotation.root_cause, group.annotation.owner, group.annotation.note) == (
-        "tool_failure", ops_user, "CRM flaky")
+        cause, ops_user, "CRM flaky")
 
 
 @pytest.mark.django_db
 def test_marking_again_updates_the_same_group(ops_user):
     failing(make_agent())
-    insights.mark_failure_group(FP_A, root_cause="tool_failure", note="", owner=None, by=ops_user)
-    group = insights.mark_failure_group(FP_A, root_cause="model_error", note="not the tool", owner=None, by=ops_user)
+    insights.mark_failure_group(FP_A, root_cause=make_root_cause("Tool failure"), note="", owner=None, by=ops_user)
+    model_error = make_root_cause("Model error")
+    group = insights.mark_failure_group(FP_A, root_cause=model_error, note="not the tool", owner=None, by=ops_user)
     assert insights.annotation_for_fingerprint(FP_A).pk == group.pk
-    assert group.root_cause == "model_error"
+    assert group.root_cause == model_error
+
+
+@pytest.mark.django_db
+def test_a_retired_root_cause_cannot_be_newly_chosen(ops_user):
+    failing(make_agent())
+    retired = make_root_cause("Old cause", is_active=False)
+    with pytest.raises(insights.InsightError, match="retired"):
+        insights.mark_failure_group(FP_A, root_cause=retired, note="", owner=None, by=ops_user)
 
 
 @pytest.mark.django_db
 def test_marking_an_unknown_fingerprint_is_refused(ops_user):
     with pytest.raises(insights.InsightError, match="No runs"):
-        insights.mark_failure_group(FP_A, root_cause="", note="x", owner=None, by=ops_user)
+        insights.mark_failure_group(FP_A, root_cause=None, note="x", owner=None, by=ops_user)
 
 
 # --- failure origin ------------------------------------------------------------------------------
