@@ -233,6 +233,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sweep-inbox": {"task": "monitoring.tasks.sweep_inbox", "schedule": 30.0},
+    # Announcements a dead process left undelivered, and failed deliveries due for a retry.
+    "deliver-announcements": {"task": "monitoring.tasks.deliver_announcements", "schedule": 30.0},
     "evaluate-alerts": {"task": "monitoring.tasks.evaluate_alerts", "schedule": 60.0},
     "expire-leases": {"task": "handoffs.tasks.expire_leases", "schedule": 30.0},
     "wake-pending": {"task": "handoffs.tasks.wake_pending_tickets", "schedule": 60.0},

@@ -9,7 +9,7 @@ class HandoffsConfig(AppConfig):
         from agentops.navigation import register_badge
         from monitoring.dashboards.views import register_trace_link
 
-        # Subscribes to monitoring.signals (escalations -> tickets); see handoffs/receivers.py.
+        # Receives monitoring.announcements (escalations -> tickets); see handoffs/receivers.py.
         from . import receivers  # noqa: F401
         from .nav import open_claims_badge, ticket_links_for_run
 

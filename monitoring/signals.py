@@ -1,17 +1,11 @@
-"""The one channel from monitoring to higher apps (handoffs, roi).
+"""Retention's synchronous hook for higher apps (handoffs, roi).
 
-Both signals are sent by the ingest service inside the batch's transaction, after the rows are
-written, so a receiver's writes commit or roll back with the batch. Receivers must be idempotent:
-a batch can be processed twice (replay, sweeper), and the signal then fires again for the same ids.
+Stored telemetry is announced after commit through ``monitoring.announcements``; this signal is the
+one thing that must happen *inside* a monitoring transaction: receivers read the rows about to be
+dropped before they are gone.
 """
 
 from django.dispatch import Signal
-
-# kwargs: escalation_ids: list[int] (monitoring.Escalation primary keys newly stored or re-seen)
-escalations_recorded = Signal()
-
-# kwargs: run_ids: list[int] (monitoring.Run primary keys created or updated by the batch)
-runs_recorded = Signal()
 
 # kwargs: before: datetime (UTC). Sent by retention, inside the transaction that drops telemetry that
 # started before ``before`` (whole day partitions of runs, steps, scores, escalations, edges), before

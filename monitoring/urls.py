@@ -21,4 +21,5 @@ urlpatterns = [
     path("dead-letters/", ingest_views.dead_letters, name="dead_letters"),
     path("dead-letters/<int:batch_id>/replay/", ingest_views.replay_dead_letter, name="replay_dead_letter"),
     path("dead-letters/replay-all/", ingest_views.replay_all_dead_letters, name="replay_all_dead_letters"),
+    path("dead-letters/announcements/retry/", ingest_views.retry_announcements, name="retry_announcements"),
 ]

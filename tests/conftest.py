@@ -36,9 +36,11 @@ def _fresh_back_pressure():
 @pytest.fixture(autouse=True)
 def _no_queued_wake_up():
     """A drain woken by an earlier test (with no worker to start it) must not silence this test's."""
+    from monitoring.ingest import outbox
     from monitoring.intake.services import forget_wake_up
 
     forget_wake_up()
+    outbox.forget_wake_up()
 
 
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from agentops.models import ApiKey
+from monitoring.ingest import outbox
 from monitoring.ingest.models import Run, Score
 from monitoring.ingest.recompute import recompute_runs
 from monitoring.intake.services import restricted_agent
 from monitoring.rollups import cells as rollups
-from monitoring.signals import runs_recorded
 
 
 @dataclass(frozen=True)
@@ -44,5 +44,5 @@ def record_feedback(
         if created:
             recompute_runs([run])
             rollups.refresh_for_runs([run.pk])
-            runs_recorded.send(sender=Run, run_ids=[run.pk])
+            outbox.announce(run_ids=[run.pk])
     return FeedbackResult(score, created)

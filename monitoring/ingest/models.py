@@ -9,6 +9,7 @@ because PostgreSQL only enforces foreign keys to a partitioned table on its full
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
@@ -169,3 +170,34 @@ class Escalation(models.Model):
 
     def __str__(self) -> str:
         return f"escalation {self.reason} on {self.trace_id}"
+
+
+class Announcement(models.Model):
+    """Outbox: ids an ingest transaction stored, for the receivers of ``monitoring.announcements``.
+
+    Written in the ingest transaction (so it exists exactly when the telemetry does) and delivered
+    after commit by ``monitoring/ingest/outbox.py``, which deletes it once every receiver has taken
+    it. A row that fails stays pending with its error until its next attempt, and after
+    ``outbox.MAX_DELIVERY_ATTEMPTS`` is kept as failed (dead-letters page, retryable)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        FAILED = "failed", "Failed"
+
+    run_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    escalation_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # The delivery task's and the beat's question: which pending rows are due?
+            models.Index(fields=["next_attempt_at", "id"], name="announcement_due_idx",
+                         condition=models.Q(status="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"announcement {self.pk}: {len(self.run_ids)} runs, {len(self.escalation_ids)} escalations"

@@ -1,4 +1,4 @@
-"""Read side of the inbox: the dead-letter list."""
+"""Read side of the inbox: the dead-letter list, and announcements that could not be delivered."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.core.paginator import Paginator
 
+from monitoring.ingest.models import Announcement
 from monitoring.intake.models import InboxBatch
 
 DEAD_LETTER_PAGE = 50
@@ -34,3 +35,18 @@ def dead_letters(page: object = 1) -> DeadLetters:
     rows = dead.defer("payload").select_related("api_key").order_by("-received_at", "-id")
     current = Paginator(rows, DEAD_LETTER_PAGE).get_page(page)
     return DeadLetters(list(current.object_list), current.paginator.count, current.number, current.paginator.num_pages)
+
+
+FAILED_ANNOUNCEMENTS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class FailedAnnouncements:
+    rows: list[Announcement]  # the newest FAILED_ANNOUNCEMENTS_SHOWN
+    total: int
+
+
+def failed_announcements() -> FailedAnnouncements:
+    """Announcements whose receivers kept failing (two queries)."""
+    failed = Announcement.objects.filter(status=Announcement.Status.FAILED)
+    return FailedAnnouncements(list(failed.order_by("-id")[:FAILED_ANNOUNCEMENTS_SHOWN]), failed.count())

@@ -3,7 +3,8 @@
 Intake: ``drain_inbox`` (woken by the intake view, one message per drain) ingests waiting inbox rows
 until none is left; ``process_batch`` ingests one row (sweeper, replays); ``sweep_inbox`` (beat, every 30 s) re-enqueues rows
 left unprocessed and dead-letters those that keep failing; ``prune_inbox`` (beat, hourly) deletes
-processed rows past their retention.
+processed rows past their retention. ``deliver_announcements`` (woken after an ingest commit, and by
+the beat every 30 s) hands committed telemetry to higher apps' receivers (monitoring.announcements).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, transaction
 
+from monitoring.ingest import outbox
 from monitoring.ingest import services as ingest_services
 from monitoring.intake.services import wake_workers
 
@@ -52,6 +54,16 @@ def sweep_inbox() -> dict[str, int]:
     for batch_id in result.requeued:
         enqueue(batch_id)
     return {"requeued": len(result.requeued), "dead": len(result.dead)}
+
+
+@shared_task(name=outbox.DELIVER_TASK, acks_late=True, reject_on_worker_lost=True,
+             autoretry_for=(OperationalError, InterfaceError), retry_backoff=2, retry_backoff_max=60, max_retries=3,
+             expires=120, soft_time_limit=60, time_limit=90)
+def deliver_announcements() -> dict[str, int]:
+    result = outbox.deliver_due()
+    if not result.finished:
+        outbox.wake_delivery()  # stopped at its time budget: another task takes the rest
+    return {"delivered": result.delivered, "retrying": result.retrying, "failed": result.failed}
 
 
 @shared_task(name="monitoring.tasks.prune_inbox", expires=1800, soft_time_limit=600, time_limit=660)

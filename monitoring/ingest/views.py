@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from agentops.permissions import OPERATIONS, role_required
-from monitoring.ingest import feedback
+from monitoring.ingest import feedback, outbox
 from monitoring.ingest import queries as dead_letter_queries
 from monitoring.ingest import services as ingest_services
 from monitoring.ingest import tasks as ingest_tasks
@@ -68,7 +68,8 @@ def api_feedback(request: HttpRequest, trace_id: str) -> HttpResponse:
 @require_GET
 def dead_letters(request: HttpRequest) -> HttpResponse:
     template = "monitoring/dead_letters.html#list" if request.htmx else "monitoring/dead_letters.html"
-    return render(request, template, {"dead": dead_letter_queries.dead_letters(request.GET.get("page", 1))})
+    return render(request, template, {"dead": dead_letter_queries.dead_letters(request.GET.get("page", 1)),
+                                      "announcements": dead_letter_queries.failed_announcements()})
 
 
 def _after_replay(request: HttpRequest) -> HttpResponse:
@@ -101,3 +102,13 @@ def replay_all_dead_letters(request: HttpRequest) -> HttpResponse:
     else:
         messages.info(request, "There were no dead batches to replay.")
     return _after_replay(request)
+
+
+@role_required(OPERATIONS)
+@require_POST
+def retry_announcements(request: HttpRequest) -> HttpResponse:
+    if count := outbox.retry_failed():
+        messages.success(request, f"{count} announcement{'s' if count != 1 else ''} will be delivered again.")
+    else:
+        messages.info(request, "There were no failed announcements to retry.")
+    return redirect("monitoring:dead_letters")

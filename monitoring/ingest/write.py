@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agentops.models import Agent, ModelPrice
-from monitoring.ingest import bulk, edges
+from monitoring.ingest import bulk, edges, outbox
 from monitoring.ingest.models import Escalation, Run, Score, Step, StepKind
 from monitoring.ingest.recompute import (
     StepRow,
@@ -30,7 +30,6 @@ from monitoring.ingest.recompute import (
 )
 from monitoring.intake.normalize import SpanRecord
 from monitoring.rollups import cells as rollups
-from monitoring.signals import escalations_recorded, runs_recorded
 
 
 def write_records(records: list[SpanRecord]) -> list[int]:
@@ -65,9 +64,8 @@ def write_records(records: list[SpanRecord]) -> list[int]:
     run_ids = sorted(r.pk for r in runs_by_trace.values())
     # The edges of these runs come from the rows just computed.
     edges.refresh_for_runs(run_ids, known=dataclasses.replace(loaded, created=created_ids))
-    runs_recorded.send(sender=Run, run_ids=run_ids)
-    if escalation_ids:
-        escalations_recorded.send(sender=Escalation, escalation_ids=escalation_ids)
+    # Announced to higher apps (handoff tickets) after this transaction commits, never inside it.
+    outbox.announce(run_ids=run_ids, escalation_ids=escalation_ids)
     # Rollups last: their cells (an agent's minute, the fleet's) are shared with every concurrent
     # ingest transaction, and their row and advisory locks are held until commit. Taken last, the
     # other worker waits for a commit, not for the rest of this batch.

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from handoffs.models import Queue, RootCause, Ticket
+from monitoring.announcements import ESCALATIONS_RECORDED, RUNS_RECORDED
+from monitoring.ingest.outbox import notify
 from monitoring.models import Escalation, Run, Step
-from monitoring.signals import escalations_recorded, runs_recorded
 from tests.factories import make_agent
 
 _seq = itertools.count(1)
@@ -51,12 +52,12 @@ def make_escalation(run: Run | None = None, *, reason: str = "refund over limit"
 
 
 def record_escalations(*escalations: Escalation) -> None:
-    """What the ingest service does after storing a batch's escalations."""
-    escalations_recorded.send(sender=Escalation, escalation_ids=[e.pk for e in escalations])
+    """What the outbox delivers after a batch that stored these escalations committed."""
+    assert not notify(ESCALATIONS_RECORDED, [e.pk for e in escalations])
 
 
 def record_runs(*runs: Run) -> None:
-    runs_recorded.send(sender=Run, run_ids=[r.pk for r in runs])
+    assert not notify(RUNS_RECORDED, [r.pk for r in runs])
 
 
 def make_queue(name: str | None = None, **kw) -> Queue:

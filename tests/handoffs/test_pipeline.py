@@ -1,5 +1,5 @@
-"""End to end through monitoring's real ingest: an escalation span event becomes one ticket, also
-when the same batch is written twice; a failed run opens a rule ticket once."""
+"""End to end through monitoring's real ingest and its announcement outbox: an escalation span event
+becomes one ticket, also when the same batch is written twice; a failed run opens a rule ticket once."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from handoffs.models import Ticket, TicketSource
+from monitoring.ingest import outbox
 from monitoring.ingest.write import write_records
 from monitoring.intake.normalize import EventInput, normalize_spans
 from tests.handoffs.factories import make_queue
@@ -32,6 +33,7 @@ def _ingest(spans) -> None:
     batch = normalize_spans(spans, now=timezone.now())
     with transaction.atomic():
         write_records(batch.records)
+    outbox.deliver_due()  # what the delivery task does once the batch committed
 
 
 def test_escalation_from_telemetry_opens_one_ticket_even_when_replayed():

@@ -12,11 +12,14 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from demo.simulator import SdkEmitter, TraceGenerator, plan_to_span_inputs
+from handoffs.models import Ticket
 from monitoring.ingest import services as ingest_services
 from monitoring.ingest import tasks as ingest_tasks
 from monitoring.intake import services as intake_services
-from monitoring.models import Escalation, InboxBatch, Run, Score, Step
+from monitoring.intake.normalize import EventInput
+from monitoring.models import Announcement, Escalation, InboxBatch, Run, Score, Step
 from tests.factories import make_api_key, make_price
+from tests.handoffs.factories import make_queue
 from tests.monitoring.celery_helpers import (
     purge_broker,
     start_subprocess_worker,
@@ -24,7 +27,7 @@ from tests.monitoring.celery_helpers import (
     thread_worker,
     wait_for,
 )
-from tests.monitoring.otlp_builders import protobuf_body
+from tests.monitoring.otlp_builders import agent_trace, ns, protobuf_body
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -100,6 +103,31 @@ def test_worker_killed_mid_batch_then_sweep_stores_every_span_exactly_once(tmp_p
     assert Step.objects.values("trace_id", "span_id").distinct().count() == expected
     assert Run.objects.count() == 12
     assert InboxBatch.objects.filter(status="done").count() == 3
+
+
+def test_worker_killed_between_commit_and_delivery_then_the_beat_opens_the_ticket(tmp_path):
+    purge_broker()
+    make_queue("Support", is_default=True)
+    start = timezone.now() - timedelta(minutes=2)
+    spans = agent_trace(start=start)
+    spans[0].events.append(EventInput("agentops.escalation", ns(start), {"agentops.escalation.reason": "refund"}))
+    marker = tmp_path / "stalled"
+    slow = start_subprocess_worker(os.path.join("tests", "monitoring", "slow_worker.py"), str(marker), "delivery")
+    try:
+        intake_services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, protobuf_body(spans), None, len(spans))
+        wait_for(marker.exists, timeout=30, what="the delivery to stall after the batch committed")
+        os.kill(slow.pid, signal.SIGKILL)
+        slow.wait(timeout=10)
+    finally:
+        stop(slow)
+    # The telemetry and its announcement committed; the process died before any receiver ran.
+    assert InboxBatch.objects.get().status == InboxBatch.Status.DONE
+    escalation = Escalation.objects.get()
+    assert Announcement.objects.get().escalation_ids == [escalation.pk]
+    assert not Ticket.objects.exists()
+    assert ingest_tasks.deliver_announcements()["delivered"] == 1  # the beat's task
+    assert Ticket.objects.get().escalation_id == escalation.pk
+    assert not Announcement.objects.exists()
 
 
 def test_worker_keeps_its_database_connection_across_tasks():

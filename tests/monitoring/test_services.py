@@ -1,4 +1,4 @@
-"""Ingest service: rows, run aggregates from all stored spans, idempotency, hooks and signals."""
+"""Ingest service: rows, run aggregates from all stored spans, idempotency, hooks and announcements."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import time_machine
 from django.db import transaction
 
 from agentops.models import Agent
-from monitoring.ingest import bulk, feedback, recompute
+from monitoring import announcements
+from monitoring.ingest import bulk, feedback, outbox, recompute
 from monitoring.ingest import services as ingest_services
 from monitoring.ingest import write as ingest_write
 from monitoring.intake.normalize import EventInput, normalize_spans
-from monitoring.models import Escalation, InboxBatch, Run, Score, Step
-from monitoring.signals import escalations_recorded, runs_recorded
+from monitoring.models import Announcement, Escalation, InboxBatch, Run, Score, Step
 from tests.factories import make_agent, make_api_key, make_price, make_prompt
 from tests.monitoring.otlp_builders import T0, agent_trace, ns, protobuf_body, span_input
 
@@ -135,32 +135,36 @@ def test_scores_set_run_quality_and_escalations_flag_the_run():
     assert (escalation.reason, escalation.priority, escalation.agent.slug) == ("customer_request", "high", "refund-agent")
 
 
-def test_signals_and_hooks_fire_inside_the_batch_transaction(monkeypatch):
-    seen = {}
+def test_hooks_run_inside_the_batch_transaction_and_receivers_only_after_it(monkeypatch):
+    hooked, received = [], []
 
-    def on_runs(sender, run_ids, **kw):
-        seen["runs"] = (run_ids, transaction.get_connection().in_atomic_block)
-        hooked.append(("runs_recorded", run_ids))
+    def announce(**ids):
+        hooked.append(("announce", ids["run_ids"]))
+        return real_announce(**ids)
 
-    def on_escalations(sender, escalation_ids, **kw):
-        seen["escalations"] = escalation_ids
-
-    hooked = []
+    real_announce = outbox.announce
     monkeypatch.setattr(ingest_write.rollups, "refresh_for_runs", lambda ids, **kw: hooked.append(("rollups", ids)))
     monkeypatch.setattr(ingest_write.edges, "refresh_for_runs", lambda ids, **kw: hooked.append(("edges", ids)))
-    runs_recorded.connect(on_runs)
-    escalations_recorded.connect(on_escalations)
+    monkeypatch.setattr(outbox, "announce", announce)
+    announcements.register(announcements.RUNS_RECORDED, "test.runs", lambda ids: received.append(("runs", ids)))
+    announcements.register(announcements.ESCALATIONS_RECORDED, "test.escalations",
+                           lambda ids: received.append(("escalations", ids)))
     try:
         spans = agent_trace()
         spans[0].events.append(EventInput("agentops.escalation", ns(T0), {"agentops.escalation.reason": "x"}))
         run_ids = write(spans)
+        # Rollups last: their shared cells stay locked until commit (see write_records).
+        assert hooked == [("edges", run_ids), ("announce", run_ids), ("rollups", run_ids)]
+        assert received == []  # nothing is delivered inside the ingest transaction
+        (row,) = Announcement.objects.all()
+        escalation_ids = list(Escalation.objects.values_list("id", flat=True))
+        assert (row.run_ids, row.escalation_ids, row.status) == (run_ids, escalation_ids, "pending")
+        assert outbox.deliver_due().delivered == 1
     finally:
-        runs_recorded.disconnect(on_runs)
-        escalations_recorded.disconnect(on_escalations)
-    assert seen["runs"] == (run_ids, True)
-    assert seen["escalations"] == list(Escalation.objects.values_list("id", flat=True))
-    # Rollups last: their shared cells stay locked until commit (see write_records).
-    assert hooked == [("edges", run_ids), ("runs_recorded", run_ids), ("rollups", run_ids)]
+        announcements.unregister(announcements.RUNS_RECORDED, "test.runs")
+        announcements.unregister(announcements.ESCALATIONS_RECORDED, "test.escalations")
+    assert received == [("runs", run_ids), ("escalations", escalation_ids)]
+    assert not Announcement.objects.exists()
 
 
 def test_ingest_batch_marks_the_batch_done_and_is_idempotent():
