@@ -2,8 +2,9 @@
 
 Stores --batches 100-span OTLP protobuf batches (the same bodies bench/ingest.py sends) in the inbox
 of a scratch database, then runs the worker's ``ingest_batch`` over them in groups as Celery would,
-without HTTP or the broker. Prints ms per span and batches per second; with --profile, the top
-functions by cumulative time.
+without HTTP or the broker. Prints ms per span and batches per second; then the delivery of the
+announcements those transactions wrote (handoff tickets, after commit) as its own figure; with
+--profile, the top functions by cumulative time.
 
     python bench/ingest_profile.py --batches 200 [--profile]
 """
@@ -43,8 +44,9 @@ def run(args: argparse.Namespace) -> None:
     from django.core.management import call_command
     from django.utils import timezone
 
+    from monitoring.ingest import outbox
     from monitoring.ingest import services as ingest_services
-    from monitoring.models import InboxBatch, Step
+    from monitoring.models import Announcement, InboxBatch, Step
 
     call_command("migrate", verbosity=0)
     factory = ingest_bench.BodyFactory()
@@ -93,6 +95,13 @@ def run(args: argparse.Namespace) -> None:
           f"{backend * 1000 / max(spans, 1):.3f} ms per span; the rest is waiting)")
     print(f"garbage collection: {collector.seconds * 1e6 / max(spans, 1):.1f} us per span "
           f"({collector.count} collections; {'default' if args.default_gc else 'worker'} settings)")
+    announced = Announcement.objects.count()
+    delivery_started, delivery_cpu = time.perf_counter(), time.process_time()
+    delivered = outbox.deliver_due(seconds=3600)
+    delivery, delivery_cpu = time.perf_counter() - delivery_started, time.process_time() - delivery_cpu
+    print(f"after commit: {announced} announcements, {delivered.delivered} delivered (handoff tickets) in "
+          f"{delivery:.2f} s, {delivery * 1000 / max(spans, 1):.3f} ms per span "
+          f"(CPU {delivery_cpu * 1000 / max(spans, 1):.3f} ms per span)")
     if steps:
         print("per step (wall = CPU of this process + database and waiting), microseconds per stored span:")
         for name, (wall, cpu) in sorted(steps.items(), key=lambda item: -item[1][0]):
@@ -144,14 +153,14 @@ def backend_cpu_reader():
 
 
 STEPS = [
-    ("monitoring.services", "ingest_batch"), ("monitoring.services", "normalize_batch"),
-    ("monitoring.services", "_claim"), ("monitoring.services", "_count_attempt"),
-    ("monitoring.services", "inherit_agent_keys"), ("monitoring.services", "resolve_agents"),
-    ("monitoring.services", "_create_or_lock_runs"), ("monitoring.services", "_insert_steps"),
-    ("monitoring.services", "_insert_scores"), ("monitoring.services", "_insert_escalations"),
-    ("monitoring.services", "recompute_runs"), ("monitoring.rollups", "refresh_for_runs"),
-    ("monitoring.edges", "refresh_for_runs"), ("handoffs.services", "open_tickets_for_escalations"),
-    ("handoffs.services", "open_tickets_for_runs"),
+    ("monitoring.ingest.services", "ingest_batch"), ("monitoring.ingest.services", "normalize_batch"),
+    ("monitoring.ingest.services", "_claim"), ("monitoring.ingest.services", "_count_attempt"),
+    ("monitoring.ingest.write", "inherit_agent_keys"), ("monitoring.ingest.write", "resolve_agents"),
+    ("monitoring.ingest.write", "_create_or_lock_runs"), ("monitoring.ingest.write", "_insert_steps"),
+    ("monitoring.ingest.write", "_insert_scores"), ("monitoring.ingest.write", "_insert_escalations"),
+    ("monitoring.ingest.write", "recompute_runs"), ("monitoring.rollups.cells", "refresh_for_runs"),
+    ("monitoring.ingest.edges", "refresh_for_runs"), ("monitoring.ingest.outbox", "announce"),
+    ("handoffs.services", "open_tickets_for_escalations"), ("handoffs.services", "open_tickets_for_runs"),
 ]
 
 
