@@ -6,7 +6,8 @@ edge inserts spent more time there than Postgres spent inserting. A COPY line is
 already-formatted fields. ``insert_ignoring_conflicts`` COPYs into a session-local staging table
 (COPY itself cannot skip conflicts) and moves the rows with one INSERT ... SELECT.
 
-Table and column names passed here come from model metadata or constants, never from input.
+Table and column names passed here come from model metadata or constants, never from input; they are
+composed in as quoted identifiers (``psycopg2.sql``), values are COPY data or bound parameters.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+
+from psycopg2 import sql
+
+from monitoring.sqlbuild import compose, identifiers
 
 # COPY text format: backslash, tab, newline and carriage return are escaped; NUL cannot be stored
 # in a text column and is dropped (the normaliser already strips it from span text).
@@ -79,21 +84,25 @@ def copy_lines(cursor, table: str, columns: Sequence[str], lines: list[str]) -> 
     that knows its values need no escaping) into ``table``."""
     if lines:
         body = "\n".join(lines) + "\n"
-        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO(body))
+        statement = compose("COPY {table} ({columns}) FROM STDIN", table=sql.Identifier(table),
+                            columns=identifiers(columns))
+        cursor.copy_expert(statement, io.StringIO(body))
 
 
 def staging_table(cursor, table: str, columns: Sequence[str]) -> str:
     """A temporary table with ``table``'s types for ``columns``, emptied at commit. Created once per
     connection (creating and dropping it per call costs more catalog work than the COPY itself)."""
     name = f"stage_{table}_{hashlib.sha1(','.join(columns).encode()).hexdigest()[:8]}"  # noqa: S324 - a name, not security
-    sql = f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS SELECT {', '.join(columns)} FROM {table}"  # noqa: S608
-    cursor.execute(sql + " WITH NO DATA")
+    cursor.execute(compose(
+        "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS SELECT {columns} FROM {table} WITH NO DATA",
+        stage=sql.Identifier(name), columns=identifiers(columns), table=sql.Identifier(table),
+    ))
     return name
 
 
 def insert_ignoring_conflicts(
     cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
-    constants: Sequence[tuple[str, str, Any]] = (), returning: str = "",
+    constants: Sequence[tuple[str, str, Any]] = (), returning: Sequence[str] = (),
 ) -> list[tuple]:
     """INSERT ``rows`` into ``table`` skipping those that conflict with a unique constraint, through
     a staging table. ``constants``: (column, SQL type, value) set alike on every row. With
@@ -105,7 +114,7 @@ def insert_ignoring_conflicts(
 
 def insert_lines_ignoring_conflicts(
     cursor, table: str, columns: Sequence[str], lines: list[str], *,
-    constants: Sequence[tuple[str, str, Any]] = (), returning: str = "",
+    constants: Sequence[tuple[str, str, Any]] = (), returning: Sequence[str] = (),
 ) -> list[tuple]:
     """``insert_ignoring_conflicts`` for lines already formatted as ``copy_lines`` takes them. Must run
     inside a transaction: the staging table empties itself at every commit."""
@@ -113,15 +122,15 @@ def insert_lines_ignoring_conflicts(
         return []
     stage = staging_table(cursor, table, columns)
     copy_lines(cursor, stage, columns, lines)
-    names = ", ".join((*columns, *(c for c, _t, _v in constants)))
-    values = "".join(f", %s::{sql_type}" for _c, sql_type, _v in constants)
-    sql = (
-        f"INSERT INTO {table} ({names}) SELECT {', '.join(columns)}{values} FROM {stage}"  # noqa: S608
-        " ON CONFLICT DO NOTHING"
+    # Constants: one bound parameter each, cast to the column's type (a type name from model metadata).
+    values = sql.SQL("").join(sql.SQL(", %s::") + sql.SQL(sql_type) for _c, sql_type, _v in constants)
+    statement = compose(
+        "INSERT INTO {table} ({names}) SELECT {columns}{values} FROM {stage} ON CONFLICT DO NOTHING{returning}",
+        table=sql.Identifier(table), names=identifiers((*columns, *(c for c, _t, _v in constants))),
+        columns=identifiers(columns), values=values, stage=sql.Identifier(stage),
+        returning=sql.SQL(" RETURNING ") + identifiers(returning) if returning else sql.SQL(""),
     )
-    if returning:
-        sql += f" RETURNING {returning}"
-    cursor.execute(sql, [v for _c, _t, v in constants])
+    cursor.execute(statement, [v for _c, _t, v in constants])
     result = cursor.fetchall() if returning else []
-    cursor.execute(f"TRUNCATE {stage}")  # a second call in the same transaction starts empty
+    cursor.execute(compose("TRUNCATE {stage}", stage=sql.Identifier(stage)))  # the next call starts empty
     return result

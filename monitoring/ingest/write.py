@@ -326,7 +326,7 @@ def _insert_scores(records: list[SpanRecord], runs: dict[str, Run]) -> None:
 
 
 def _insert_ignoring_conflicts(
-    model: type[models.Model], columns: tuple[str, ...], rows: list[tuple] = (), returning: str = "", *,
+    model: type[models.Model], columns: tuple[str, ...], rows: list[tuple] = (), returning: tuple[str, ...] = (), *,
     lines: list[str] | None = None,
 ) -> list[tuple]:
     """``bulk_create(..., ignore_conflicts=True)`` without model instances: ``rows`` give ``columns``

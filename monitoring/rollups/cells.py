@@ -1,15 +1,18 @@
 """Rollup maintenance (live monitoring). Called by the ingest pipeline.
 
-Contract used by monitoring.services (ingest):
+Contract used by the ingest write path (monitoring.ingest.write):
     refresh_for_runs(run_ids) is called inside the batch's transaction after runs/steps/scores/
     escalations are written. It must be idempotent: calling it again for the same runs (a replayed
     batch, spans of one trace arriving in several batches) must leave the rollups equal to what a
     rebuild from raw data gives.
 
-How: cells are never incremented. For every (agent, minute) a batch touched, the minute cell is
-*recomputed* from the runs in that minute; the hour and day cells above it are recomputed by merging
-the finer cells (or from runs when the finer tier has been pruned), and fleet cells (agent NULL) by
-merging the agents' cells of the same bucket. Recomputing from the source makes a replay a no-op.
+How: for every (agent, minute) a batch touched, the minute cell is *recomputed* from the runs in
+that minute, except a minute touched only by runs this transaction created: those runs are counted
+in no cell yet, so their figures are *added* to the stored cell (the same result, without re-reading
+the minute's other runs; a replay finds the runs stored and recomputes). The hour and day cells above
+are recomputed by merging the finer cells (or from runs when the finer tier has been pruned), and
+fleet cells (agent NULL) by merging the agents' cells of the same bucket. The statements are built in
+monitoring/rollups/statements.py.
 
 Concurrency: two workers recomputing the same cell from different snapshots could each miss the
 other's uncommitted runs. Each refresh therefore takes a transaction-scoped advisory lock per
@@ -34,8 +37,9 @@ from datetime import UTC, datetime, timedelta
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg2 import sql
 
-from monitoring.rollups import sketch
+from monitoring.rollups import statements
 from monitoring.rollups.models import TIER_SPAN, Tier
 from monitoring.storage.services import retention_cutoff
 
@@ -52,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 # Settled cells: an hour or day cell that ended at least SETTLED_AFTER ago changes only when late data
 # lands, a rebuild runs or prune deletes it. Each of those replaces the "settled generation" token,
-# so pages may cache what they merged from settled cells under that token (monitoring.queries) and
+# so pages may cache what they merged from settled cells under that token (rollups.queries) and
 # only re-read the recent ("live") cells on every refresh. A refresh bumps the token when it rewrites
 # a cell that ended more than SETTLED_AFTER - _SETTLED_MARGIN ago: the margin covers a transaction
 # that began while its cell was still live but commits after readers started caching it.
@@ -64,108 +68,6 @@ SETTLED_GENERATION_KEY = "monitoring:rollups:settled-generation"
 _GLOBAL_LOCK = 0x524F4C4C  # "ROLL"
 
 Key = tuple[int, datetime]  # (agent_id, bucket start, UTC)
-
-_CELL_COLUMNS = (
-    "tier, bucket, agent_id, runs, errors, escalations, quality_sum, quality_count, cost, "
-    "input_tokens, output_tokens, latency_sum_ms, latency, error_types, updated_at"
-)
-_UPDATE_SET = ", ".join(
-    f"{c} = EXCLUDED.{c}"
-    for c in ("runs", "errors", "escalations", "quality_sum", "quality_count", "cost", "input_tokens",
-              "output_tokens", "latency_sum_ms", "latency", "error_types", "updated_at")
-)
-_ON_CONFLICT_AGENT = "ON CONFLICT (tier, agent_id, bucket) WHERE agent_id IS NOT NULL DO UPDATE SET "
-_ON_CONFLICT_FLEET = "ON CONFLICT (tier, bucket) WHERE agent_id IS NULL DO UPDATE SET "
-# The end of both cell queries: one row per key from the CTEs totals, lat and errs.
-_INSERT_CELLS = f"""INSERT INTO monitoring_rollupcell ({_CELL_COLUMNS})
-SELECT %(tier)s, t.bucket, t.agent_id, t.runs, t.errors, t.escalations, t.quality_sum, t.quality_count,
-       t.cost, t.input_tokens, t.output_tokens, t.latency_sum_ms, coalesce(l.latency, '{{}}'::jsonb),
-       coalesce(e.error_types, '{{}}'::jsonb), now()
-FROM totals t LEFT JOIN lat l ON l.idx = t.idx LEFT JOIN errs e ON e.idx = t.idx
-"""  # noqa: S608 (constants only)
-
-# Agent cells straight from runs. keys: (agent, bucket) pairs numbered by ordinality.
-_FROM_RUNS_SQL = f"""
-WITH keys AS (
-    SELECT * FROM unnest(%(agents)s::bigint[], %(buckets)s::timestamptz[]) WITH ORDINALITY AS k(agent_id, bucket, idx)
-), src AS (
-    SELECT k.idx, r.status, r.error_type, r.has_escalation, r.quality_score, r.cost, r.input_tokens,
-           r.output_tokens, r.duration_ms
-    FROM keys k JOIN monitoring_run r
-      ON r.agent_id = k.agent_id AND r.started_at >= k.bucket AND r.started_at < k.bucket + %(span)s
-), lat AS (
-    SELECT idx, jsonb_object_agg(key, n) AS latency FROM (
-        SELECT idx, {sketch.sql_bucket_expression("duration_ms")} AS key, count(*) AS n FROM src GROUP BY 1, 2
-    ) x GROUP BY idx
-), errs AS (
-    SELECT idx, jsonb_object_agg(key, n) AS error_types FROM (
-        SELECT idx, coalesce(nullif(error_type, ''), 'unknown') AS key, count(*) AS n
-        FROM src WHERE status = 'error' GROUP BY 1, 2
-    ) x GROUP BY idx
-), totals AS (
-    SELECT k.idx, k.agent_id, k.bucket, count(s.idx) AS runs,
-           count(s.idx) FILTER (WHERE s.status = 'error') AS errors,
-           count(s.idx) FILTER (WHERE s.has_escalation) AS escalations,
-           coalesce(sum(round(s.quality_score::numeric, 6)), 0) AS quality_sum, count(s.quality_score) AS quality_count,
-           coalesce(sum(s.cost), 0) AS cost, coalesce(sum(s.input_tokens), 0) AS input_tokens,
-           coalesce(sum(s.output_tokens), 0) AS output_tokens, coalesce(sum(round(s.duration_ms::numeric, 3)), 0) AS latency_sum_ms
-    FROM keys k LEFT JOIN src s ON s.idx = k.idx GROUP BY k.idx, k.agent_id, k.bucket
-)
-{_INSERT_CELLS}"""  # noqa: S608 (composed only from constants of this module; values are bound parameters)
-
-# Cells merged from other cells; {join} picks the source cells of each key.
-_MERGE_SQL = f"""
-WITH keys AS (
-    SELECT * FROM unnest(%(agents)s::bigint[], %(buckets)s::timestamptz[]) WITH ORDINALITY AS k(agent_id, bucket, idx)
-), src AS (
-    SELECT k.idx, c.* FROM keys k JOIN monitoring_rollupcell c ON {{join}}
-), lat AS (
-    SELECT idx, jsonb_object_agg(key, n) AS latency FROM (
-        SELECT s.idx, e.key, sum(e.value::bigint) AS n FROM src s, jsonb_each_text(s.latency) e GROUP BY 1, 2
-    ) x GROUP BY idx
-), errs AS (
-    SELECT idx, jsonb_object_agg(key, n) AS error_types FROM (
-        SELECT s.idx, e.key, sum(e.value::bigint) AS n FROM src s, jsonb_each_text(s.error_types) e GROUP BY 1, 2
-    ) x GROUP BY idx
-), totals AS (
-    SELECT k.idx, k.agent_id, k.bucket, coalesce(sum(s.runs), 0) AS runs, coalesce(sum(s.errors), 0) AS errors,
-           coalesce(sum(s.escalations), 0) AS escalations, coalesce(sum(s.quality_sum), 0) AS quality_sum,
-           coalesce(sum(s.quality_count), 0) AS quality_count, coalesce(sum(s.cost), 0) AS cost,
-           coalesce(sum(s.input_tokens), 0) AS input_tokens, coalesce(sum(s.output_tokens), 0) AS output_tokens,
-           coalesce(sum(s.latency_sum_ms), 0) AS latency_sum_ms
-    FROM keys k LEFT JOIN src s ON s.idx = k.idx GROUP BY k.idx, k.agent_id, k.bucket
-)
-{_INSERT_CELLS}"""  # noqa: S608 (composed only from constants of this module; values are bound parameters)
-# Minute cells *incremented* by runs this transaction created (``refresh_for_runs(new_ids=...)``): the same figures as
-# _FROM_RUNS_SQL computed over the new runs only, added to the stored cell. Every figure is a sum of
-# per-run terms (counts, rounded numerics, sketch bucket counts), so adding the new runs' terms gives
-# exactly the recomputed cell, without reading the runs already counted (a minute at a high ingest
-# rate holds tens of thousands of runs, and every batch of that minute re-read them all).
-_JSONB_COUNT_SUM = (
-    "(SELECT coalesce(jsonb_object_agg(key, n), '{{}}'::jsonb) FROM (SELECT key, sum(value::bigint) AS n"
-    " FROM (SELECT * FROM jsonb_each_text(monitoring_rollupcell.{c}) UNION ALL"
-    " SELECT * FROM jsonb_each_text(EXCLUDED.{c})) u GROUP BY key) m)"
-)
-_ADD_SET = ", ".join(
-    [f"{c} = monitoring_rollupcell.{c} + EXCLUDED.{c}"
-     for c in ("runs", "errors", "escalations", "quality_sum", "quality_count", "cost", "input_tokens",
-               "output_tokens", "latency_sum_ms")]
-    + [f"{c} = " + _JSONB_COUNT_SUM.format(c=c) for c in ("latency", "error_types")]
-    + ["updated_at = EXCLUDED.updated_at"]
-)
-_ADD_FROM_NEW_RUNS_SQL = (
-    _FROM_RUNS_SQL.replace(
-        "ON r.agent_id = k.agent_id AND r.started_at >= k.bucket",
-        "ON r.id = ANY(%(new)s::bigint[]) AND r.agent_id = k.agent_id AND r.started_at >= k.bucket",
-    )
-    + _ON_CONFLICT_AGENT + _ADD_SET
-)
-
-_TIME_MERGE_JOIN = (
-    "c.tier = %(src_tier)s AND c.agent_id = k.agent_id AND c.bucket >= k.bucket AND c.bucket < k.bucket + %(span)s"
-)
-_FLEET_MERGE_JOIN = "c.tier = %(tier)s AND c.agent_id IS NOT NULL AND c.bucket = k.bucket"
-
 
 def truncate(moment: datetime, tier: str) -> datetime:
     """Start of the tier's cell holding ``moment`` (UTC)."""
@@ -251,31 +153,30 @@ def _lock_cells(day_keys: set[Key]) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
-def _execute(sql: str, keys: list[tuple[int | None, datetime]], params: dict) -> None:
+def _execute(statement: sql.Composable, keys: list[tuple[int | None, datetime]], params: dict) -> None:
     if not keys:
         return
     params = {**params, "agents": [a for a, _ in keys], "buckets": [b for _, b in keys]}
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(statement.as_string(cursor.cursor), params)
 
 
 def _cells_from_runs(tier: str, keys: Iterable[Key]) -> None:
-    _execute(_FROM_RUNS_SQL + _ON_CONFLICT_AGENT + _UPDATE_SET, sorted(keys),
-             {"tier": tier, "span": TIER_SPAN[tier]})
+    _execute(statements.cells_from_runs(), sorted(keys), {"tier": tier, "span": TIER_SPAN[tier]})
 
 
 def _add_new_runs(keys: Iterable[Key], new_ids: list[int]) -> None:
-    _execute(_ADD_FROM_NEW_RUNS_SQL, sorted(keys), {"tier": Tier.MINUTE, "span": TIER_SPAN[Tier.MINUTE], "new": new_ids})
+    _execute(statements.cells_added_from_new_runs(), sorted(keys),
+             {"tier": Tier.MINUTE, "span": TIER_SPAN[Tier.MINUTE], "new": new_ids})
 
 
 def _cells_from_finer(tier: str, keys: Iterable[Key]) -> None:
-    sql = _MERGE_SQL.replace("{join}", _TIME_MERGE_JOIN) + _ON_CONFLICT_AGENT + _UPDATE_SET
-    _execute(sql, sorted(keys), {"tier": tier, "src_tier": _FINER[tier], "span": TIER_SPAN[tier]})
+    _execute(statements.cells_merged_from_finer(), sorted(keys),
+             {"tier": tier, "src_tier": _FINER[tier], "span": TIER_SPAN[tier]})
 
 
 def _fleet_cells(tier: str, buckets: Iterable[datetime]) -> None:
-    sql = _MERGE_SQL.replace("{join}", _FLEET_MERGE_JOIN) + _ON_CONFLICT_FLEET + _UPDATE_SET
-    _execute(sql, [(None, b) for b in sorted(set(buckets))], {"tier": tier})
+    _execute(statements.fleet_cells(), [(None, b) for b in sorted(set(buckets))], {"tier": tier})
 
 
 def _coarse_cells(tier: str, keys: set[Key], now: datetime) -> None:

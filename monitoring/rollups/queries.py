@@ -17,11 +17,13 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
+from psycopg2 import sql
 
 from agentops.models import Agent
 from monitoring.rollups import sketch
 from monitoring.rollups.cells import SETTLED_AFTER, minute_cutoff, settled_generation, truncate
 from monitoring.rollups.models import RollupCell, Tier
+from monitoring.sqlbuild import compose
 from monitoring.timerange import TimeRange
 
 logger = logging.getLogger(__name__)
@@ -157,27 +159,24 @@ def series_tier(time_range: TimeRange, now: datetime | None = None) -> str:
     return Tier.DAY
 
 
-# The cells of one tier in a range, each tagged with its period. Their latency buckets are merged in
-# Python (``_read_parts``): parsing each cell's JSON once and adding counts into one dict per agent and
-# period costs about half of what jsonb_each_text + GROUP BY costs in PostgreSQL (measured: 30 days x
-# 50 agents, 1 550 day cells of ~150 buckets: ~130 ms against 170-300 ms), and it keeps PostgreSQL's
-# parallel workers off a 2-core machine that is serving other requests.
+# The cells of one tier in a range, each tagged with its period ({who}: the fleet's cells or some
+# agents'). Their latency buckets are merged in Python (``_read_parts``): parsing each cell's JSON once
+# and adding counts into one dict per agent and period costs less than jsonb_each_text + GROUP BY in
+# PostgreSQL (docs/performance.md), and it keeps PostgreSQL's parallel workers off a small machine that
+# is serving other requests.
 _CELLS_SQL = """
 SELECT agent_id, bucket >= %(split)s, runs, errors, escalations, quality_sum, quality_count, cost, input_tokens,
        output_tokens, latency::text
 FROM monitoring_rollupcell
 WHERE tier = %(tier)s AND bucket >= %(start)s AND bucket < %(end)s AND {who}
 """
+_FLEET_CELLS = sql.SQL("agent_id IS NULL")
+_AGENT_CELLS = sql.SQL("agent_id = ANY(%(agents)s)")  # the ids themselves are a bound parameter
 
 
 # (agent id or None, is current period) -> (runs, errors, escalations, quality_sum, quality_count, cost,
 # input_tokens, output_tokens, latency buckets): plain values, so they cache and pickle cheaply.
 _Parts = dict[tuple[int | None, bool], tuple]
-
-
-def _who(agent_ids: list[int] | None) -> str:
-    # A fixed fragment; the ids themselves are a bound parameter.
-    return "agent_id IS NULL" if agent_ids is None else "agent_id = ANY(%(agents)s)"
 
 
 def _read_parts(tier: str, start: datetime, end: datetime, split: datetime, agent_ids: list[int] | None) -> _Parts:
@@ -186,7 +185,8 @@ def _read_parts(tier: str, start: datetime, end: datetime, split: datetime, agen
         return {}
     params = {"tier": tier, "start": start, "end": end, "split": split, "agents": agent_ids or []}
     with connection.cursor() as cursor:
-        cursor.execute(_CELLS_SQL.replace("{who}", _who(agent_ids)), params)
+        statement = compose(_CELLS_SQL, who=_FLEET_CELLS if agent_ids is None else _AGENT_CELLS)
+        cursor.execute(statement.as_string(cursor.cursor), params)
         rows = cursor.fetchall()
     sums: dict[tuple[int | None, bool], list] = {}
     loads = json.loads

@@ -73,10 +73,10 @@ def test_any_text_round_trips(scratch, value):
 def test_insert_ignoring_conflicts_skips_duplicates_and_returns_what_it_inserted(scratch):
     with connection.cursor() as cursor:
         first = bulk.insert_ignoring_conflicts(cursor.cursor, "bulk_scratch", ("v", "t"), [("a", "1"), ("b", "2")],
-                                               returning="v")
+                                               returning=("v",))
         second = bulk.insert_ignoring_conflicts(
             cursor.cursor, "bulk_scratch", ("v", "t"), [("b", "dup"), ("c", "3"), ("c", "dup in batch")],
-            constants=[("i", "bigint", 7)], returning="v",
+            constants=[("i", "bigint", 7)], returning=("v",),
         )
     assert sorted(first) == [("a",), ("b",)] and second == [("c",)]
     assert read_back("v, t, i") == [("a", "1", None), ("b", "2", None), ("c", "3", 7)]

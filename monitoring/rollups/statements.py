@@ -1,0 +1,160 @@
+"""The SQL that writes rollup cells, built from named parts (``monitoring.sqlbuild.compose``).
+
+Every statement computes one row per key (agent or fleet, bucket) in CTEs ``keys`` -> ``src`` ->
+``lat``/``errs``/``totals``, then inserts it; what differs is where ``src`` comes from and what a
+conflict with a stored cell does:
+
+- ``cells_from_runs()``: the cell recomputed from the runs of its bucket; replaces the stored cell.
+- ``cells_added_from_new_runs()``: the same figures over the runs created by the current transaction
+  only (``%(new)s``), *added* to the stored cell. Every figure is a sum of per-run terms (counts,
+  rounded numerics, sketch bucket counts), so adding the new runs' terms gives exactly the recomputed
+  cell without re-reading the runs already counted.
+- ``cells_merged_from_finer()`` / ``fleet_cells()``: merged from stored cells (an hour from its
+  minutes, a fleet cell from the agents' cells of its bucket); replaces the stored cell.
+
+Parameters (bound, never composed in): ``agents``, ``buckets`` (the keys, in pairs), ``tier``,
+``span`` (the bucket's length), ``src_tier`` (merges), ``new`` (run ids, additions).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from psycopg2 import sql
+
+from monitoring.rollups import sketch
+from monitoring.sqlbuild import compose, identifiers
+
+CELL_TABLE = sql.Identifier("monitoring_rollupcell")
+RUN_TABLE = sql.Identifier("monitoring_run")
+# Additive figures, then the two count sketches (jsonb: bucket key -> count).
+FIGURES = ("runs", "errors", "escalations", "quality_sum", "quality_count", "cost", "input_tokens",
+           "output_tokens", "latency_sum_ms")
+SKETCHES = ("latency", "error_types")
+CELL_COLUMNS = ("tier", "bucket", "agent_id", *FIGURES, *SKETCHES, "updated_at")
+
+_KEYS = sql.SQL(
+    "keys AS (SELECT * FROM unnest(%(agents)s::bigint[], %(buckets)s::timestamptz[])"
+    " WITH ORDINALITY AS k(agent_id, bucket, idx))"
+)
+
+# The end of every cell statement: one row per key from the CTEs totals, lat and errs.
+_INSERT_CELLS = compose(
+    """INSERT INTO {table} ({columns})
+SELECT %(tier)s, t.bucket, t.agent_id, {totals}, coalesce(l.latency, '{{}}'::jsonb),
+       coalesce(e.error_types, '{{}}'::jsonb), now()
+FROM totals t LEFT JOIN lat l ON l.idx = t.idx LEFT JOIN errs e ON e.idx = t.idx
+""",
+    table=CELL_TABLE, columns=identifiers(CELL_COLUMNS),
+    totals=sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in FIGURES),
+)
+
+# The runs of each key's bucket (the bucket's agent, started within the bucket).
+RUNS_OF_KEY = sql.SQL("r.agent_id = k.agent_id AND r.started_at >= k.bucket AND r.started_at < k.bucket + %(span)s")
+# ... of those, only the runs created by the current transaction.
+NEW_RUNS_OF_KEY = sql.SQL("r.id = ANY(%(new)s::bigint[]) AND ") + RUNS_OF_KEY
+# Source cells of a coarser cell (its finer tier's cells inside its bucket) and of a fleet cell (the
+# agents' cells of the same tier and bucket).
+FINER_CELLS_OF_KEY = sql.SQL(
+    "c.tier = %(src_tier)s AND c.agent_id = k.agent_id AND c.bucket >= k.bucket AND c.bucket < k.bucket + %(span)s"
+)
+AGENT_CELLS_OF_FLEET_KEY = sql.SQL("c.tier = %(tier)s AND c.agent_id IS NOT NULL AND c.bucket = k.bucket")
+
+_FROM_RUNS = """
+WITH {keys}, src AS (
+    SELECT k.idx, r.status, r.error_type, r.has_escalation, r.quality_score, r.cost, r.input_tokens,
+           r.output_tokens, r.duration_ms
+    FROM keys k JOIN {runs} r ON {runs_of_key}
+), lat AS (
+    SELECT idx, jsonb_object_agg(key, n) AS latency FROM (
+        SELECT idx, {latency_key} AS key, count(*) AS n FROM src GROUP BY 1, 2
+    ) x GROUP BY idx
+), errs AS (
+    SELECT idx, jsonb_object_agg(key, n) AS error_types FROM (
+        SELECT idx, coalesce(nullif(error_type, ''), 'unknown') AS key, count(*) AS n
+        FROM src WHERE status = 'error' GROUP BY 1, 2
+    ) x GROUP BY idx
+), totals AS (
+    SELECT k.idx, k.agent_id, k.bucket, count(s.idx) AS runs,
+           count(s.idx) FILTER (WHERE s.status = 'error') AS errors,
+           count(s.idx) FILTER (WHERE s.has_escalation) AS escalations,
+           coalesce(sum(round(s.quality_score::numeric, 6)), 0) AS quality_sum, count(s.quality_score) AS quality_count,
+           coalesce(sum(s.cost), 0) AS cost, coalesce(sum(s.input_tokens), 0) AS input_tokens,
+           coalesce(sum(s.output_tokens), 0) AS output_tokens,
+           coalesce(sum(round(s.duration_ms::numeric, 3)), 0) AS latency_sum_ms
+    FROM keys k LEFT JOIN src s ON s.idx = k.idx GROUP BY k.idx, k.agent_id, k.bucket
+)
+{insert}{on_conflict}"""
+
+_MERGED = """
+WITH {keys}, src AS (
+    SELECT k.idx, c.* FROM keys k JOIN {cells} c ON {cells_of_key}
+), lat AS (
+    SELECT idx, jsonb_object_agg(key, n) AS latency FROM (
+        SELECT s.idx, e.key, sum(e.value::bigint) AS n FROM src s, jsonb_each_text(s.latency) e GROUP BY 1, 2
+    ) x GROUP BY idx
+), errs AS (
+    SELECT idx, jsonb_object_agg(key, n) AS error_types FROM (
+        SELECT s.idx, e.key, sum(e.value::bigint) AS n FROM src s, jsonb_each_text(s.error_types) e GROUP BY 1, 2
+    ) x GROUP BY idx
+), totals AS (
+    SELECT k.idx, k.agent_id, k.bucket, {sums}
+    FROM keys k LEFT JOIN src s ON s.idx = k.idx GROUP BY k.idx, k.agent_id, k.bucket
+)
+{insert}{on_conflict}"""
+
+
+def _on_conflict(*, fleet: bool, add: bool) -> sql.Composed:
+    """Upsert on the agent cells' or the fleet cells' unique index: replace the stored figures, or
+    add to them (sketches merged key by key)."""
+    target = (sql.SQL("(tier, bucket) WHERE agent_id IS NULL") if fleet
+              else sql.SQL("(tier, agent_id, bucket) WHERE agent_id IS NOT NULL"))
+    if add:
+        assignments = [compose("{c} = {table}.{c} + EXCLUDED.{c}", c=sql.Identifier(c), table=CELL_TABLE)
+                       for c in FIGURES]
+        assignments += [compose(
+            "{c} = (SELECT coalesce(jsonb_object_agg(key, n), '{{}}'::jsonb) FROM (SELECT key, sum(value::bigint) AS n"
+            " FROM (SELECT * FROM jsonb_each_text({table}.{c}) UNION ALL SELECT * FROM jsonb_each_text(EXCLUDED.{c})) u"
+            " GROUP BY key) m)", c=sql.Identifier(c), table=CELL_TABLE) for c in SKETCHES]
+    else:
+        assignments = [compose("{c} = EXCLUDED.{c}", c=sql.Identifier(c)) for c in (*FIGURES, *SKETCHES)]
+    assignments.append(sql.SQL("updated_at = EXCLUDED.updated_at"))
+    return compose("ON CONFLICT {target} DO UPDATE SET {assignments}", target=target,
+                   assignments=sql.SQL(", ").join(assignments))
+
+
+def _from_runs(runs_of_key: sql.Composable, *, add: bool) -> sql.Composed:
+    return compose(_FROM_RUNS, keys=_KEYS, runs=RUN_TABLE, runs_of_key=runs_of_key,
+                   latency_key=sql.SQL(sketch.sql_bucket_expression("duration_ms")), insert=_INSERT_CELLS,
+                   on_conflict=_on_conflict(fleet=False, add=add))
+
+
+def _merged(cells_of_key: sql.Composable, *, fleet: bool) -> sql.Composed:
+    sums = sql.SQL(", ").join(compose("coalesce(sum(s.{c}), 0) AS {c}", c=sql.Identifier(c)) for c in FIGURES)
+    return compose(_MERGED, keys=_KEYS, cells=CELL_TABLE, cells_of_key=cells_of_key, sums=sums,
+                   insert=_INSERT_CELLS, on_conflict=_on_conflict(fleet=fleet, add=False))
+
+
+@cache
+def cells_from_runs() -> sql.Composed:
+    """Agent cells of tier ``tier`` recomputed from their runs."""
+    return _from_runs(RUNS_OF_KEY, add=False)
+
+
+@cache
+def cells_added_from_new_runs() -> sql.Composed:
+    """Agent cells incremented by the runs ``new`` (created by the current transaction, counted in
+    no cell yet); a key's other runs are not read."""
+    return _from_runs(NEW_RUNS_OF_KEY, add=True)
+
+
+@cache
+def cells_merged_from_finer() -> sql.Composed:
+    """Agent cells of tier ``tier`` merged from their ``src_tier`` cells."""
+    return _merged(FINER_CELLS_OF_KEY, fleet=False)
+
+
+@cache
+def fleet_cells() -> sql.Composed:
+    """Fleet cells (agent NULL) of tier ``tier`` merged from the agents' cells of the same bucket."""
+    return _merged(AGENT_CELLS_OF_FLEET_KEY, fleet=True)
