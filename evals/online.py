@@ -1,6 +1,6 @@
 """Online evaluation: score a sampled share of agents' production runs; scores become run scores.
 
-``runs_recorded`` (monitoring's signal, sent inside the ingest transaction) reaches
+Monitoring's ``RUNS_RECORDED`` announcement (delivered after the ingest transaction committed) reaches
 ``evals.receivers``, where ``pick_runs`` picks runs by a hash of their trace id (the same run is always in or out of the sample, however
 often its spans arrive) and enqueues them after commit. The task scores them with the evaluator and
 stores a ``monitoring.Score`` per run (source evaluation, keyed ``evals:<evaluator id>``), then has
@@ -19,10 +19,10 @@ from decimal import Decimal
 from django.core.cache import cache
 from django.db import transaction
 
+from monitoring.ingest import outbox
 from monitoring.ingest.recompute import recompute_runs
 from monitoring.models import Run, Score, Step, StepKind
 from monitoring.rollups import cells as rollups
-from monitoring.signals import runs_recorded
 
 from . import client, judge, rules
 from .models import Evaluator, OnlineEvaluation
@@ -125,7 +125,7 @@ def evaluate_runs(online_id: int, run_ids: list[int]) -> OnlineResult:
             Score.objects.bulk_create(scores, ignore_conflicts=True)
             recompute_runs(locked)
             rollups.refresh_for_runs([r.pk for r in locked])
-            runs_recorded.send(sender=Run, run_ids=[r.pk for r in locked])
+            outbox.announce(run_ids=[r.pk for r in locked])
     return OnlineResult(len(scores), len(run_ids) - len(scores))
 
 

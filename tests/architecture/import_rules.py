@@ -27,10 +27,11 @@ APP_LAYERS: list[tuple[str, ...]] = [
     ("demo",),
 ]
 
-# Inside monitoring, lowest first. timerange and signals are shared vocabulary that the sub-packages
-# use, so they import none of them; every other top-level module (models, urls, api_urls, apps, panels,
-# templatetags, management commands) composes the sub-packages and sits above them all.
-MONITORING_BASE = ("monitoring.timerange", "monitoring.signals")
+# Inside monitoring, lowest first. timerange, signals, announcements (the hook registry) and sqlbuild are
+# shared vocabulary that the sub-packages use, so they import none of them; every other top-level module
+# (models, urls, api_urls, apps, panels, templatetags, management commands) composes the sub-packages
+# and sits above them all.
+MONITORING_BASE = ("monitoring.timerange", "monitoring.signals", "monitoring.announcements", "monitoring.sqlbuild")
 MONITORING_SUBPACKAGES = ("storage", "rollups", "intake", "ingest", "alerts", "dashboards")
 MONITORING_LAYERS: list[tuple[str, ...]] = [
     MONITORING_BASE,
