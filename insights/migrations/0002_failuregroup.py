@@ -54,7 +54,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('insights', '0001_initial'),
-        ('monitoring', '0009_failuregroup_to_insights'),
+        ('monitoring', '0010_failuregroup_to_insights'),
         ('handoffs', '0002_ticketevent_append_only'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0009_failuregroup_to_insights'),
+        ('monitoring', '0010_failuregroup_to_insights'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0008_promptdraftcase_to_insights'),
+        ('monitoring', '0009_partitioned_telemetry'),
     ]
 
     operations = [
