@@ -11,6 +11,8 @@ urlpatterns = [
     path("oidc/callback/", sso.SSOCallbackView.as_view(), name="oidc_authentication_callback"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers and tools ask for /favicon.ico whatever the page links; send them to the SVG icon.
+    path("favicon.ico", views.favicon, name="favicon"),
     path("registry/", include("agentops.registry_urls")),
     path("monitoring/", include("monitoring.urls")),
     path("monitoring/", include("insights.urls")),

@@ -8,7 +8,7 @@ import zoneinfo
 from django import forms
 from django.utils.text import slugify
 
-from .models import Outcome, Priority, Queue, RootCause, TicketStatus
+from .models import Outcome, Priority, Queue, RootCause, SavedReply, TicketStatus
 from .queries import TicketFilters, reviewer_choices
 
 
@@ -107,6 +107,52 @@ class CancelForm(VersionedForm):
     note = NoteField(label="Why cancel?", required=True)
 
 
+class PriorityForm(VersionedForm):
+    priority = forms.TypedChoiceField(coerce=int, choices=Priority.choices, label="New priority")
+    note = NoteField()
+
+
+class BulkForm(forms.Form):
+    """Operations' bulk action over the tickets ticked on a queue page; each ticket carries its
+    version (``<id>:<version>``) so a ticket that changed since the page was loaded is skipped."""
+
+    tickets = forms.MultipleChoiceField(choices=[], label="Tickets")
+    action = forms.ChoiceField(choices=[("reassign", "Reassign"), ("cancel", "Cancel"), ("priority", "Change priority")])
+    to_user = forms.ModelChoiceField(
+        queryset=reviewer_choices(), required=False, label="Assign to", empty_label="Back to the queue (unassigned)"
+    )
+    priority = forms.TypedChoiceField(coerce=int, empty_value=None, required=False, label="New priority",
+                                      choices=[("", "—")] + list(Priority.choices))
+    note = NoteField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tickets"].choices = [(v, v) for v in self.data.getlist("tickets")] if self.is_bound else []
+
+    def clean_tickets(self) -> list[tuple[int, int]]:
+        items = []
+        for value in self.cleaned_data["tickets"]:
+            pk, sep, version = value.partition(":")
+            if not (sep and pk.isdigit() and version.isdigit()):
+                raise forms.ValidationError(f"{value!r} is not a ticket and version.")
+            items.append((int(pk), int(version)))
+        return items
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == "priority" and not data.get("priority"):
+            self.add_error("priority", "Choose the new priority.")
+        if data.get("action") == "cancel" and not (data.get("note") or "").strip():
+            self.add_error("note", "Say why the tickets are cancelled.")
+        return data
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label="Search tickets", max_length=200, required=False,
+                        help_text="Ticket number, trace or session id, or words from the reason, summary or agent.")
+    status = forms.ChoiceField(required=False, choices=[("", "Any status")] + list(TicketStatus.choices))
+
+
 class MetricsForm(forms.Form):
     days = forms.TypedChoiceField(
         required=False, coerce=int, empty_value=30, choices=[(7, "7 days"), (30, "30 days"), (90, "90 days")]
@@ -149,6 +195,36 @@ class ReasonPrioritiesField(forms.CharField):
         return rules
 
 
+class SlaByPriorityField(forms.CharField):
+    """One ``priority = claim minutes / resolve minutes`` per line, priority 1 (urgent) .. 4 (low)."""
+
+    widget = forms.Textarea(attrs={"rows": 4})
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return "\n".join(f"{k} = {v[0]} / {v[1]}" for k, v in sorted(value.items()))
+        return value
+
+    def to_python(self, value) -> dict[str, list[int]]:
+        text = super().to_python(value) or ""
+        targets: dict[str, list[int]] = {}
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            prio, sep, minutes = line.partition("=")
+            claim, slash, resolve = minutes.partition("/")
+            numbers = (claim.strip(), resolve.strip())
+            if (not sep or not slash or prio.strip() not in {"1", "2", "3", "4"}
+                    or not all(x.isdigit() and int(x) > 0 for x in numbers)):
+                raise forms.ValidationError(
+                    f"Line {n}: write 'priority = claim minutes / resolve minutes', e.g. '1 = 10 / 60'."
+                )
+            if int(numbers[0]) > int(numbers[1]):
+                raise forms.ValidationError(f"Line {n}: the claim target cannot be longer than the resolve target.")
+            targets[prio.strip()] = [int(numbers[0]), int(numbers[1])]
+        return targets
+
+
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 
 
@@ -160,13 +236,18 @@ class QueueForm(forms.ModelForm):
     business_days = forms.TypedMultipleChoiceField(
         choices=WEEKDAYS, coerce=int, required=False, widget=forms.CheckboxSelectMultiple
     )
+    sla_by_priority = SlaByPriorityField(
+        required=False, label="SLA by priority",
+        help_text="One 'priority = claim minutes / resolve minutes' per line (1 urgent .. 4 low); "
+                  "priorities not listed use the claim and resolve minutes above.",
+    )
 
     class Meta:
         model = Queue
         fields = [
             "name", "slug", "description", "is_active", "position", "is_default", "agents", "reasons",
             "open_on_run_failure", "open_on_low_quality", "default_priority", "rule_priority", "reason_priorities",
-            "sla_claim_minutes", "sla_resolve_minutes", "business_timezone", "business_start", "business_end",
+            "sla_claim_minutes", "sla_resolve_minutes", "sla_by_priority", "business_timezone", "business_start", "business_end",
             "business_days", "lease_minutes", "reviewer_capacity", "reopen_days",
         ]
         widgets = {
@@ -222,3 +303,10 @@ class RootCauseForm(forms.ModelForm):
 
     def clean_slug(self) -> str:
         return self.cleaned_data.get("slug") or slugify(self.cleaned_data.get("name") or "")
+
+
+class SavedReplyForm(forms.ModelForm):
+    class Meta:
+        model = SavedReply
+        fields = ["name", "body", "queues", "position", "is_active"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 5}), "queues": forms.SelectMultiple(attrs={"size": 4})}

@@ -94,6 +94,11 @@ class Queue(models.Model):
     # SLA policy, measured on the queue's clock (business hours when set, else 24/7).
     sla_claim_minutes = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
     sla_resolve_minutes = models.PositiveIntegerField(default=240, validators=[MinValueValidator(1)])
+    # Per-priority SLA targets override the two above: {"1": [claim, resolve], ...} in minutes.
+    sla_by_priority = models.JSONField(
+        "SLA by priority", default=dict, blank=True,
+        help_text="Per priority: claim and resolve minutes; priorities not listed use the queue's SLA.",
+    )
     business_timezone = models.CharField(max_length=64, default="UTC")
     business_start = models.TimeField(null=True, blank=True, help_text="Blank: the SLA clock runs 24/7.")
     business_end = models.TimeField(null=True, blank=True)
@@ -137,6 +142,13 @@ class Queue(models.Model):
             weekdays=tuple(self.business_days or ()),
         )
 
+    def sla_minutes(self, priority: int) -> tuple[int, int]:
+        """(claim, resolve) minutes for a ticket of ``priority``: its own target, else the queue's."""
+        pair = (self.sla_by_priority or {}).get(str(int(priority)))
+        if pair:
+            return int(pair[0]), int(pair[1])
+        return self.sla_claim_minutes, self.sla_resolve_minutes
+
     def takes_reason(self, reason: str) -> bool:
         return not self.reasons or reason.strip().lower() in {r.lower() for r in self.reasons}
 
@@ -162,6 +174,17 @@ class TicketStatus(models.TextChoices):
 ACTIVE_STATUSES = (TicketStatus.OPEN, TicketStatus.CLAIMED, TicketStatus.PENDING)
 # Tickets a reviewer holds (counted against capacity and in the nav badge).
 HELD_STATUSES = (TicketStatus.CLAIMED, TicketStatus.PENDING)
+
+
+def work_order() -> list:
+    """The order reviewers work open tickets in (claim-next, the queue page): most urgent priority
+    first, then the earliest SLA deadline that applies now (the claim deadline until first claimed,
+    then the resolve deadline), then the oldest handoff, then the id (a stable tie-break)."""
+    due = models.Case(
+        models.When(first_claimed_at__isnull=True, then=models.F("claim_due_at")),
+        default=models.F("resolve_due_at"),
+    )
+    return ["priority", due.asc(nulls_last=True), "created_at", "id"]
 
 
 class TicketSource(models.TextChoices):
@@ -253,8 +276,9 @@ class Ticket(models.Model):
             ),
         ]
         indexes = [
+            # Work order of open tickets (claim-next, the queue page): priority, SLA due, age.
             models.Index(
-                fields=["queue", "claim_due_at", "priority", "id"], name="ticket_queue_due_idx",
+                fields=["queue", "priority", "claim_due_at", "created_at", "id"], name="ticket_queue_work_idx",
                 condition=models.Q(status="open"),
             ),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_idx"),
@@ -289,6 +313,10 @@ class Ticket(models.Model):
         return None
 
     @property
+    def resolve_minutes(self) -> int:
+        return self.queue.sla_minutes(self.priority)[1]
+
+    @property
     def met_resolve_sla(self) -> bool | None:
         if self.resolved_at is None:
             return None
@@ -314,6 +342,7 @@ class EventKind(models.TextChoices):
     REOPENED = "reopened", "Reopened"
     CLOSED = "closed", "Closed"
     CANCELLED = "cancelled", "Cancelled"
+    PRIORITY = "priority", "Priority changed"
 
 
 class TicketEvent(models.Model):
@@ -346,3 +375,21 @@ class TicketEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Ticket events are append-only.")
+
+
+class SavedReply(models.Model):
+    """A reply text operations curates for reviewers (a macro): inserted into a note or a resolution."""
+
+    name = models.CharField(max_length=120, unique=True)
+    body = models.TextField()
+    queues = models.ManyToManyField(Queue, blank=True, related_name="saved_replies",
+                                    help_text="Offered in these queues; none selected: in every queue.")
+    position = models.PositiveSmallIntegerField(default=100)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "saved replies"
+
+    def __str__(self) -> str:
+        return self.name

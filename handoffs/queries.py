@@ -13,9 +13,11 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
+    Max,
     Min,
     Q,
     QuerySet,
+    Sum,
 )
 from django.db.models.functions import Extract, TruncDay
 from django.urls import NoReverseMatch, reverse
@@ -32,14 +34,17 @@ from .models import (
     EventKind,
     Queue,
     RootCause,
+    SavedReply,
     Ticket,
     TicketEvent,
     TicketStatus,
+    work_order,
 )
 
 User = get_user_model()
 
-QUEUE_PAGE_LIMIT = 200
+QUEUE_PAGE_SIZE = 50
+SEARCH_LIMIT = 50
 
 
 def _seconds(expr) -> Extract:
@@ -78,9 +83,8 @@ class TicketFilters:
     priority: int | None = None
 
 
-def queue_tickets(queue: Queue, filters: TicketFilters) -> list[Ticket]:
-    """The queue's tickets in work order: earliest SLA due first, then priority (1 query)."""
-    qs = Ticket.objects.filter(queue=queue).select_related("agent", "assignee")
+def _filtered(queue: Queue, filters: TicketFilters) -> QuerySet:
+    qs = Ticket.objects.filter(queue=queue)
     if filters.status == "active":
         qs = qs.filter(status__in=ACTIVE_STATUSES)
     else:
@@ -91,7 +95,76 @@ def queue_tickets(queue: Queue, filters: TicketFilters) -> list[Ticket]:
         qs = qs.filter(reason__icontains=filters.reason)
     if filters.priority:
         qs = qs.filter(priority=filters.priority)
-    return list(qs.order_by("claim_due_at", "priority", "id")[:QUEUE_PAGE_LIMIT])
+    return qs
+
+
+@dataclass
+class TicketPage:
+    tickets: list[Ticket]
+    total: int  # tickets matching the filters
+    by_status: dict[str, int]  # open / claimed / pending among them
+    page: int
+    pages: int
+    state: str  # changes whenever any matching ticket changes (the light refresh compares it)
+
+    @property
+    def first(self) -> int:
+        return (self.page - 1) * QUEUE_PAGE_SIZE + 1 if self.total else 0
+
+    @property
+    def last(self) -> int:
+        return min(self.page * QUEUE_PAGE_SIZE, self.total)
+
+
+def queue_state(queue: Queue, filters: TicketFilters) -> tuple[int, dict[str, int], str]:
+    """Count of matching tickets, by status, and a state token (1 query): the token changes when a
+    matching ticket is added, leaves the filter, or is written (every write bumps its version)."""
+    row = _filtered(queue, filters).aggregate(
+        total=Count("id"), versions=Sum("version"), top=Max("id"),
+        open=Count("id", filter=Q(status=TicketStatus.OPEN)),
+        claimed=Count("id", filter=Q(status=TicketStatus.CLAIMED)),
+        pending=Count("id", filter=Q(status=TicketStatus.PENDING)),
+    )
+    by_status = {k: row[k] for k in ("open", "claimed", "pending")}
+    token = f"{row['total']}-{row['versions'] or 0}-{row['top'] or 0}"
+    return row["total"], by_status, token
+
+
+def queue_tickets(queue: Queue, filters: TicketFilters, page: int = 1) -> TicketPage:
+    """One page of the queue's tickets in work order (``models.work_order``), with counts (2 queries)."""
+    total, by_status, token = queue_state(queue, filters)
+    pages = max((total + QUEUE_PAGE_SIZE - 1) // QUEUE_PAGE_SIZE, 1)
+    page = min(max(page, 1), pages)
+    start = (page - 1) * QUEUE_PAGE_SIZE
+    tickets = list(
+        _filtered(queue, filters).select_related("agent", "assignee")
+        .order_by(*work_order())[start:start + QUEUE_PAGE_SIZE]
+    )
+    return TicketPage(tickets=tickets, total=total, by_status=by_status, page=page, pages=pages, state=token)
+
+
+def search_tickets(text: str, status: str = "") -> list[Ticket]:
+    """Tickets matching ``text``: a ticket number, an exact trace or session id, or words in the
+    reason, summary or agent name; newest first, at most ``SEARCH_LIMIT`` (1 query)."""
+    text = text.strip().lstrip("#")
+    if not text:
+        return []
+    match = (Q(reason__icontains=text) | Q(summary__icontains=text) | Q(agent__name__icontains=text)
+             | Q(session_id=text) | Q(run__trace_id=text.lower()))
+    if text.isdigit() and int(text) < 2**31:
+        match |= Q(pk=int(text))
+    qs = Ticket.objects.filter(match)
+    if status:
+        qs = qs.filter(status=status)
+    return list(qs.select_related("agent", "queue", "assignee").order_by("-created_at", "-id")[:SEARCH_LIMIT])
+
+
+def saved_replies_for(queue: Queue) -> list[SavedReply]:
+    """Active saved replies offered in ``queue`` (those for no queue in particular count too)."""
+    return list(
+        SavedReply.objects.filter(is_active=True).filter(Q(queues=queue) | Q(queues__isnull=True))
+        .distinct().order_by("position", "name")
+    )
 
 
 def queue_agent_choices(queue: Queue) -> list[tuple[int, str]]:
@@ -113,7 +186,7 @@ def my_tickets(user, now: datetime | None = None) -> dict[str, list[Ticket]]:
     """The reviewer's held tickets (most urgent first) and what they resolved in the last 7 days (2 queries)."""
     now = now or timezone.now()
     base = Ticket.objects.filter(assignee=user).select_related("agent", "queue")
-    held = list(base.filter(status__in=HELD_STATUSES).order_by("resolve_due_at", "priority", "id"))
+    held = list(base.filter(status__in=HELD_STATUSES).order_by(*work_order()))
     recent = list(
         Ticket.objects.filter(resolved_by=user, resolved_at__gte=now - timedelta(days=7))
         .select_related("agent", "queue", "root_cause")

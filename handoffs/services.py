@@ -38,6 +38,7 @@ from .models import (
     TicketEvent,
     TicketSource,
     TicketStatus,
+    work_order,
 )
 
 logger = logging.getLogger(__name__)
@@ -102,13 +103,16 @@ def route_escalation(routes: list[_Route], agent_id: int, reason: str) -> Queue:
     return _default_queue(routes)
 
 
-def _new_ticket_fields(queue: Queue, created_at: datetime) -> dict:
+def _new_ticket_fields(queue: Queue, created_at: datetime, priority: int) -> dict:
+    """Queue, handoff time, priority and both SLA deadlines (the queue's targets for that priority)."""
     hours = queue.business_hours
+    claim, resolve = queue.sla_minutes(priority)
     return {
         "queue": queue,
         "created_at": created_at,
-        "claim_due_at": due_at(created_at, queue.sla_claim_minutes, 0, hours),
-        "resolve_due_at": due_at(created_at, queue.sla_resolve_minutes, 0, hours),
+        "priority": priority,
+        "claim_due_at": due_at(created_at, claim, 0, hours),
+        "resolve_due_at": due_at(created_at, resolve, 0, hours),
     }
 
 
@@ -126,11 +130,10 @@ def open_tickets_for_escalations(escalation_ids: Iterable[int], now: datetime | 
     planned: list[tuple[Escalation, dict]] = []
     for esc in Escalation.objects.filter(pk__in=todo).select_related("run").order_by("pk"):
         queue = route_escalation(routes, esc.agent_id, esc.reason)
-        fields = _new_ticket_fields(queue, min(esc.occurred_at, now))
+        fields = _new_ticket_fields(queue, min(esc.occurred_at, now), queue.priority_for(esc.reason, esc.priority))
         fields.update(
             agent_id=esc.agent_id, run=esc.run, source=TicketSource.ESCALATION, reason=esc.reason[:255],
             summary=esc.summary, session_id=esc.run.session_id, prompt_version=esc.run.prompt_version,
-            priority=queue.priority_for(esc.reason, esc.priority),
         )
         planned.append((esc, fields))
     try:
@@ -196,12 +199,12 @@ def open_tickets_for_runs(run_ids: Iterable[int], now: datetime | None = None) -
         queue = _route_rule(routes, run.agent_id, source) if source else None
         if queue is None:
             continue
-        fields = _new_ticket_fields(queue, min(run.ended_at, now))
+        fields = _new_ticket_fields(queue, min(run.ended_at, now), queue.rule_priority)
         reason = "Run failed" if source == TicketSource.RUN_FAILED else "Quality below minimum"
         detail = run.error_type if source == TicketSource.RUN_FAILED else f"quality {run.quality_score:.2f}"
         fields.update(
             agent_id=run.agent_id, source=source, reason=reason, summary=f"{reason}: {detail}".strip(": "),
-            session_id=run.session_id, prompt_version=run.prompt_version, priority=queue.rule_priority,
+            session_id=run.session_id, prompt_version=run.prompt_version,
         )
         ticket, was_created = Ticket.objects.get_or_create(run=run, escalation=None, defaults=fields)
         if was_created:
@@ -231,10 +234,12 @@ def reroute_unclaimed_tickets(from_queue: Queue, actor=None, now: datetime | Non
                 target = _route_rule(routes, ticket.agent_id, ticket.source) or from_queue
             if target.pk == from_queue.pk:
                 continue
-            fields = _new_ticket_fields(target, ticket.created_at)
-            ticket.queue, ticket.claim_due_at, ticket.resolve_due_at = target, fields["claim_due_at"], fields["resolve_due_at"]
+            priority = ticket.priority
             if ticket.escalation is not None:
-                ticket.priority = target.priority_for(ticket.reason, ticket.escalation.priority)
+                priority = target.priority_for(ticket.reason, ticket.escalation.priority)
+            fields = _new_ticket_fields(target, ticket.created_at, priority)
+            ticket.queue, ticket.priority = target, priority
+            ticket.claim_due_at, ticket.resolve_due_at = fields["claim_due_at"], fields["resolve_due_at"]
             _save(ticket)
             _log(ticket, EventKind.REASSIGNED, actor, TicketStatus.OPEN, at=now,
                  data={"from_queue": from_queue.name, "to_queue": target.name})
@@ -297,7 +302,7 @@ def _end_pause(ticket: Ticket, now: datetime) -> None:
     if ticket.paused_at is not None:
         hours = ticket.queue.business_hours
         ticket.paused_seconds += max(clock_seconds_between(ticket.paused_at, now, hours), 0.0)
-        ticket.resolve_due_at = due_at(ticket.created_at, ticket.queue.sla_resolve_minutes, ticket.paused_seconds, hours)
+        ticket.resolve_due_at = due_at(ticket.created_at, ticket.resolve_minutes, ticket.paused_seconds, hours)
     ticket.paused_at = None
     ticket.pending_until = None
 
@@ -355,7 +360,8 @@ def _claim_lost_message(ticket_id: int) -> str:
 
 
 def claim_next(user, queue: Queue, now: datetime | None = None) -> Ticket | None:
-    """Hand ``user`` the most urgent open ticket of ``queue`` (earliest SLA due, then priority).
+    """Hand ``user`` the most urgent open ticket of ``queue`` in work order (``models.work_order``:
+    priority, then the SLA deadline that applies, then age).
 
     ``SKIP LOCKED`` lets concurrent callers each take a different row instead of queueing behind
     the same one; None when nothing is open (or every open ticket is being claimed right now).
@@ -368,7 +374,7 @@ def claim_next(user, queue: Queue, now: datetime | None = None) -> Ticket | None
             Ticket.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("queue")
             .filter(queue=queue, status=TicketStatus.OPEN)
-            .order_by("claim_due_at", "priority", "id")
+            .order_by(*work_order())
             .first()
         )
         if ticket is None:
@@ -507,7 +513,7 @@ def reopen_ticket(ticket_id: int, user, version: int, note: str = "", now: datet
         ticket.resolved_at = ticket.resolved_by = ticket.root_cause = ticket.closed_at = None
         ticket.outcome = ""
         ticket.reopen_count += 1
-        ticket.resolve_due_at = due_at(now, ticket.queue.sla_resolve_minutes, 0, ticket.queue.business_hours)
+        ticket.resolve_due_at = due_at(now, ticket.resolve_minutes, 0, ticket.queue.business_hours)
         _save(ticket)
         _log(ticket, EventKind.REOPENED, user, before, at=now, note=note, data=previous)
     return ticket

@@ -20,9 +20,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agentops.permissions import OPERATIONS, REVIEWERS, has_role, role_required
 
-from . import charts, forms, queries, services
+from . import bulk, charts, forms, queries, services
 from .calculations import sla_state
-from .models import Queue, RootCause, Ticket
+from .models import Queue, RootCause, SavedReply, Ticket
 
 BOTH = (REVIEWERS, OPERATIONS)
 LEASE_WARNING_SECONDS = 120
@@ -38,22 +38,72 @@ def queue_list(request: HttpRequest) -> HttpResponse:
     return render(request, "handoffs/queue_list.html", {"queues": summaries, "now": timezone.now()})
 
 
+def _page_number(request: HttpRequest) -> int:
+    value = request.GET.get("page", "1")
+    return int(value) if value.isdigit() and len(value) < 7 else 1
+
+
 @role_required(*BOTH)
 @require_GET
 def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """One page of the queue in work order, with counts. The htmx refresh sends the state token of
+    what it shows; when nothing matching changed the answer is an empty 204 (htmx keeps the page)."""
     queue = get_object_or_404(Queue, slug=slug)
     form = forms.TicketFilterForm(request.GET or None, agent_choices=queries.queue_agent_choices(queue))
     if form.is_bound and not form.is_valid():
-        return render(request, "handoffs/queue_detail.html", {"queue": queue, "form": form, "tickets": []}, status=400)
+        return render(request, "handoffs/queue_detail.html", {"queue": queue, "form": form, "page": None},
+                      status=400)
     filters = form.filters() if form.is_bound else queries.TicketFilters()
+    if request.htmx and request.GET.get("state"):
+        if queries.queue_state(queue, filters)[2] == request.GET["state"]:
+            return HttpResponse(status=204)
     now = timezone.now()
-    tickets = queries.queue_tickets(queue, filters)
-    for t in tickets:
+    page = queries.queue_tickets(queue, filters, _page_number(request))
+    for t in page.tickets:
         t.sla_class = sla_state(t.sla_due_at, now)
-    context = {"queue": queue, "form": form, "tickets": tickets, "now": now,
-               "can_claim": has_role(request.user, REVIEWERS)}
+    query = request.GET.copy()
+    query.pop("state", None)
+    query.pop("page", None)
+    context = {"queue": queue, "form": form, "page": page, "tickets": page.tickets, "now": now,
+               "query": query.urlencode(), "can_claim": has_role(request.user, REVIEWERS),
+               "is_ops": has_role(request.user, OPERATIONS), "bulk_form": forms.BulkForm()}
     template = "handoffs/queue_detail.html#tickets" if request.htmx else "handoffs/queue_detail.html"
     return render(request, template, context)
+
+
+@role_required(OPERATIONS)
+@require_POST
+def queue_bulk(request: HttpRequest, slug: str) -> HttpResponse:
+    """Reassign, cancel or re-prioritise the ticked tickets; each is fenced by its version."""
+    queue = get_object_or_404(Queue, slug=slug)
+    back = f"{queue.get_absolute_url()}?{request.POST.get('query', '')}".rstrip("?")
+    form = forms.BulkForm(request.POST)
+    if not form.is_valid():
+        errors = "; ".join(" ".join(e) for e in form.errors.values())
+        messages.error(request, f"Nothing was changed: {errors}")
+        return redirect(back)
+    data = form.cleaned_data
+    result = bulk.bulk_apply(request.user, data["action"], data["tickets"], to_user=data.get("to_user"),
+                             priority=data.get("priority"), note=(data.get("note") or "").strip())
+    verb = {"reassign": "reassigned", "cancel": "cancelled", "priority": "re-prioritised"}[data["action"]]
+    if result.done:
+        messages.success(request, f"{len(result.done)} ticket{'s' if len(result.done) != 1 else ''} {verb}.")
+    for pk, why in result.skipped:
+        messages.error(request, f"#{pk} skipped: {why}")
+    return redirect(back)
+
+
+@role_required(*BOTH)
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    form = forms.SearchForm(request.GET or None)
+    results = None
+    if form.is_bound:
+        if not form.is_valid():
+            return render(request, "handoffs/search.html", {"form": form, "results": None}, status=400)
+        results = queries.search_tickets(form.cleaned_data["q"], form.cleaned_data["status"])
+    return render(request, "handoffs/search.html", {"form": form, "results": results, "now": timezone.now(),
+                                                    "limit": queries.SEARCH_LIMIT})
 
 
 @role_required(REVIEWERS)
@@ -68,7 +118,8 @@ def claim_next(request: HttpRequest, slug: str) -> HttpResponse:
     if ticket is None:
         messages.info(request, f"Nothing to claim in {queue.name} right now.")
         return redirect(queue)
-    messages.success(request, f"You claimed ticket #{ticket.pk}, the most urgent in {queue.name}.")
+    messages.success(request, f"You claimed ticket #{ticket.pk}, next in {queue.name}'s work order "
+                              f"({ticket.get_priority_display()}, then SLA due, then age).")
     return redirect(ticket)
 
 
@@ -123,6 +174,7 @@ def _render_ticket(request: HttpRequest, ticket: Ticket, *, status: int = 200, e
         "lease_warning": is_holder and lease_left is not None and lease_left <= LEASE_WARNING_SECONDS,
         "lease_warning_seconds": LEASE_WARNING_SECONDS,
         "can_reopen": ticket.can_reopen(now),
+        "saved_replies": queries.saved_replies_for(ticket.queue) if (is_holder or has_role(user, OPERATIONS)) else [],
     }
     template = "handoffs/ticket_detail.html#main" if request.htmx else "handoffs/ticket_detail.html"
     return render(request, template, context, status=status)
@@ -173,7 +225,29 @@ ACTIONS: dict[str, Action] = {
                        "Ticket reassigned."),
     "cancel": Action(forms.CancelForm, (OPERATIONS,),
                      lambda t, u, d: services.cancel_ticket(t.pk, u, d["version"], _note(d)), "Ticket cancelled."),
+    "priority": Action(forms.PriorityForm, (OPERATIONS,),
+                       lambda t, u, d: bulk.set_priority(t.pk, u, d["version"], d["priority"], _note(d)),
+                       "Priority changed; the SLA deadlines follow it."),
 }
+
+
+def _take_next(request: HttpRequest, queue: Queue) -> HttpResponse:
+    """After "Resolve and take next": claim the next ticket of the same queue and go there."""
+    try:
+        following = services.claim_next(request.user, queue)
+    except services.HandoffError as exc:
+        following, reason = None, str(exc)
+    else:
+        reason = f"Nothing else to claim in {queue.name} right now."
+    if following is None:
+        messages.info(request, f"Ticket resolved. {reason}")
+        target = queue.get_absolute_url()
+    else:
+        messages.success(request, f"Ticket resolved. You claimed #{following.pk}, next in {queue.name}.")
+        target = following.get_absolute_url()
+    if request.htmx:
+        return HttpResponse(status=204, headers={"HX-Redirect": target})
+    return redirect(target)
 
 
 def _form_error_text(form) -> str:
@@ -214,6 +288,8 @@ def ticket_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         if isinstance(exc, services.TicketConflict):
             return _render_ticket(request, _ticket_or_404(pk), status=409, error=str(exc))
         return _render_ticket(request, _ticket_or_404(pk), status=400, error=str(exc), bound=(action, form))
+    if action == "resolve" and request.POST.get("take_next"):
+        return _take_next(request, ticket.queue)
     if request.htmx:
         return _render_ticket(request, _ticket_or_404(pk), notice=spec.done)
     messages.success(request, spec.done)
@@ -246,6 +322,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return render(request, "handoffs/settings.html", {
         "queues": Queue.objects.prefetch_related("agents").order_by("position", "name"),
         "root_causes": RootCause.objects.all(),
+        "saved_replies": SavedReply.objects.prefetch_related("queues"),
     })
 
 
@@ -283,3 +360,10 @@ def root_cause_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse
     cause = get_object_or_404(RootCause, pk=pk) if pk else None
     return _edit(request, forms.RootCauseForm, cause, f"Edit root cause {cause}" if cause else "New root cause")
 
+
+
+@role_required(OPERATIONS)
+@require_http_methods(["GET", "POST"])
+def saved_reply_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    reply = get_object_or_404(SavedReply, pk=pk) if pk else None
+    return _edit(request, forms.SavedReplyForm, reply, f"Edit saved reply {reply}" if reply else "New saved reply")

@@ -104,3 +104,13 @@ document.addEventListener("DOMContentLoaded", function () {
     button.addEventListener("click", function () { window.print(); });
   });
 });
+
+// Phone widths: the navigation folds behind a "Menu" button (CSS hides it only when JavaScript runs).
+document.addEventListener("DOMContentLoaded", function () {
+  var toggle = document.getElementById("nav-toggle"), nav = document.getElementById("sidebar");
+  if (!toggle || !nav) return;
+  toggle.addEventListener("click", function () {
+    var open = nav.classList.toggle("nav-open");
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+});

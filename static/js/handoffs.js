@@ -24,3 +24,31 @@
   document.addEventListener("DOMContentLoaded", function () { tick(); setInterval(tick, 1000); });
   document.addEventListener("htmx:afterSettle", tick);
 })();
+
+// Queue page: the periodic refresh would redraw the rows and drop the ticks of a bulk selection,
+// so it pauses while any ticket is ticked.
+document.addEventListener("htmx:beforeRequest", function (evt) {
+  var elt = evt.detail.elt;
+  if (elt && elt.id === "ticket-rows" && document.querySelector(".bulk-pick:checked")) evt.preventDefault();
+});
+
+// Ticket page: a saved reply goes into the last text area the reviewer typed in (the note of the
+// resolve form by default), at the end of what is there.
+(function () {
+  var last = null;
+  document.addEventListener("focusin", function (evt) {
+    if (evt.target.tagName === "TEXTAREA" && evt.target.closest(".ticket-actions")) last = evt.target;
+  });
+  document.addEventListener("change", function (evt) {
+    var select = evt.target;
+    if (!select.matches("[data-saved-replies]") || !select.value) return;
+    var body = select.selectedOptions[0].dataset.body || "";
+    var area = (last && document.body.contains(last)) ? last :
+      document.getElementById("id_resolve-note") || document.getElementById("id_note-note");
+    if (area) {
+      area.value = area.value ? area.value.replace(/\s*$/, "") + "\n" + body : body;
+      area.focus();
+    }
+    select.value = "";
+  });
+})();

@@ -65,3 +65,18 @@ def login(page, base_url: str, username: str) -> None:
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_load_state("domcontentloaded")
+
+
+AXE = os.path.join(os.path.dirname(__file__), "vendor", "axe.min.js")  # axe-core 4.14.1 (MPL-2.0), vendored
+
+
+def axe_violations(page, impacts=("serious", "critical")) -> list[str]:
+    """Run axe-core in the page (WCAG 2 A/AA rules) and describe each violation of ``impacts``."""
+    page.add_script_tag(path=AXE)
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} -> " + "; ".join(str(n["target"][0]) for n in v["nodes"][:5])
+        for v in result["violations"] if v["impact"] in impacts
+    ]

@@ -66,9 +66,39 @@ def test_queue_tickets_query_count_does_not_grow_with_rows(queue, reviewer, djan
         make_ticket(queue)
     t = make_ticket(queue)
     services.claim_ticket(t.pk, reviewer, t.version)
-    with django_assert_num_queries(1):
-        rows = queries.queue_tickets(queue, queries.TicketFilters())
-        assert [r.assignee.username for r in rows if r.assignee] == ["rita"]
+    with django_assert_num_queries(2):
+        page = queries.queue_tickets(queue, queries.TicketFilters())
+        assert [r.assignee.username for r in page.tickets if r.assignee] == ["rita"]
+    assert (page.total, page.by_status["open"], page.by_status["claimed"]) == (4, 3, 1)
+
+
+def test_queue_tickets_pages_through_every_ticket_once(queue):
+    for _ in range(queries.QUEUE_PAGE_SIZE + 3):
+        make_ticket(queue)
+    first = queries.queue_tickets(queue, queries.TicketFilters(), page=1)
+    second = queries.queue_tickets(queue, queries.TicketFilters(), page=2)
+    assert (first.pages, first.first, first.last, second.first, second.last) == (2, 1, 50, 51, 53)
+    ids = [t.pk for t in first.tickets + second.tickets]
+    assert len(set(ids)) == queries.QUEUE_PAGE_SIZE + 3
+    assert queries.queue_tickets(queue, queries.TicketFilters(), page=99).page == 2  # clamped
+
+
+def test_queue_state_changes_when_a_ticket_is_written_and_only_then(queue, reviewer):
+    t = make_ticket(queue)
+    before = queries.queue_state(queue, queries.TicketFilters())[2]
+    assert queries.queue_state(queue, queries.TicketFilters())[2] == before
+    services.claim_ticket(t.pk, reviewer, t.version)
+    assert queries.queue_state(queue, queries.TicketFilters())[2] != before
+
+
+def test_search_finds_by_number_words_and_session(queue):
+    a = make_ticket(queue, reason="refund over limit")
+    b = make_ticket(queue, reason="address change")
+    type(b).objects.filter(pk=b.pk).update(session_id="sess-42")
+    assert [t.pk for t in queries.search_tickets(f"#{a.pk}")] == [a.pk]
+    assert [t.pk for t in queries.search_tickets("OVER LIMIT")] == [a.pk]
+    assert [t.pk for t in queries.search_tickets("sess-42")] == [b.pk]
+    assert queries.search_tickets("   ") == []
 
 
 def test_queue_summaries_is_one_query(queue, django_assert_num_queries):
