@@ -47,11 +47,16 @@ def assumptions_context(agent_ids: set[int], period) -> list[ContextSection]:
     return [s for s in sections if s is not None]
 
 
-def table_csv(table: Table) -> str:
+def table_csv(table: Table, notes: Iterable[str] = ()) -> str:
+    """The table, then (after an empty line) one "Note" line per restatement or figure not shown."""
     out = io.StringIO()
     writer = csv_writer(out)
     writer.writerow(table.headers)
     writer.writerows(table.plain_rows())
+    notes = list(notes)
+    if notes:
+        writer.writerow([])
+        writer.writerows(["Note", note] for note in notes)
     return out.getvalue()
 
 
@@ -64,7 +69,7 @@ def assumption_line(row: AssumptionRow) -> list[object]:
 
 
 def table_xlsx(table: Table, assumptions: Iterable[AssumptionRow], title: str,
-               context: Iterable[ContextSection] = ()) -> bytes:
+               context: Iterable[ContextSection] = (), notes: Iterable[str] = ()) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = "ROI"
@@ -80,6 +85,11 @@ def table_xlsx(table: Table, assumptions: Iterable[AssumptionRow], title: str,
                 cell.number_format = fmt
     for cell in sheet[sheet.max_row]:
         cell.font = Font(bold=True)
+    notes = list(notes)
+    if notes:
+        sheet.append([])
+        for note in notes:
+            append_xlsx_row(sheet, ["Note", note])
     sheet.freeze_panes = "B2"
 
     ledger = book.create_sheet("Assumptions")

@@ -126,6 +126,11 @@ class AssumptionForm(forms.Form):
                                      help_text="In force from this UTC day until a later row.")
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000,
                              help_text="Required: why the figure is what it is (kept in the audit trail).")
+    restatement_reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, required=False,
+        label="Reason for restating closed periods",
+        help_text="Only when the change is effective inside a closed month: why its reported figures change.",
+    )
 
     def clean_currency(self) -> str:
         value = (self.cleaned_data.get("currency") or "").strip().upper()

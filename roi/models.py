@@ -199,3 +199,37 @@ class ArchivedRunDay(models.Model):
 def month_start(day: date) -> date:
     return day.replace(day=1)
 
+
+
+class PeriodClose(models.Model):
+    """A month finance has closed: its whole-company figures as reported at the close, kept so a later
+    restatement (an assumption change effective inside the month) can show before and after."""
+
+    month = models.DateField(unique=True)  # the first day of the month
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    closed_at = models.DateTimeField(default=timezone.now)
+    figures = models.JSONField(default=dict)  # column key -> total as text (roi.tables.COLUMNS)
+
+    class Meta:
+        ordering = ["-month"]
+
+    def __str__(self) -> str:
+        return f"{self.month:%B %Y} (closed)"
+
+
+class Restatement(models.Model):
+    """An assumption change recorded after ``close`` whose effective date falls inside (or before) the
+    closed month: the month's figures are restated, with the reason finance gave."""
+
+    close = models.ForeignKey(PeriodClose, on_delete=models.PROTECT, related_name="restatements")
+    assumption = models.ForeignKey(AssumptionRow, on_delete=models.PROTECT, related_name="restatements")
+    reason = models.TextField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+        constraints = [models.CheckConstraint(condition=~models.Q(reason=""), name="roi_restatement_reason_required")]
+
+    def __str__(self) -> str:
+        return f"{self.close} restated by assumption row {self.assumption_id}"

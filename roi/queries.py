@@ -37,7 +37,7 @@ from .calculations import (
     trailing_months,
     year_earlier,
 )
-from .models import REPORT_CURRENCY, ArchivedRunDay, AssumptionKind, AssumptionRow, Budget
+from .models import REPORT_CURRENCY, ArchivedRunDay, AssumptionKind, AssumptionRow, Budget, PeriodClose
 
 # Tickets whose human work is finished; a reopened ticket leaves this set until it is resolved again.
 FINISHED_TICKET_STATUSES = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
@@ -319,3 +319,14 @@ def runs_behind(agent_ids: list[int], start: date, end: date, limit: int = 500) 
     for run in runs:
         run.automated = run.status == RunStatus.OK and not run.has_escalation and not run.ticketed
     return runs
+
+
+def closes_within(period: Period) -> list[PeriodClose]:
+    """Closed months inside ``period``, with their restatements and the assumption rows behind them
+    (2 queries)."""
+    return list(
+        PeriodClose.objects.filter(month__gte=period.start, month__lt=period.end)
+        .select_related("closed_by")
+        .prefetch_related("restatements__assumption", "restatements__recorded_by")
+        .order_by("month")
+    )

@@ -13,7 +13,16 @@ from django.utils import timezone
 
 from agentops.models import Agent, Department
 
-from .models import KIND_SCOPE, AssumptionKind, AssumptionRow, Budget, validate_scope
+from .calculations import add_months
+from .models import (
+    KIND_SCOPE,
+    AssumptionKind,
+    AssumptionRow,
+    Budget,
+    PeriodClose,
+    Restatement,
+    validate_scope,
+)
 
 
 @dataclass(frozen=True)
@@ -46,12 +55,20 @@ def row_in_force(kind: str, day: date, *, agent_id: int | None, department_id: i
     return rows.order_by("-effective_from", "-id").first()
 
 
-def record_assumption(change: AssumptionChange, changed_by, *, changed_at: datetime | None = None) -> AssumptionRow:
+def closed_months_from(day: date) -> list[PeriodClose]:
+    """Closed months a change effective from ``day`` reaches: the month of ``day`` and every later one."""
+    return list(PeriodClose.objects.filter(month__gte=day.replace(day=1)).order_by("month"))
+
+
+def record_assumption(change: AssumptionChange, changed_by, *, changed_at: datetime | None = None,
+                      restatement_reason: str = "") -> AssumptionRow:
     """Append a row to the ledger; the row previously in force on that day becomes ``previous``.
 
     Nothing is edited: a correction of a past figure is a new row with the same ``effective_from``
     (the later recorded row wins), so every earlier value stays readable with who changed it and why.
     ``changed_at`` defaults to now; pass it only when importing a historical ledger (the demo seed).
+    A change effective inside a closed month restates it (and every later closed month): that needs
+    ``restatement_reason``, and a ``Restatement`` row per month records it.
     Raises ValidationError for a bad scope, currency, range or an empty reason.
     """
     low = change.value_base if change.value_low is None else change.value_low
@@ -62,14 +79,38 @@ def record_assumption(change: AssumptionChange, changed_by, *, changed_at: datet
     _validate(change, low, high, agent_id, department_id, currency)
     with transaction.atomic():
         _series_lock(change.kind, agent_id, department_id, currency)
+        closed = closed_months_from(change.effective_from)
+        if closed and not restatement_reason.strip():
+            months = ", ".join(f"{c.month:%B %Y}" for c in closed)
+            raise ValidationError({"restatement_reason": (
+                f"This change is effective inside closed periods ({months}): their reported figures will be "
+                "restated. Give the reason for the restatement."
+            )})
         previous = row_in_force(change.kind, change.effective_from, agent_id=agent_id,
                                 department_id=department_id, currency=currency)
-        return AssumptionRow.objects.create(
+        row = AssumptionRow.objects.create(
             kind=change.kind, agent_id=agent_id, department_id=department_id, currency=currency,
             value_low=low, value_base=change.value_base, value_high=high,
             effective_from=change.effective_from, reason=change.reason.strip(),
             changed_by=changed_by, changed_at=changed_at or timezone.now(), previous=previous,
         )
+        Restatement.objects.bulk_create([
+            Restatement(close=c, assumption=row, reason=restatement_reason.strip(), recorded_by=changed_by,
+                        recorded_at=row.changed_at)
+            for c in closed
+        ])
+        return row
+
+
+def close_month(month: date, closed_by, figures: dict[str, str], today: date) -> PeriodClose:
+    """Close a finished month with its figures as reported now (whole-company totals)."""
+    month = month.replace(day=1)
+    if add_months(month, 1) > today:
+        raise ValidationError("Only a month that has ended can be closed.")
+    with transaction.atomic():
+        if PeriodClose.objects.select_for_update().filter(month=month).exists():
+            raise ValidationError(f"{month:%B %Y} is already closed.")
+        return PeriodClose.objects.create(month=month, closed_by=closed_by, figures=figures)
 
 
 def _validate(change: AssumptionChange, low: Decimal, high: Decimal, agent_id: int | None,

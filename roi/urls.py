@@ -10,6 +10,7 @@ urlpatterns = [
     path("export.xlsx", views.export_xlsx, name="export_xlsx"),
     path("print/", views.print_view, name="print"),
     path("assumptions/", views.assumptions, name="assumptions"),
+    path("close/", views.close_period, name="close_period"),
     path("spend/", views.spend, name="spend"),
     path("tickets/", views.tickets, name="tickets"),
     path("runs/", views.runs, name="runs"),

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agentops.models import Agent, Department
 from agentops.permissions import FINANCE, OPERATIONS, REVIEWERS, has_role, role_required
@@ -19,8 +19,8 @@ from agentops.permissions import FINANCE, OPERATIONS, REVIEWERS, has_role, role_
 from . import charts, exports, queries, services
 from .calculations import MissingExchangeRate, Period, RoiRow, custom_period
 from .forms import AssumptionForm, BudgetForm, ReportForm, parse_month
-from .models import REPORT_CURRENCY
-from .tables import COLUMNS, Table, build_table
+from .models import REPORT_CURRENCY, PeriodClose
+from .tables import COLUMNS, ROI_MIN_COST_PER_MONTH, Table, build_table
 
 
 def safe_reverse(name: str, *args, query: dict | None = None) -> str | None:
@@ -74,10 +74,39 @@ def _comparison(bundle: queries.ReportBundle, table: Table) -> list[dict]:
 HEADLINE = ("net_benefit", "roi_percent", "value", "total_cost", "automation_rate", "cpr_agent")
 
 
+def restated_figures(closes: list, table: Table) -> list[dict]:
+    """Before (as closed) and after (as computed now) of the headline totals of one closed month."""
+    columns = {c.key: c for c in table.columns}
+    now = {c.key: cell.text for c, cell in zip(table.columns, table.total, strict=True)}
+    before = closes[0].figures
+    return [{"label": columns[k].label, "before": before.get(k, "—"), "after": now[k],
+             "changed": before.get(k) != now[k]} for k in COMPARED]
+
+
+def restatement_notes(closes: list) -> list[str]:
+    """One line per restatement of a closed month in the report (the page and the exports say so)."""
+    return [
+        f"Restated: {c.month:%B %Y} was closed on {c.closed_at:%Y-%m-%d} by {c.closed_by.get_username()}; "
+        f"restated on {r.recorded_at:%Y-%m-%d} by {r.recorded_by.get_username()} "
+        f"(assumption row {r.assumption_id}, {r.assumption.get_kind_display()} from {r.assumption.effective_from}): "
+        f"{r.reason}"
+        for c in closes for r in c.restatements.all()
+    ]
+
+
+def to_date_note(period: Period, today: date) -> str:
+    """ "to date, 4 of 31 days" while ``period`` is still running (it includes today), else ""."""
+    if period.end <= today:
+        return ""
+    elapsed = max((today - period.start).days + 1, 0)
+    return f"to date, {elapsed} of {period.days} days"
+
+
 def _report_context(form: ReportForm) -> dict:
     period, grouping = form.get_period(), form.cleaned_data["grouping"]
     context: dict = {"form": form, "period": period, "grouping": grouping, "currency": REPORT_CURRENCY,
-                     "query": urlencode(form.data)}
+                     "query": urlencode(form.data), "to_date": to_date_note(period, today_utc()),
+                     "roi_floor": ROI_MIN_COST_PER_MONTH}
     try:
         bundle = queries.report_bundle(period, grouping)
     except MissingExchangeRate as exc:
@@ -85,6 +114,12 @@ def _report_context(form: ReportForm) -> dict:
         return context
     table = build_table(bundle.report, _row_links(period, bundle.agents, dict(form.data)))
     comparison = _comparison(bundle, table)
+    closes = queries.closes_within(period)
+    context.update(
+        closes=closes,
+        restated=restated_figures(closes, table) if len(closes) == 1 and closes[0].restatements.all() else None,
+        can_close=(form.cleaned_data.get("period") == "month" and not closes and not context["to_date"]),
+    )
     context.update(
         bundle=bundle,
         table=table,
@@ -135,7 +170,8 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     context, error = _export_context(request)
     if error:
         return error
-    response = HttpResponse(exports.table_csv(context["table"]), content_type="text/csv; charset=utf-8")
+    notes = restatement_notes(context["closes"]) + context["table"].footnotes
+    response = HttpResponse(exports.table_csv(context["table"], notes), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename(context, "csv")}"'
     return response
 
@@ -149,8 +185,9 @@ def export_xlsx(request: HttpRequest) -> HttpResponse:
     title = f"ROI {context['period'].label} by {context['grouping']}"
     report = context["bundle"].report
     agent_ids = {agent_id for row in report.rows for agent_id in row.agent_ids}
+    notes = restatement_notes(context["closes"]) + context["table"].footnotes
     body = exports.table_xlsx(context["table"], context["bundle"].assumptions, title,
-                              exports.assumptions_context(agent_ids, context["period"]))
+                              exports.assumptions_context(agent_ids, context["period"]), notes)
     response = HttpResponse(body, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     response["Content-Disposition"] = f'attachment; filename="{_filename(context, "xlsx")}"'
     return response
@@ -172,16 +209,50 @@ def print_view(request: HttpRequest) -> HttpResponse:
 def assumptions(request: HttpRequest) -> HttpResponse:
     form = AssumptionForm(request.POST or None, initial={"effective_from": today_utc(), "currency": REPORT_CURRENCY})
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        restating = data.pop("restatement_reason", "")
         try:
-            services.record_assumption(services.AssumptionChange(**form.cleaned_data), request.user)
+            row = services.record_assumption(services.AssumptionChange(**data), request.user,
+                                             restatement_reason=restating)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, "Recorded. The previous value stays in the history below.")
+            restated = ", ".join(f"{r.close.month:%B %Y}" for r in row.restatements.select_related("close"))
+            messages.success(request, "Recorded. The previous value stays in the history below."
+                             + (f" Restated closed periods: {restated}." if restated else ""))
             return redirect("roi:assumptions")
     status = 400 if request.method == "POST" else 200
     series = queries.ledger_series(today_utc())
-    return render(request, "roi/assumptions.html", {"form": form, "series": series}, status=status)
+    closed = PeriodClose.objects.order_by("-month")[:24]
+    return render(request, "roi/assumptions.html", {"form": form, "series": series, "closed": closed}, status=status)
+
+
+@require_POST
+@role_required(FINANCE)
+def close_period(request: HttpRequest) -> HttpResponse:
+    """Close a finished month with its figures as reported now; back to that month's report."""
+    try:
+        month = parse_month(request.POST.get("month", ""))
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("roi:report")
+    form = ReportForm.from_query({"period": "month", "month": f"{month:%Y-%m}", "grouping": "company"}, today_utc())
+    back = f"{reverse('roi:report')}?{urlencode({'period': 'month', 'month': f'{month:%Y-%m}'})}"
+    if not form.is_valid():
+        messages.error(request, "That month cannot be reported.")
+        return redirect(back)
+    context = _report_context(form)
+    if "problem" in context:
+        messages.error(request, context["problem"])
+        return redirect(back)
+    figures = {c.key: cell.text for c, cell in zip(context["table"].columns, context["table"].total, strict=True)}
+    try:
+        services.close_month(month, request.user, figures, today_utc())
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, f"{month:%B %Y} is closed. A later change effective inside it restates it.")
+    return redirect(back)
 
 
 @require_http_methods(["GET", "POST"])

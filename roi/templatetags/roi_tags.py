@@ -43,3 +43,9 @@ def roi_plain(value) -> str:
     if value is None:
         return "—"
     return format(Decimal(value).normalize(), "f")
+
+
+@register.filter
+def index(sequence, position: int):
+    """``sequence[position]`` (the column of a cell, by the cell's loop counter)."""
+    return sequence[position]

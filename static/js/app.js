@@ -19,7 +19,54 @@ function renderPlotlyFigures(root) {
     var config = Object.assign({ responsive: true, displaylogo: false }, fig.config || {});
     window.Plotly.react(target, fig.data || [], fig.layout || {}, config);
     target.dataset.rendered = "1";
+    figuresTable(target, fig);
   });
+}
+
+// Every chart's text alternative: its figures as a table, folded under the chart ("Figures as a
+// table"), built from the same data the chart draws (x and y of each trace; pie labels and values).
+function figuresTable(target, fig) {
+  var id = target.id + "-figures";
+  var old = document.getElementById(id);
+  if (old) old.remove();
+  var traces = (fig.data || []).filter(function (t) { return (t.x || t.labels) && (t.y || t.values); });
+  if (!traces.length) return;
+  var title = (fig.layout && fig.layout.title && (fig.layout.title.text || fig.layout.title)) ||
+    target.getAttribute("aria-label") || "Chart";
+  var box = document.createElement("details");
+  box.id = id;
+  box.className = "chart-figures";
+  var summary = document.createElement("summary");
+  summary.textContent = "Figures as a table";
+  box.appendChild(summary);
+  traces.forEach(function (t, n) {
+    var xs = t.labels || t.x, ys = t.values || t.y;
+    if (t.orientation === "h") { xs = t.y; ys = t.x; }
+    var table = document.createElement("table");
+    var caption = document.createElement("caption");
+    caption.textContent = (typeof title === "string" ? title : "Chart") + (t.name ? ": " + t.name : traces.length > 1 ? " (" + (n + 1) + ")" : "");
+    table.appendChild(caption);
+    var head = table.createTHead().insertRow();
+    ["", t.name || "value"].forEach(function (label) {
+      var th = document.createElement("th");
+      th.scope = "col";
+      th.textContent = label;
+      head.appendChild(th);
+    });
+    var body = table.createTBody();
+    for (var i = 0; i < Math.min(xs.length, 500); i++) {
+      var row = body.insertRow();
+      var th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = xs[i];
+      row.appendChild(th);
+      var td = row.insertCell();
+      td.className = "num";
+      td.textContent = typeof ys[i] === "number" ? ys[i].toLocaleString() : ys[i];
+    }
+    box.appendChild(table);
+  });
+  target.insertAdjacentElement("afterend", box);
 }
 document.addEventListener("DOMContentLoaded", function () { renderPlotlyFigures(document); });
 document.addEventListener("htmx:afterSettle", function (evt) { renderPlotlyFigures(evt.detail.elt); });
@@ -114,3 +161,19 @@ document.addEventListener("DOMContentLoaded", function () {
     toggle.setAttribute("aria-expanded", open ? "true" : "false");
   });
 });
+
+// A table that scrolls sideways (phone widths) must be reachable by keyboard to scroll it.
+function focusableScrollers(root) {
+  (root || document).querySelectorAll(".table-wrap, .waterfall-scroll").forEach(function (el) {
+    if (el.scrollWidth > el.clientWidth + 1) {
+      el.tabIndex = 0;
+      if (!el.hasAttribute("aria-label")) {
+        var cap = el.querySelector("caption, th");
+        el.setAttribute("aria-label", "Scrollable table" + (cap ? ": " + cap.textContent.trim().slice(0, 60) : ""));
+      }
+    }
+  });
+}
+document.addEventListener("DOMContentLoaded", function () { focusableScrollers(document); });
+document.addEventListener("htmx:afterSettle", function () { focusableScrollers(document); });
+window.addEventListener("resize", function () { focusableScrollers(document); });

@@ -77,6 +77,6 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[str]:
         "async () => await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})"
     )
     return [
-        f"{v['id']} ({v['impact']}): {v['help']} -> " + "; ".join(str(n["target"][0]) for n in v["nodes"][:5])
+        f"{v['id']} ({v['impact']}): {v['help']} -> " + "; ".join(str(n["target"][0]) for n in v["nodes"][:12])
         for v in result["violations"] if v["impact"] in impacts
     ]

@@ -79,7 +79,7 @@ def test_report_rows_and_drill_downs(finance_client, data):
     table = response.context["table"]
     assert [row[0].value for row in table.rows] == ["Refunds", "Triage", "Support — department costs"]
     assert table.totals_by_key()["runs"] == 4
-    handoffs_cell = table.rows[1][3]
+    handoffs_cell = table.rows[1][table.position("handoffs")]
     assert handoffs_cell.link.startswith(reverse("roi:tickets")) and f"agent={triage.pk}" in handoffs_cell.link
     assert "Assumptions used" in response.content.decode()
 
@@ -93,7 +93,8 @@ def test_bad_input_over_htmx_is_shown_inline(finance_client):
 
 def test_department_runs_drill_down_to_the_agents(finance_client, data):
     response = finance_client.get(reverse("roi:report"), {**MARCH, "grouping": "department"})
-    runs_cell = response.context["table"].rows[0][1]
+    table = response.context["table"]
+    runs_cell = table.rows[0][table.position("runs")]
     assert runs_cell.link.startswith(reverse("roi:report")) and "grouping=agent" in runs_cell.link
     assert "month=2026-03" in runs_cell.link
 
@@ -123,7 +124,10 @@ def test_csv_holds_exactly_the_rows_and_numbers_on_the_page(finance_client, data
     assert export["Content-Disposition"] == 'attachment; filename="roi_2026-03-01_2026-03-31_agent.csv"'
     rows = list(csv.reader(io.StringIO(export.content.decode())))
     assert rows[0] == page.context["table"].headers
-    assert rows[1:] == _page_rows(page)
+    expected = _page_rows(page)
+    assert rows[1:len(expected) + 1] == expected
+    # after an empty line, one "Note" line per figure not shown (here: ROI % over a tiny cost base)
+    assert rows[len(expected) + 1] == [] and all(r[0] == "Note" for r in rows[len(expected) + 2:])
     # and the page's text shows the same figures
     html = page.content.decode()
     for cell in page.context["table"].total[1:]:
@@ -135,9 +139,8 @@ def test_xlsx_holds_the_same_numbers_and_the_assumptions_used(finance_client, da
     export = finance_client.get(reverse("roi:export_xlsx"), MARCH)
     book = load_workbook(io.BytesIO(export.content))
     sheet = book["ROI"]
-    values = [list(r) for r in sheet.iter_rows(min_row=2, values_only=True)]
     expected = [[cell.value for cell in row] for row in page.context["table"].rows + [page.context["table"].total]]
-    assert len(values) == len(expected)
+    values = [list(r) for r in sheet.iter_rows(min_row=2, max_row=len(expected) + 1, values_only=True)]
     for got, want in zip(values, expected, strict=True):
         assert [None if w is None else (w if isinstance(w, str) else Decimal(str(w))) for w in want] == [
             None if g is None else (g if isinstance(g, str) else Decimal(str(g))) for g in got]
