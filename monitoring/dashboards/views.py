@@ -15,7 +15,7 @@ from django.utils import timezone
 from agentops.models import Agent, Department, LifecycleStage
 from agentops.permissions import OPERATIONS, role_required
 from monitoring import timerange
-from monitoring.dashboards import charts, queries
+from monitoring.dashboards import access, charts, queries
 from monitoring.dashboards.failure_origin import failure_origin
 from monitoring.dashboards.forms import RunFilterForm
 from monitoring.ingest.models import Run
@@ -157,7 +157,7 @@ def _run_filters(request: HttpRequest) -> tuple[RunFilterForm, timerange.TimeRan
     return form, time_range
 
 
-@role_required(OPERATIONS)
+@role_required(OPERATIONS, unless=access.may_open_session)
 def runs(request: HttpRequest) -> HttpResponse:
     context = _range_context(request, None) | {"form": RunFilterForm(request.GET or None)}
     try:
@@ -212,7 +212,7 @@ def runs_export(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@role_required(OPERATIONS)
+@role_required(OPERATIONS, unless=access.may_open_run)
 def run_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     run = Run.objects.select_related("agent", "prompt").filter(trace_id=trace_id).order_by("-started_at").first()
     if run is None:
