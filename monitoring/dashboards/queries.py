@@ -7,11 +7,11 @@ import binascii
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from agentops.models import Agent, PromptVersion
@@ -37,29 +37,44 @@ def _check_upper(value: float | None, limit: float | None) -> str | None:
     return SLO_AT_RISK if value >= limit * AT_RISK_MARGIN else SLO_MET
 
 
-def slo_status(agent: Agent, summary: Summary) -> str:
-    """met / at_risk / breached over the summary's runs; ``none`` without targets or runs."""
+def slo_checks(agent: Agent, summary: Summary) -> list[tuple[str, str]]:
+    """(target, met / at_risk / breached) for each SLO target the agent has, over the summary's runs."""
     if not summary.runs:
-        return SLO_NONE
+        return []
     budget = error_budget(agent)
     checks = [
-        _check_upper(summary.p95, agent.slo_p95_latency_ms),
-        _check_upper(summary.errors / summary.runs, budget),
-        _check_upper(float(summary.cost_per_run), float(agent.slo_max_cost_per_run)
-                     if agent.slo_max_cost_per_run is not None else None),
+        ("p95 latency", _check_upper(summary.p95, agent.slo_p95_latency_ms)),
+        ("success rate", _check_upper(summary.errors / summary.runs, budget)),
+        ("cost per run", _check_upper(float(summary.cost_per_run), float(agent.slo_max_cost_per_run)
+                                      if agent.slo_max_cost_per_run is not None else None)),
     ]
     if agent.slo_min_quality is not None and summary.quality is not None:
         # Quality must stay above its floor: mirror it into an "upper" check on the shortfall.
         floor = float(agent.slo_min_quality)
-        checks.append(SLO_BREACHED if summary.quality < floor else
-                      SLO_AT_RISK if summary.quality < floor + (1 - floor) * (1 - AT_RISK_MARGIN) else SLO_MET)
-    found = [c for c in checks if c]
+        checks.append(("quality", SLO_BREACHED if summary.quality < floor else
+                       SLO_AT_RISK if summary.quality < floor + (1 - floor) * (1 - AT_RISK_MARGIN) else SLO_MET))
+    return [(name, status) for name, status in checks if status]
+
+
+def slo_status(agent: Agent, summary: Summary) -> str:
+    """met / at_risk / breached over the summary's runs; ``none`` without targets or runs."""
+    found = [status for _name, status in slo_checks(agent, summary)]
     if not found:
         return SLO_NONE
     for status in (SLO_BREACHED, SLO_AT_RISK):
         if status in found:
             return status
     return SLO_MET
+
+
+def failing_targets(agent: Agent, summary: Summary) -> list[str]:
+    """The targets behind the status: the breached ones, else the ones at risk."""
+    checks = slo_checks(agent, summary)
+    for status in (SLO_BREACHED, SLO_AT_RISK):
+        names = [name for name, s in checks if s == status]
+        if names:
+            return names
+    return []
 
 
 @dataclass
@@ -69,6 +84,8 @@ class Tile:
     previous: Summary
     status: str
     burn_rate: float | None
+    failing: list[str] = field(default_factory=list)  # SLO targets breached (or at risk)
+    open_alerts: int = 0
 
     def change(self, metric: str) -> float | None:
         """Absolute change of a metric against the previous period (None when either side is empty)."""
@@ -78,13 +95,23 @@ class Tile:
         return now - before
 
 
+STATUS_ORDER = [SLO_BREACHED, SLO_AT_RISK, SLO_MET, SLO_NONE]
+
+
+def severity(tile: Tile) -> tuple:
+    """Worst first: most open alerts, then SLO breached / at risk, then the fastest error-budget burn."""
+    burn = tile.burn_rate if tile.burn_rate is not None else -1.0
+    return (-tile.open_alerts, STATUS_ORDER.index(tile.status), -burn, tile.agent.name.lower())
+
+
 SORTS = {
+    "severity": ("severity (alerts, SLO, error-budget burn)", severity, False),
     "name": ("name", lambda t: t.agent.name.lower(), False),
     "runs": ("volume", lambda t: t.current.runs, True),
     "success": ("success rate", lambda t: t.current.success_rate if t.current.runs else 101.0, False),
     "p95": ("p95 latency", lambda t: t.current.p95 or 0.0, True),
     "cost": ("cost per run", lambda t: t.current.cost_per_run or Decimal(0), True),
-    "status": ("SLO status", lambda t: [SLO_BREACHED, SLO_AT_RISK, SLO_MET, SLO_NONE].index(t.status), False),
+    "status": ("SLO status", lambda t: STATUS_ORDER.index(t.status), False),
 }
 
 
@@ -97,15 +124,19 @@ def overview_agents(department_id: int | None = None, stage: str | None = None) 
     return agents
 
 
-def overview_tiles(agents: Iterable[Agent], time_range: TimeRange, sort: str = "status") -> tuple[list[Tile], Tile | None]:
-    """Tiles for ``agents`` (sorted) and a fleet tile summing them; reads rollups only."""
+def overview_tiles(agents: Iterable[Agent], time_range: TimeRange, sort: str = "severity",
+                   alert_counts: dict[int, int] | None = None) -> tuple[list[Tile], Tile | None]:
+    """Tiles for ``agents`` (sorted; by severity unless asked otherwise) and a fleet tile summing
+    them; reads rollups only. ``alert_counts``: open alerts per agent id."""
     agents = list(agents)
+    alert_counts = alert_counts or {}
     current, previous = summaries(time_range, [a.id for a in agents])
     tiles = []
     for agent in agents:
         cur, prev = current.get(agent.id, Summary()), previous.get(agent.id, Summary())
-        tiles.append(Tile(agent, cur, prev, slo_status(agent, cur), burn_rate(agent, cur)))
-    _, key, reverse = SORTS.get(sort, SORTS["status"])
+        tiles.append(Tile(agent, cur, prev, slo_status(agent, cur), burn_rate(agent, cur),
+                          failing_targets(agent, cur), alert_counts.get(agent.id, 0)))
+    _, key, reverse = SORTS.get(sort, SORTS["severity"])
     tiles.sort(key=key, reverse=reverse)
     if not tiles:
         return [], None
@@ -121,8 +152,19 @@ def has_telemetry() -> bool:
     return Run.objects.exists()
 
 
-def open_alerts(limit: int = 20) -> list[AlertEvent]:
-    return list(AlertEvent.objects.filter(resolved_at__isnull=True).select_related("rule", "agent")[:limit])
+def open_alerts(department_id: int | None = None, limit: int = 20) -> list[AlertEvent]:
+    """Open alerts, for one department's agents (and fleet-wide alerts) when ``department_id`` is given."""
+    events = AlertEvent.objects.filter(resolved_at__isnull=True)
+    if department_id:
+        events = events.filter(Q(agent__department_id=department_id) | Q(agent__isnull=True))
+    return list(events.select_related("rule", "agent").order_by("-opened_at")[:limit])
+
+
+def open_alert_counts() -> dict[int, int]:
+    """Open alerts per agent id (1 query)."""
+    rows = (AlertEvent.objects.filter(resolved_at__isnull=True, agent__isnull=False)
+            .values_list("agent_id").annotate(n=Count("id")))
+    return dict(rows)
 
 
 def prompt_changes(agent: Agent, time_range: TimeRange) -> list[PromptVersion]:

@@ -63,7 +63,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     context = _range_context(request, None)
     context.update({
         "departments": Department.objects.order_by("name"), "stages": LifecycleStage.choices,
-        "sorts": [(k, v[0]) for k, v in queries.SORTS.items()], "sort": request.GET.get("sort", "status"),
+        "sorts": [(k, v[0]) for k, v in queries.SORTS.items()], "sort": request.GET.get("sort", "severity"),
         "stage": request.GET.get("stage", ""),
     })
     try:
@@ -79,8 +79,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         template = "monitoring/overview.html#tiles" if request.htmx else "monitoring/overview.html"
         return render(request, template, context)
     agents = queries.overview_agents(department_id, context["stage"] or None)
-    tiles, fleet = queries.overview_tiles(agents, time_range, context["sort"])
-    context.update({"tiles": tiles, "fleet": fleet, "open_alerts": queries.open_alerts()})
+    tiles, fleet = queries.overview_tiles(agents, time_range, context["sort"], queries.open_alert_counts())
+    context.update({"tiles": tiles, "fleet": fleet, "open_alerts": queries.open_alerts(department_id)})
     template = "monitoring/overview.html#tiles" if request.htmx else "monitoring/overview.html"
     return render(request, template, context)
 
@@ -130,7 +130,8 @@ def _agent_charts(agent: Agent, time_range: timerange.TimeRange) -> dict:
     floor = float(agent.slo_min_quality) if agent.slo_min_quality is not None else None
     max_cost = float(agent.slo_max_cost_per_run) if agent.slo_max_cost_per_run is not None else None
     tile = queries.Tile(agent, summary, previous.get(agent.id, rollup_queries.Summary()),
-                        queries.slo_status(agent, summary), rollup_queries.burn_rate(agent, summary))
+                        queries.slo_status(agent, summary), rollup_queries.burn_rate(agent, summary),
+                        queries.failing_targets(agent, summary))
     return {
         "tile": tile,
         "tier_label": {"m": "per minute", "h": "per hour", "d": "per day"}[tier],

@@ -1,0 +1,70 @@
+"""The overview puts the worst agent first, names the SLO target that failed, says "error-budget burn",
+and its department filter applies to the alert banner too."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from monitoring.alerts.models import AlertEvent, AlertMetric, AlertRule
+from monitoring.rollups import cells as rollups
+from tests.factories import make_agent, make_department
+from tests.monitoring.factories import make_run
+
+pytestmark = pytest.mark.django_db
+
+
+def _runs(agent, n: int, **kw) -> None:
+    now = timezone.now()
+    runs = [make_run(agent, started_at=now - timedelta(minutes=5 + i), **kw) for i in range(n)]
+    rollups.refresh_for_runs([r.id for r in runs])
+
+
+def _alert(agent, message="slow") -> AlertEvent:
+    rule = AlertRule.objects.create(agent=agent, name=f"rule {message}", metric=AlertMetric.P95_LATENCY,
+                                    threshold=Decimal("100"), window_minutes=15)
+    return AlertEvent.objects.create(rule=rule, agent=agent, value=3000, threshold=rule.threshold, message=message)
+
+
+def test_default_order_is_open_alerts_then_slo_then_burn(ops_client):
+    calm = make_agent("Aaron Calm", slo_p95_latency_ms=10_000)
+    slow = make_agent("Bea Slow", slo_p95_latency_ms=500)
+    alarmed = make_agent("Zed Alarmed", slo_p95_latency_ms=10_000)
+    for agent, ms in ((calm, 200), (slow, 2000), (alarmed, 200)):
+        _runs(agent, 3, duration_ms=ms)
+    _alert(alarmed, "one")
+    _alert(alarmed, "two")
+    html = ops_client.get(reverse("monitoring:overview")).content.decode()
+    order = [html.index(f'data-agent="{a.slug}"') for a in (alarmed, slow, calm)]
+    assert order == sorted(order)
+    assert "2 open alerts" in html
+
+
+def test_the_slo_pill_names_the_failed_target(ops_client):
+    agent = make_agent("Billing Bot", slo_p95_latency_ms=500)
+    _runs(agent, 4, duration_ms=2000)
+    html = ops_client.get(reverse("monitoring:overview")).content.decode()
+    assert ": p95 latency</span>" in html
+    assert "Error-budget burn" in html and "Budget burn" not in html
+
+
+def test_department_filter_applies_to_the_alert_banner(ops_client):
+    sales, support = make_department("Sales"), make_department("Support")
+    seller, helper = make_agent("Seller", department=sales), make_agent("Helper", department=support)
+    _runs(seller, 1)
+    _runs(helper, 1)
+    _alert(seller, "sales alert")
+    _alert(helper, "support alert")
+    html = ops_client.get(reverse("monitoring:overview"), {"department": support.pk}).content.decode()
+    assert "support alert" in html and "sales alert" not in html
+
+
+def test_the_pill_names_breached_targets_before_those_at_risk(ops_client):
+    agent = make_agent("A", slo_p95_latency_ms=1000, slo_max_cost_per_run=Decimal("0.05"))
+    _runs(agent, 4, duration_ms=2000, cost="0.048")  # p95 breached; cost per run at risk
+    html = ops_client.get(reverse("monitoring:overview")).content.decode()
+    assert ": p95 latency</span>" in html and "cost per run</span>" not in html
