@@ -18,6 +18,7 @@ urlpatterns = [
     path("alerts/rules/new/", alert_views.alert_rule_create, name="alert_rule_create"),
     path("alerts/rules/<int:pk>/", alert_views.alert_rule_edit, name="alert_rule_edit"),
     path("alerts/rules/<int:pk>/test/", alert_views.alert_rule_test, name="alert_rule_test"),
+    path("alerts/events/<int:pk>/<slug:action>/", alert_views.alert_event_action, name="alert_event_action"),
     path("dead-letters/", ingest_views.dead_letters, name="dead_letters"),
     path("dead-letters/<int:batch_id>/replay/", ingest_views.replay_dead_letter, name="replay_dead_letter"),
     path("dead-letters/replay-all/", ingest_views.replay_all_dead_letters, name="replay_all_dead_letters"),

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 from django import template
 
+from agentops import formatting
+
 register = template.Library()
 
 
 @register.filter
 def duration(seconds: float | None) -> str:
-    """Seconds as a compact human duration: 45s, 12m, 3h 05m, 2d 4h."""
-    if seconds is None:
-        return "—"
-    s = int(round(abs(seconds)))
-    if s < 60:
-        return f"{s}s"
-    minutes, _ = divmod(s, 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h"
+    """A human working time by the one rule of agentops.formatting: 45 s, 12 min, 3 h 05 min, 2 d 4 h."""
+    return formatting.format_work_time(seconds)
 
 
 @register.filter

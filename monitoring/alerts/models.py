@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+
+from agentops.formatting import shown_latency_ms
 
 
 class AlertMetric(models.TextChoices):
@@ -21,6 +25,21 @@ class AlertMetric(models.TextChoices):
 
 # Metrics that fire when the value falls *below* the threshold; all others fire above it.
 BELOW_METRICS = frozenset({AlertMetric.SUCCESS_RATE, AlertMetric.QUALITY})
+
+
+# The precision alert values are shown with (monitoring.alerts.services.format_metric) and compared at.
+SHOWN_QUANTUM = {
+    AlertMetric.SUCCESS_RATE: Decimal("0.1"), AlertMetric.ERROR_RATE: Decimal("0.1"),
+    AlertMetric.ESCALATION_RATE: Decimal("0.1"), AlertMetric.QUALITY: Decimal("0.001"),
+    AlertMetric.COST_PER_RUN: Decimal("0.0001"), AlertMetric.BURN_RATE: Decimal("0.1"),
+}
+
+
+def shown(metric: str, value: float | Decimal) -> Decimal:
+    """``value`` rounded as it is displayed for ``metric``."""
+    if metric == AlertMetric.P95_LATENCY:
+        return shown_latency_ms(value)
+    return Decimal(str(value)).quantize(SHOWN_QUANTUM.get(metric, Decimal("0.000001")), rounding=ROUND_HALF_UP)
 
 
 class AlertRule(models.Model):
@@ -54,11 +73,18 @@ class AlertRule(models.Model):
         return self.metric in BELOW_METRICS
 
     def breaches(self, value: float) -> bool:
-        limit = float(self.threshold)
+        """Compared at the precision the value and threshold are shown with (``shown``), so a message
+        never reads "quality 0.800 below the threshold 0.800"."""
+        value, limit = shown(self.metric, value), shown(self.metric, self.threshold)
         return value < limit if self.fires_below else value > limit
 
     def email_list(self) -> list[str]:
         return [a.strip() for a in self.email_to.split(",") if a.strip()]
+
+    @property
+    def has_channel(self) -> bool:
+        """A webhook or an e-mail address to notify (else the rule shows on the pages only)."""
+        return bool(self.webhook_url or self.email_list())
 
 
 class AlertEvent(models.Model):
@@ -73,6 +99,12 @@ class AlertEvent(models.Model):
     last_value = models.FloatField(null=True, blank=True)
     threshold = models.DecimalField(max_digits=14, decimal_places=6)
     message = models.CharField(max_length=500)
+    # Someone is on it (acknowledged) or it may wait (snoozed until then: off the overview banner and
+    # out of the severity order, still listed on the alerts page). Neither closes the event.
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="+")
+    snoozed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-opened_at"]
@@ -88,6 +120,9 @@ class AlertEvent(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+    def is_snoozed(self, now=None) -> bool:
+        return self.snoozed_until is not None and self.snoozed_until > (now or timezone.now())
 
 
 class AlertDelivery(models.Model):

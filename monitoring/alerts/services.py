@@ -21,7 +21,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from monitoring.alerts.models import BELOW_METRICS, AlertDelivery, AlertEvent, AlertMetric, AlertRule
+from agentops import formatting
+from monitoring.alerts.models import BELOW_METRICS, AlertDelivery, AlertEvent, AlertMetric, AlertRule, shown
 from monitoring.rollups.queries import Summary, burn_rate, metric_value, summaries
 from monitoring.timerange import TimeRange
 
@@ -73,19 +74,20 @@ _NOUNS = {AlertMetric.P95_LATENCY: "p95 latency", AlertMetric.SUCCESS_RATE: "suc
 
 
 def format_metric(metric: str, value: float | Decimal | None) -> str:
-    """A metric's value the way people read it: 33.9 s, 81.1 %, 0.775, $0.0123, 14.4x."""
+    """A metric's value the way people read it (33.90 s, 81.1 %, 0.775, $0.0123, 14.4x), rounded
+    exactly as ``AlertRule.breaches`` compares it."""
     if value is None:
         return "–"
-    value = float(value)
     if metric == AlertMetric.P95_LATENCY:
-        return f"{value / 1000:,.1f} s" if value >= 10_000 else f"{value:,.0f} ms"
+        return formatting.format_latency(value)
+    value = shown(metric, value)
     if metric in (AlertMetric.SUCCESS_RATE, AlertMetric.ERROR_RATE, AlertMetric.ESCALATION_RATE):
-        return f"{value:.1f} %"
+        return f"{value:,.1f} %"
     if metric == AlertMetric.QUALITY:
-        return f"{value:.3f}"  # two places would print 0.795 as "0.80, below the threshold 0.80"
+        return f"{value:.3f}"
     if metric == AlertMetric.COST_PER_RUN:
         return f"${value:,.4f}"
-    return f"{value:.1f}x"
+    return f"{value:,.1f}x"
 
 
 def _message(rule: AlertRule, value: float) -> str:
@@ -200,3 +202,27 @@ def deliver_event(event_id: int, kind: str) -> list[AlertDelivery]:
     if event is None:
         return []
     return deliver(event.rule, kind, event)
+
+
+SNOOZE_HOURS = (1, 4, 24)
+
+
+def acknowledge_event(event_id: int, user, now: datetime | None = None) -> AlertEvent:
+    """Mark an open alert as being looked at, by whom; acknowledging twice keeps the first."""
+    now = now or timezone.now()
+    updated = AlertEvent.objects.filter(pk=event_id, resolved_at__isnull=True, acknowledged_at__isnull=True).update(
+        acknowledged_at=now, acknowledged_by=user)
+    event = AlertEvent.objects.get(pk=event_id)
+    if not updated and event.resolved_at is not None:
+        raise ValueError("This alert has already resolved.")
+    return event
+
+
+def snooze_event(event_id: int, user, hours: int, now: datetime | None = None) -> AlertEvent:
+    """Hide an open alert from the overview for ``hours`` (it stays on the alerts page); acknowledges it."""
+    if hours not in SNOOZE_HOURS:
+        raise ValueError(f"Snooze for {', '.join(map(str, SNOOZE_HOURS))} hours.")
+    now = now or timezone.now()
+    acknowledge_event(event_id, user, now)
+    AlertEvent.objects.filter(pk=event_id, resolved_at__isnull=True).update(snoozed_until=now + timedelta(hours=hours))
+    return AlertEvent.objects.get(pk=event_id)

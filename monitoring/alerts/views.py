@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from agentops.permissions import OPERATIONS, role_required
@@ -30,7 +32,9 @@ def _email_delivery() -> str:
 def alert_list(request: HttpRequest) -> HttpResponse:
     return render(request, "monitoring/alerts.html", {
         "rules": AlertRule.objects.select_related("agent").order_by("name"),
-        "open_events": AlertEvent.objects.filter(resolved_at__isnull=True).select_related("rule", "agent"),
+        "open_events": AlertEvent.objects.filter(resolved_at__isnull=True).select_related(
+            "rule", "agent", "acknowledged_by"),
+        "snooze_hours": alerts.SNOOZE_HOURS, "now": timezone.now(),
         "recent_events": AlertEvent.objects.select_related("rule", "agent")[:50],
         "deliveries": AlertDelivery.objects.select_related("rule")[:20],
         "email_backend": _email_delivery(),
@@ -65,6 +69,9 @@ def alert_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def alert_rule_test(request: HttpRequest, pk: int) -> HttpResponse:
     """Send a test notification now (synchronously, so the result is on the next page)."""
     rule = get_object_or_404(AlertRule.objects.select_related("agent"), pk=pk)
+    if not rule.has_channel:
+        messages.warning(request, "This rule has no webhook URL or e-mail address: add one to test sending.")
+        return redirect("monitoring:alerts")
     deliveries = alerts.deliver(rule, AlertDelivery.Kind.TEST)
     if not deliveries:
         messages.warning(request, "This rule has no webhook URL or e-mail address to send to.")
@@ -75,3 +82,24 @@ def alert_rule_test(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, f"Test {delivery.get_channel_display()} to {delivery.target} failed: "
                                     f"{delivery.error}")
     return redirect("monitoring:alerts")
+
+
+@require_POST
+@role_required(OPERATIONS)
+def alert_event_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Acknowledge an open alert, or snooze it (``hours``); back to where the button was."""
+    event = get_object_or_404(AlertEvent, pk=pk)
+    try:
+        if action == "acknowledge":
+            alerts.acknowledge_event(event.pk, request.user)
+            messages.success(request, "Alert acknowledged.")
+        elif action == "snooze":
+            hours = int(request.POST.get("hours", "0")) if request.POST.get("hours", "").isdigit() else 0
+            alerts.snooze_event(event.pk, request.user, hours)
+            messages.success(request, f"Alert snoozed for {hours} h: off the overview until then.")
+        else:
+            raise Http404("No such alert action.")
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    back = request.POST.get("next", "")
+    return redirect(back if url_has_allowed_host_and_scheme(back, {request.get_host()}) and back else "monitoring:alerts")

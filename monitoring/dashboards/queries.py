@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from agentops.models import Agent, PromptVersion
@@ -153,17 +154,19 @@ def has_telemetry() -> bool:
 
 
 def open_alerts(department_id: int | None = None, limit: int = 20) -> list[AlertEvent]:
-    """Open alerts, for one department's agents (and fleet-wide alerts) when ``department_id`` is given."""
-    events = AlertEvent.objects.filter(resolved_at__isnull=True)
+    """Open alerts not snoozed, for one department's agents (and fleet-wide alerts) when ``department_id``
+    is given."""
+    now = timezone.now()
+    events = AlertEvent.objects.filter(resolved_at__isnull=True).exclude(snoozed_until__gt=now)
     if department_id:
         events = events.filter(Q(agent__department_id=department_id) | Q(agent__isnull=True))
     return list(events.select_related("rule", "agent").order_by("-opened_at")[:limit])
 
 
 def open_alert_counts() -> dict[int, int]:
-    """Open alerts per agent id (1 query)."""
+    """Open alerts per agent id, not counting snoozed ones (1 query)."""
     rows = (AlertEvent.objects.filter(resolved_at__isnull=True, agent__isnull=False)
-            .values_list("agent_id").annotate(n=Count("id")))
+            .exclude(snoozed_until__gt=timezone.now()).values_list("agent_id").annotate(n=Count("id")))
     return dict(rows)
 
 

@@ -8,6 +8,7 @@ from django import template
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
+from agentops import formatting
 from monitoring.dashboards.queries import Tile
 from monitoring.rollups.queries import metric_value
 
@@ -19,9 +20,8 @@ _NO_PREVIOUS = format_html('<span class="delta-flat small" title="no data in the
 
 @register.filter
 def ms(value: float | None) -> str:
-    if value is None:
-        return DASH
-    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+    """A latency, by the one rule of agentops.formatting (ms under a second, s above)."""
+    return formatting.format_latency(value)
 
 
 @register.filter
@@ -31,10 +31,13 @@ def pct(value: float | None) -> str:
 
 @register.filter
 def usd(value: Decimal | float | None) -> str:
-    if value is None:
-        return DASH
-    value = Decimal(value)
-    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+    return formatting.format_usd(value)
+
+
+@register.filter
+def count(value) -> str:
+    """A count with thousands separators."""
+    return formatting.format_count(value)
 
 
 @register.filter
@@ -55,9 +58,9 @@ _DELTAS = {
     "error_rate": (False, lambda d: f"{d:+.1f} pt"),
     "quality": (True, lambda d: f"{d:+.2f}"),
     "cost_per_run": (False, lambda d: f"{d:+.4f}"),
-    "p50_latency_ms": (False, lambda d: f"{d:+,.0f} ms"),
-    "p95_latency_ms": (False, lambda d: f"{d:+,.0f} ms"),
-    "p99_latency_ms": (False, lambda d: f"{d:+,.0f} ms"),
+    "p50_latency_ms": (False, lambda d: ("+" if d > 0 else "") + formatting.format_latency(d)),
+    "p95_latency_ms": (False, lambda d: ("+" if d > 0 else "") + formatting.format_latency(d)),
+    "p99_latency_ms": (False, lambda d: ("+" if d > 0 else "") + formatting.format_latency(d)),
 }
 
 

@@ -247,7 +247,7 @@ def test_demo_alert_seed_is_idempotent():
 
 
 @pytest.mark.parametrize("metric, value, text", [
-    ("p95_latency_ms", 33870.4, "33.9 s"), ("p95_latency_ms", 8000, "8,000 ms"), ("success_rate", 81.08, "81.1 %"),
+    ("p95_latency_ms", 33870.4, "33.87 s"), ("p95_latency_ms", 8000, "8.00 s"), ("p95_latency_ms", 850.4, "850 ms"), ("success_rate", 81.08, "81.1 %"),
     ("quality", 0.7952, "0.795"), ("cost_per_run", Decimal("0.01234"), "$0.0123"), ("burn_rate", 14.4, "14.4x"),
     ("error_rate", None, "–"),
 ])
@@ -263,9 +263,24 @@ def test_alert_message_and_page_show_readable_values(ops_client):
     agent = make_agent("Slow Agent")
     rule = _rule(agent, name="Slow Agent: p95 over target", threshold=Decimal("8000"))
     message = _message(rule, 33870.4)
-    assert message == ("Slow Agent: p95 over target: Slow Agent p95 latency 33.9 s over the last 15 min, "
-                       "above the threshold 8,000 ms")
+    assert message == ("Slow Agent: p95 over target: Slow Agent p95 latency 33.87 s over the last 15 min, "
+                       "above the threshold 8.00 s")
     AlertEvent.objects.create(rule=rule, agent=agent, value=33870.4, last_value=33870.4, threshold=rule.threshold,
                               message=message)
     html = ops_client.get(reverse("monitoring:alerts")).content.decode()
-    assert "33.9 s</td>" in html
+    assert "33.87 s</td>" in html
+
+
+@pytest.mark.parametrize("value, fires", [(0.7996, False), (0.7994, True), (0.8, False)])
+def test_a_threshold_is_compared_at_the_precision_it_is_shown(value, fires):
+    """Never "quality 0.800 below the threshold 0.800": what is shown equal does not fire."""
+    rule = AlertRule(name="q", metric="quality", threshold=Decimal("0.8"))
+    assert rule.breaches(value) is fires
+    if fires:
+        assert alerts.format_metric("quality", value) == "0.799"
+
+
+def test_latency_thresholds_compare_at_ten_milliseconds_above_a_second():
+    rule = AlertRule(name="slow", metric="p95_latency_ms", threshold=Decimal("2000"))
+    assert not rule.breaches(2004.9)  # shown as 2.00 s, equal to the threshold
+    assert rule.breaches(2005.0)  # shown as 2.01 s

@@ -68,3 +68,43 @@ def test_the_pill_names_breached_targets_before_those_at_risk(ops_client):
     _runs(agent, 4, duration_ms=2000, cost="0.048")  # p95 breached; cost per run at risk
     html = ops_client.get(reverse("monitoring:overview")).content.decode()
     assert ": p95 latency</span>" in html and "cost per run</span>" not in html
+
+
+def test_acknowledge_and_snooze_an_alert(ops_client, ops_user):
+    agent = make_agent("Helper")
+    _runs(agent, 1)
+    event = _alert(agent, "helper slow")
+    url = reverse("monitoring:alert_event_action", args=[event.pk, "acknowledge"])
+    assert ops_client.post(url).status_code == 302
+    event.refresh_from_db()
+    assert event.acknowledged_by == ops_user and event.acknowledged_at is not None
+    assert "acknowledged" in ops_client.get(reverse("monitoring:alerts")).content.decode()
+
+    snooze = reverse("monitoring:alert_event_action", args=[event.pk, "snooze"])
+    assert ops_client.post(snooze, {"hours": "4"}).status_code == 302
+    event.refresh_from_db()
+    assert event.snoozed_until > timezone.now() + timedelta(hours=3)
+    overview = ops_client.get(reverse("monitoring:overview")).content.decode()
+    assert "helper slow" not in overview and "open alert" not in overview  # off the banner and the order
+    response = ops_client.post(snooze, {"hours": "99"}, follow=True)
+    assert "Snooze for 1, 4, 24 hours." in response.content.decode()
+
+
+def test_alert_actions_are_for_operations(reviewer_client):
+    agent = make_agent("Helper")
+    event = _alert(agent)
+    url = reverse("monitoring:alert_event_action", args=[event.pk, "acknowledge"])
+    assert reviewer_client.post(url).status_code == 403
+
+
+def test_test_send_is_offered_only_with_a_channel(ops_client):
+    agent = make_agent("Helper")
+    silent = AlertRule.objects.create(agent=agent, name="silent", metric=AlertMetric.P95_LATENCY,
+                                      threshold=Decimal("100"))
+    loud = AlertRule.objects.create(agent=agent, name="loud", metric=AlertMetric.P95_LATENCY,
+                                    threshold=Decimal("100"), email_to="ops@example.com")
+    html = ops_client.get(reverse("monitoring:alerts")).content.decode()
+    assert reverse("monitoring:alert_rule_test", args=[loud.pk]) in html
+    assert reverse("monitoring:alert_rule_test", args=[silent.pk]) not in html
+    response = ops_client.post(reverse("monitoring:alert_rule_test", args=[silent.pk]), follow=True)
+    assert "add one to test sending" in response.content.decode()
