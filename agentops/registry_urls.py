@@ -23,6 +23,7 @@ urlpatterns = [
     path("agents/<slug:slug>/rollout/promote/", views.rollout_promote, name="rollout_promote"),
     path("api-keys/", views.apikey_list, name="apikey_list"),
     path("api-keys/new/", views.apikey_create, name="apikey_create"),
+    path("api-keys/<int:pk>/created/", views.apikey_created, name="apikey_created"),
     path("api-keys/<int:pk>/revoke/", views.apikey_revoke, name="apikey_revoke"),
     path("model-prices/", views.modelprice_list, name="modelprice_list"),
     path("model-prices/<int:pk>/delete/", views.modelprice_delete, name="modelprice_delete"),

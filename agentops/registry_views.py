@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from . import queries, services
@@ -308,10 +308,25 @@ def apikey_create(request: HttpRequest) -> HttpResponse:
         key, token = services.create_api_key(
             form.cleaned_data["label"], form.cleaned_data["agent"], created_by=request.user
         )
-        intake_url = request.build_absolute_uri("/v1/traces")
-        context = {"key": key, "token": token, "intake_url": intake_url}
-        return render(request, "agentops/apikey_created.html", context)
+        # Post/redirect/get: a reload of the next page must not create a second key. The token goes
+        # through the session to that page, which shows it once and forgets it.
+        request.session[f"{NEW_TOKEN_SESSION_KEY}{key.pk}"] = token
+        return redirect("registry:apikey_created", pk=key.pk)
     return render(request, "agentops/apikey_form.html", {"form": form})
+
+
+NEW_TOKEN_SESSION_KEY = "new_api_token_"
+
+
+@never_cache  # the response carries the only copy of the token: browsers and proxies must not keep it
+@operations_page
+@require_GET
+def apikey_created(request: HttpRequest, pk: int) -> HttpResponse:
+    """The new key's token, once: taken out of the session, so a reload shows that it was shown."""
+    key = get_object_or_404(ApiKey.objects.select_related("agent"), pk=pk)
+    token = request.session.pop(f"{NEW_TOKEN_SESSION_KEY}{key.pk}", None)
+    context = {"key": key, "token": token, "intake_url": request.build_absolute_uri("/v1/traces")}
+    return render(request, "agentops/apikey_created.html", context)
 
 
 @operations_page

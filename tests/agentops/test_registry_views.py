@@ -308,14 +308,20 @@ def test_prompt_diff_with_a_single_version_shows_an_empty_state(ops_client):
 
 
 def test_create_api_key_shows_the_token_once_with_usage_lines(ops_client, ops_user, agent):
-    response = ops_client.post(reverse("registry:apikey_create"), {"label": "billing prod", "agent": agent.pk})
-    html = response.content.decode()
+    posted = ops_client.post(reverse("registry:apikey_create"), {"label": "billing prod", "agent": agent.pk})
     key = ApiKey.objects.get(label="billing prod")
+    assert posted.status_code == 302 and posted.url == reverse("registry:apikey_created", args=[key.pk])
+    response = ops_client.get(posted.url)
+    html = response.content.decode()
     token = html.split('<div class="secret" id="api-token" tabindex="0">')[1].split("</div>")[0]
     assert ApiKey.authenticate(token) == key and key.agent == agent and key.created_by == ops_user
     assert f"Authorization=Bearer%20{token}" in html and f'-H "Authorization: Bearer {token}"' in html
     assert "no-store" in response["Cache-Control"]
     assert token not in ops_client.get(reverse("registry:apikey_list")).content.decode()
+    # Reloading the page after creation neither creates a second key nor shows the token again.
+    again = ops_client.get(posted.url).content.decode()
+    assert token not in again and 'id="token-gone"' in again
+    assert ApiKey.objects.filter(label="billing prod").count() == 1
 
 
 def test_create_api_key_without_label_is_a_field_error(ops_client):
