@@ -41,7 +41,7 @@ def arrivals(by_day: list[tuple[datetime, int]]) -> go.Figure:
 def handoff_rate_by_agent(rows: list[dict]) -> go.Figure:
     rows = [r for r in rows if r["rate"] is not None][:15]
     return _figure(
-        "Handoff rate by agent (tickets per run)",
+        "Handoff rate by agent (runs handed to a person, %)",
         go.Bar(
             y=[r["agent__name"] for r in rows], x=[round(r["rate"] * 100, 2) for r in rows], orientation="h",
             marker_color="#f08c00", hovertemplate="%{y}: %{x}%<extra></extra>",

@@ -11,10 +11,12 @@ from django.db.models import (
     Avg,
     Count,
     DurationField,
+    Exists,
     ExpressionWrapper,
     F,
     Max,
     Min,
+    OuterRef,
     Q,
     QuerySet,
     Sum,
@@ -351,22 +353,37 @@ def queue_metrics(queue: Queue | None, days: int, now: datetime | None = None) -
     )
 
 
+def _run_rates(since: datetime, until: datetime, agent_ids: set[int], by_prompt: bool) -> dict[tuple, dict]:
+    """Per agent (and prompt version): runs started in the period, how many escalated, how many got a
+    ticket (1 query). The same runs, by the same start time, as the overview's escalation rate."""
+    keys = ["agent_id", "prompt_version"] if by_prompt else ["agent_id"]
+    rows = (
+        Run.objects.filter(agent_id__in=agent_ids, started_at__gte=since, started_at__lt=until)
+        .values(*keys)
+        .annotate(runs=Count("id"), escalated=Count("id", filter=Q(has_escalation=True)),
+                  ticketed=Count("id", filter=Q(Exists(Ticket.objects.filter(run_id=OuterRef("pk"))))))
+    )
+    return {tuple(r[k] for k in keys): r for r in rows}
+
+
+def _with_rates(row: dict, figures: dict | None) -> dict:
+    figures = figures or {}
+    row["runs"] = figures.get("runs", 0)
+    row["escalated"], row["ticketed"] = figures.get("escalated", 0), figures.get("ticketed", 0)
+    row["escalation_rate"] = _ratio(row["escalated"], row["runs"])
+    row["rate"] = _ratio(row["ticketed"], row["runs"])  # runs handed to a person
+    return row
+
+
 def _handoff_rate_by_prompt(in_period: QuerySet, since: datetime, until: datetime) -> list[dict]:
-    """Tickets per run for the (agent, prompt version) pairs with the most tickets (2 queries)."""
+    """For the (agent, prompt version) pairs with the most tickets: the share of their runs (started
+    in the period) that escalated, and that were handed to a person (2 queries)."""
     rows = list(
         in_period.values("agent_id", "agent__name", "prompt_version").annotate(tickets=Count("id"))
         .order_by("-tickets", "agent__name")[:20]
     )
-    runs = {
-        (agent_id, version): n
-        for agent_id, version, n in Run.objects.filter(
-            agent_id__in={r["agent_id"] for r in rows}, started_at__gte=since, started_at__lt=until
-        ).values_list("agent_id", "prompt_version").annotate(n=Count("id"))
-    }
-    for row in rows:
-        row["runs"] = runs.get((row["agent_id"], row["prompt_version"]), 0)
-        row["rate"] = row["tickets"] / row["runs"] if row["runs"] else None
-    return rows
+    rates = _run_rates(since, until, {r["agent_id"] for r in rows}, by_prompt=True)
+    return [_with_rates(row, rates.get((row["agent_id"], row["prompt_version"]))) for row in rows]
 
 
 def _ratio(part: int | None, whole: int | None) -> float | None:
@@ -374,15 +391,9 @@ def _ratio(part: int | None, whole: int | None) -> float | None:
 
 
 def _handoff_rate_by_agent(in_period: QuerySet, since: datetime, until: datetime) -> list[dict]:
-    """Tickets per run, per agent, for the agents that had tickets (2 queries)."""
+    """For the agents with tickets in the period: the share of their runs (started in the period) that
+    escalated (the overview's escalation rate) and that were handed to a person, escalated or sent by
+    a queue rule (the handoff rate); also the tickets opened in the period (2 queries)."""
     per_agent = list(in_period.values("agent_id", "agent__name").annotate(tickets=Count("id")).order_by("-tickets"))
-    runs = dict(
-        Run.objects.filter(agent_id__in=[r["agent_id"] for r in per_agent], started_at__gte=since, started_at__lt=until)
-        .values_list("agent_id")
-        .annotate(n=Count("id"))
-    )
-    for row in per_agent:
-        row["runs"] = runs.get(row["agent_id"], 0)
-        row["rate"] = row["tickets"] / row["runs"] if row["runs"] else None
-    return per_agent
-
+    rates = _run_rates(since, until, {r["agent_id"] for r in per_agent}, by_prompt=False)
+    return [_with_rates(row, rates.get((row["agent_id"],))) for row in per_agent]

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from handoffs import queries, services
 from handoffs.models import Outcome
+from tests.factories import make_agent
 from tests.handoffs.factories import make_queue, make_root_cause, make_ticket
 
 pytestmark = pytest.mark.django_db
@@ -107,3 +108,20 @@ def test_queue_summaries_is_one_query(queue, django_assert_num_queries):
     with django_assert_num_queries(1):
         summaries = queries.queue_summaries()
     assert [(q.name, q.open_count) for q in summaries] == [("IT", 0), ("Support", 1)]
+
+
+def test_escalation_and_handoff_rates_count_the_same_runs_as_the_overview():
+    from handoffs.models import Ticket
+    from tests.handoffs.factories import make_escalation, make_run, record_escalations, record_runs
+
+    queue = make_queue("Rates", is_default=True, open_on_run_failure=True)
+    agent = make_agent("Rated")
+    plain = [make_run(agent) for _ in range(6)]
+    escalated = [make_run(agent, has_escalation=True) for _ in range(3)]
+    failed = make_run(agent, status="error", error_type="Timeout")
+    record_escalations(*[make_escalation(r) for r in escalated])
+    record_runs(failed, *plain)
+    assert Ticket.objects.filter(queue=queue).count() == 4
+    [row] = queries.queue_metrics(None, days=7).by_agent
+    assert (row["runs"], row["escalated"], row["ticketed"], row["tickets"]) == (10, 3, 4, 4)
+    assert row["escalation_rate"] == pytest.approx(0.3) and row["rate"] == pytest.approx(0.4)
