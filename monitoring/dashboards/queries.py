@@ -248,6 +248,17 @@ class WaterfallRow:
     offset_pct: float
     width_pct: float
 
+    @property
+    def io(self) -> list[tuple[str, str]]:
+        """Input and output, each shown (as a conversation when it is one) or said to be missing."""
+        return [("Input", self.step.input), ("Output", self.step.output)]
+
+    @property
+    def extras(self) -> list[tuple[str, object, int]]:
+        """The span's attributes and events, folded on the page with a copy button."""
+        return [("Attributes", self.step.attributes or {}, len(self.step.attributes or {})),
+                ("Events", self.step.events or [], len(self.step.events or []))]
+
 
 def waterfall(run: Run) -> list[WaterfallRow]:
     """The run's steps in tree order (parent before children, siblings by start) with bar geometry."""

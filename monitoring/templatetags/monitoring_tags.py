@@ -100,3 +100,19 @@ def alert_value(value: float | None, metric: str) -> str:
     from monitoring.alerts.services import format_metric
 
     return format_metric(metric, value)
+
+
+@register.filter
+def as_conversation(raw: str):
+    """A step's input or output as conversation turns, or None (monitoring.dashboards.conversation)."""
+    from monitoring.dashboards.conversation import conversation
+
+    return conversation(raw)
+
+
+@register.filter
+def pretty_json(value) -> str:
+    """Attributes and events, indented for reading and copying."""
+    import json
+
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)

@@ -108,3 +108,18 @@ def test_test_send_is_offered_only_with_a_channel(ops_client):
     assert reverse("monitoring:alert_rule_test", args=[silent.pk]) not in html
     response = ops_client.post(reverse("monitoring:alert_rule_test", args=[silent.pk]), follow=True)
     assert "add one to test sending" in response.content.decode()
+
+
+def test_trace_view_shows_conversation_folded_attributes_and_missing_io(ops_client):
+    import json
+
+    agent = make_agent("Talker")
+    run = make_run(agent, input_preview="", output_preview="", steps=[
+        {"kind": "llm", "model": "gpt-4o", "input": json.dumps([{"role": "user", "content": "Refund please"}]),
+         "output": "", "attributes": {"gen_ai.request.model": "gpt-4o"}, "events": []},
+    ])
+    html = ops_client.get(reverse("monitoring:run_detail", args=[run.trace_id])).content.decode()
+    assert "No input or output was recorded for this run" in html
+    assert 'class="turn role-user"' in html and "Refund please" in html
+    assert "No output recorded for this step." in html
+    assert "Attributes (1)" in html and "Events (0)" in html and 'data-copy="attributes-' in html
