@@ -67,7 +67,20 @@ def _comparison(bundle: queries.ReportBundle, table: Table) -> list[dict]:
     earlier = build_table(bundle.year_earlier).totals_by_key()
     columns = {c.key: c for c in COLUMNS}
     return [{"key": k, "label": columns[k].label, "kind": columns[k].kind, "current": current[k],
-             "previous": previous[k], "earlier": earlier[k]} for k in COMPARED]
+             "previous": previous[k], "earlier": earlier[k],
+             "class_previous": delta_class(current[k], previous[k], k in LOWER_IS_BETTER),
+             "class_earlier": delta_class(current[k], earlier[k], k in LOWER_IS_BETTER)} for k in COMPARED]
+
+
+# Figures where a fall is good news (costs): their changes are coloured the other way round.
+LOWER_IS_BETTER = frozenset({"total_cost", "cpr_agent", "cpr_person"})
+
+
+def delta_class(current, other, lower_is_better: bool) -> str:
+    """delta-up (green, good news), delta-down (red) or delta-flat, by the figure's direction."""
+    if current is None or other is None or current == other:
+        return "delta-flat"
+    return "delta-up" if (current > other) != lower_is_better else "delta-down"
 
 
 # The figures finance looks at first, shown above the table with their change on the previous period.

@@ -124,3 +124,12 @@ def test_only_an_ended_month_can_be_closed_once(finance_user):
     services.close_month(date(2026, 3, 1), finance_user, {}, date(2026, 4, 10))
     with pytest.raises(ValidationError, match="already closed"):
         services.close_month(date(2026, 3, 1), finance_user, {}, date(2026, 4, 10))
+
+
+def test_a_cost_decrease_is_coloured_as_good_news():
+    from roi.views import delta_class
+
+    assert delta_class(Decimal("90"), Decimal("100"), lower_is_better=True) == "delta-up"
+    assert delta_class(Decimal("110"), Decimal("100"), lower_is_better=True) == "delta-down"
+    assert delta_class(Decimal("110"), Decimal("100"), lower_is_better=False) == "delta-up"
+    assert delta_class(None, Decimal("100"), lower_is_better=False) == "delta-flat"
