@@ -40,7 +40,7 @@ class AgentForm(forms.ModelForm):
         fields = [
             "name", "slug", "description", "department", "owner", "lifecycle_stage", "model",
             "slo_p95_latency_ms", "slo_min_success_rate", "slo_min_quality", "slo_max_cost_per_run",
-            "baseline_human_minutes",
+            "baseline_human_minutes", "is_test",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
         labels = {"slo_p95_latency_ms": "p95 latency target (ms)"}  # not "P95": Django capitalises

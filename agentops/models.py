@@ -51,6 +51,10 @@ class Agent(models.Model):
     lifecycle_stage = models.CharField(max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.PILOT)
     # Agents first seen in telemetry are registered automatically and wait for an operator to adopt them.
     discovered = models.BooleanField(default=False)
+    # Kept for history, hidden from the overview and lists unless asked for (see UserPreference).
+    archived_at = models.DateTimeField(null=True, blank=True)
+    is_test = models.BooleanField("test agent", default=False,
+                                  help_text="A test or staging agent: hidden from the overview unless asked for.")
     model = models.CharField("default model", max_length=120, blank=True)
     slo_p95_latency_ms = models.PositiveIntegerField(
         "p95 latency target (ms)", null=True, blank=True, validators=[MinValueValidator(1)]
@@ -352,3 +356,19 @@ class AuditEvent(models.Model):
         before, after = self.before or {}, self.after or {}
         keys = list(dict.fromkeys([*before, *after]))
         return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
+
+
+class UserPreference(models.Model):
+    """A choice a user made once and expects to find again (per user, across sessions), e.g. whether
+    the overview shows retired, archived and test agents."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences")
+    key = models.CharField(max_length=60)
+    value = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="user_preference_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} of {self.user_id}"

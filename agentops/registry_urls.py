@@ -13,6 +13,7 @@ urlpatterns = [
     path("agents/<slug:slug>/", views.agent_detail, name="agent_detail"),
     path("agents/<slug:slug>/edit/", views.agent_edit, name="agent_edit"),
     path("agents/<slug:slug>/adopt/", views.agent_adopt, name="agent_adopt"),
+    path("agents/<slug:slug>/archive/", views.agent_archive, name="agent_archive"),
     path("agents/<slug:slug>/prompts/", views.prompt_list, name="prompt_list"),
     path("agents/<slug:slug>/prompts/new/", views.prompt_create, name="prompt_create"),
     path("agents/<slug:slug>/prompts/diff/", views.prompt_diff, name="prompt_diff"),

@@ -154,6 +154,17 @@ def agent_adopt(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "agentops/agent_adopt.html", {"form": form, "agent": agent})
 
 
+@operations_page
+@require_POST
+def agent_archive(request: HttpRequest, slug: str) -> HttpResponse:
+    """Archive the agent, or bring it back (``restore``); back to its page."""
+    agent = _agent_or_404(slug)
+    restore = request.POST.get("restore") == "1"
+    services.set_archived(agent, not restore, request.user)
+    messages.success(request, f"“{agent.name}” {'restored' if restore else 'archived: hidden from the overview and lists unless shown'}.")
+    return redirect(agent)
+
+
 # --- prompt versions --------------------------------------------------------------------------
 
 

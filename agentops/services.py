@@ -156,3 +156,12 @@ def set_user_departments(user: AbstractBaseUser, departments) -> None:
             scope.delete()
     for department_id in wanted - set(current):
         UserDepartment.objects.create(user=user, department_id=department_id)
+
+
+def set_archived(agent, archived: bool, actor=None) -> None:
+    """Archive an agent (kept with its history, hidden from the overview and lists by default) or
+    bring it back."""
+    from django.utils import timezone
+
+    agent.archived_at = timezone.now() if archived else None
+    agent.save(update_fields=["archived_at"])

@@ -116,10 +116,17 @@ SORTS = {
 }
 
 
-def overview_agents(department_id: int | None = None, stage: str | None = None) -> QuerySet[Agent]:
+def overview_agents(department_id: int | None = None, stage: str | None = None,
+                    show_inactive: bool = False) -> QuerySet[Agent]:
+    """The overview's agents: retired, archived and test agents only with ``show_inactive`` (or, for
+    retired ones, when their stage is asked for)."""
     agents = Agent.objects.select_related("department")
-    # Retired agents only show up when asked for by stage.
-    agents = agents.filter(lifecycle_stage=stage) if stage else agents.exclude(lifecycle_stage="retired")
+    if not show_inactive:
+        agents = agents.filter(archived_at__isnull=True, is_test=False)
+    if stage:
+        agents = agents.filter(lifecycle_stage=stage)
+    elif not show_inactive:
+        agents = agents.exclude(lifecycle_stage="retired")
     if department_id:
         agents = agents.filter(department_id=department_id)
     return agents

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from agentops.models import Agent, Department, LifecycleStage
 from agentops.permissions import OPERATIONS, role_required
+from agentops.preferences import SHOW_INACTIVE_AGENTS, remembered_flag
 from monitoring import timerange
 from monitoring.dashboards import access, charts, queries
 from monitoring.dashboards.failure_origin import failure_origin
@@ -78,7 +79,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         context.update(_onboarding_context(request))
         template = "monitoring/overview.html#tiles" if request.htmx else "monitoring/overview.html"
         return render(request, template, context)
-    agents = queries.overview_agents(department_id, context["stage"] or None)
+    context["show_inactive"] = remembered_flag(request, "inactive", SHOW_INACTIVE_AGENTS)
+    agents = queries.overview_agents(department_id, context["stage"] or None, context["show_inactive"])
     tiles, fleet = queries.overview_tiles(agents, time_range, context["sort"], queries.open_alert_counts())
     context.update({"tiles": tiles, "fleet": fleet, "open_alerts": queries.open_alerts(department_id)})
     template = "monitoring/overview.html#tiles" if request.htmx else "monitoring/overview.html"

@@ -123,3 +123,24 @@ def test_trace_view_shows_conversation_folded_attributes_and_missing_io(ops_clie
     assert 'class="turn role-user"' in html and "Refund please" in html
     assert "No output recorded for this step." in html
     assert "Attributes (1)" in html and "Events (0)" in html and 'data-copy="attributes-' in html
+
+
+def test_archived_and_test_agents_are_hidden_unless_shown_and_the_choice_is_remembered(ops_client):
+    live, test_agent = make_agent("Live One"), make_agent("Staging Bot", is_test=True)
+    archived = make_agent("Old Bot")
+    for a in (live, test_agent, archived):
+        _runs(a, 1)
+    response = ops_client.post(reverse("registry:agent_archive", args=[archived.slug]))
+    assert response.status_code == 302
+    archived.refresh_from_db()
+    assert archived.archived_at is not None
+    html = ops_client.get(reverse("monitoring:overview")).content.decode()
+    assert 'data-agent="live-one"' in html and "staging-bot" not in html and "old-bot" not in html
+    shown = ops_client.get(reverse("monitoring:overview"), {"inactive": "1"}).content.decode()
+    assert "staging-bot" in shown and "old-bot" in shown and ">archived</span>" in shown
+    again = ops_client.get(reverse("monitoring:overview")).content.decode()  # remembered for this user
+    assert "staging-bot" in again
+    ops_client.get(reverse("monitoring:overview"), {"inactive": "0"})
+    assert "staging-bot" not in ops_client.get(reverse("monitoring:overview")).content.decode()
+    ops_client.post(reverse("registry:agent_archive", args=[archived.slug]), {"restore": "1"})
+    assert "old-bot" in ops_client.get(reverse("monitoring:overview")).content.decode()
