@@ -177,3 +177,14 @@ function focusableScrollers(root) {
 document.addEventListener("DOMContentLoaded", function () { focusableScrollers(document); });
 document.addEventListener("htmx:afterSettle", function () { focusableScrollers(document); });
 window.addEventListener("resize", function () { focusableScrollers(document); });
+
+// Wide tables (ROI, root causes): the secondary columns (.col-more) fold away (CSS, only when JavaScript runs); a button shows them.
+document.addEventListener("click", function (evt) {
+  var button = evt.target.closest("[data-toggle-columns]");
+  if (!button) return;
+  var table = document.getElementById(button.dataset.toggleColumns);
+  if (!table) return;
+  var all = table.classList.toggle("show-all");
+  button.setAttribute("aria-expanded", all ? "true" : "false");
+  button.textContent = all ? "Show key columns only" : "Show all columns";
+});

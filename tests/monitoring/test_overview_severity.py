@@ -144,3 +144,12 @@ def test_archived_and_test_agents_are_hidden_unless_shown_and_the_choice_is_reme
     assert "staging-bot" not in ops_client.get(reverse("monitoring:overview")).content.decode()
     ops_client.post(reverse("registry:agent_archive", args=[archived.slug]), {"restore": "1"})
     assert "old-bot" in ops_client.get(reverse("monitoring:overview")).content.decode()
+
+
+def test_root_causes_table_leads_with_failure_and_root_cause(ops_client):
+    agent = make_agent("Fails")
+    _runs(agent, 2, status="error", error_type="Timeout", fingerprint="f" * 40)
+    html = ops_client.get(reverse("insights:root_causes")).content.decode()
+    head = html.split('id="failure-groups"')[1].split("</thead>")[0]
+    assert head.index("Failure") < head.index("Root cause") < head.index("Runs")
+    assert 'class="col-more">Agents' in head and 'data-toggle-columns="failure-groups"' in html
