@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from agentops.models import ROLE_REVIEWERS
 from handoffs.models import Outcome
+from tests.browser.conftest import axe_violations
 from tests.conftest import make_user
 from tests.handoffs.factories import make_queue, make_root_cause, make_ticket
 
@@ -82,6 +83,8 @@ def test_reviewer_journey_end_to_end(new_page, live_server, screen):
     expect(page.locator("#queue-counts")).to_contain_text("3 tickets")
     _fits_the_screen(page)
     _no_template_text(page)
+    problems = axe_violations(page)
+    assert not problems, problems
 
     # Failure path: a ticket someone else claimed meanwhile; the plain Claim button of the list.
     from handoffs import services
@@ -104,6 +107,8 @@ def test_reviewer_journey_end_to_end(new_page, live_server, screen):
     expect(page.locator(".messages")).to_contain_text("Urgent, then SLA due, then age")
     _no_template_text(page)
     _fits_the_screen(page)
+    problems = axe_violations(page)
+    assert not problems, problems
 
     # A failed resolve shows its error in place; a saved reply fills the note.
     page.select_option("#id_resolve-outcome", Outcome.CORRECTED_AGENT_ANSWER)
