@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 
-from agentops.models import Agent, Department, LifecycleStage
+from agentops.models import Agent, Department, LifecycleStage, PromptRollout
 from agentops.permissions import OPERATIONS, role_required
 from agentops.preferences import SHOW_INACTIVE_AGENTS, remembered_flag
 from monitoring import timerange
@@ -120,6 +120,7 @@ def agent_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         "failures": queries.recent_failures(agent, time_range),
         "escalations": queries.recent_escalations(agent, time_range),
         "alert_events": queries.agent_alert_events(agent),
+        "rollout": PromptRollout.objects.select_related("candidate", "started_by").filter(agent=agent).first(),
     })
     return render(request, "monitoring/agent_dashboard.html", context)
 

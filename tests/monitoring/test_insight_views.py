@@ -250,7 +250,9 @@ def test_compare_page_points_at_a_running_rollout(ops_client, two_versions):
     services.start_rollout(v1, 30)  # v2 is active; v1 is tried again on 30 % of traffic
     response = ops_client.get(reverse("insights:compare", args=[agent.slug]))
     html = response.content.decode()
-    assert 'id="compare-rollout"' in html and "v1 serves 30 % of traffic" in html
+    # the same rollout banner as on the registry pages, with the link to compare its two arms
+    assert 'id="rollout"' in html and 'id="compare-rollout"' in html and "serves <strong>30 %</strong>" in html
+    assert reverse("registry:rollout_rollback", args=[agent.slug]) in html
     assert f"a=pv{v2.id}&amp;b=pv{v1.id}" in html
     linked = ops_client.get(reverse("insights:compare", args=[agent.slug]), {"a": f"pv{v2.id}", "b": f"pv{v1.id}"})
     assert linked.status_code == 200 and [v.label for v in linked.context["versions"]] == ["v2", "v1"]
@@ -324,3 +326,14 @@ def test_agent_map_filters_by_department(ops_client, traffic):
 def test_agent_map_sorts_the_table(ops_client, traffic):
     response = ops_client.get(reverse("insights:agent_map"), {"sort": "target", "dir": "asc"})
     assert [e.target_label for e in response.context["edges"]] == ["Billing", "human review", "kb.search", "refund"]
+
+
+def test_a_rollout_starts_from_the_comparison_of_a_version_that_is_not_active(ops_client, two_versions):
+    agent, v1, v2 = two_versions  # v2 is active
+    html = ops_client.get(reverse("insights:compare", args=[agent.slug]),
+                          {"a": f"pv{v2.id}", "b": f"pv{v1.id}"}).content.decode()
+    assert 'id="compare-rollout-start"' in html
+    assert reverse("registry:prompt_rollout", args=[agent.slug, v1.version]) in html
+    ops_client.post(reverse("registry:prompt_rollout", args=[agent.slug, v1.version]), {"share": "20"})
+    dashboard = ops_client.get(reverse("monitoring:agent_dashboard", args=[agent.slug])).content.decode()
+    assert 'id="rollout"' in dashboard and "serves <strong>20 %</strong>" in dashboard
