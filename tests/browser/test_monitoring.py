@@ -68,5 +68,5 @@ def test_overview_updates_live_range_switch_redraws_charts_and_trace_shows_water
     rows = page.locator("#waterfall .wf-row")
     expect(rows).to_have_count(2, timeout=SLOW)
     expect(page.locator("#waterfall")).to_contain_text("issue_refund")
-    rows.nth(1).locator("summary").click()
+    rows.nth(1).locator(":scope > summary").click()  # not the folded attributes and events
     expect(rows.nth(1)).to_contain_text("error")
