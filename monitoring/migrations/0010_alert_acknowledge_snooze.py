@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0008_promptdraftcase_to_insights'),
+        ('monitoring', '0009_partitioned_telemetry'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

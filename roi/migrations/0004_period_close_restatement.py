@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('roi', '0002_append_only_trigger'),
+        ('roi', '0003_archived_run_days'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('agentops', '0003_prompt_rollout'),
-        ('handoffs', '0002_ticketevent_append_only'),
+        ('handoffs', '0003_ticket_context_snapshot'),
         ('monitoring', '0007_failure_group_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
