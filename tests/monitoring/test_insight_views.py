@@ -264,7 +264,7 @@ def test_compare_page_waits_for_runs_of_a_new_candidate(ops_client, two_versions
     agent, _v1, _v2 = two_versions
     services.start_rollout(make_prompt(agent), 10)
     html = ops_client.get(reverse("insights:compare", args=[agent.slug])).content.decode()
-    assert "v3 serves 10 %" in html and "Both arms need runs in this range" in html
+    assert "serves <strong>10 %</strong>" in html and "Both arms of the rollout need runs in this range" in html
 
 
 def test_compare_says_too_few_samples(ops_client):
