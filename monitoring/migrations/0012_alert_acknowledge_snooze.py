@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0009_partitioned_telemetry'),
+        ('monitoring', '0011_announcement_outbox'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
