@@ -86,7 +86,7 @@ class Step(models.Model):
     """One span. ``agent`` is the nearest agent ancestor's agent (or the run's)."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False,
-                            db_constraint=False)  # step_run_time_idx leads with it
+                            db_constraint=False)  # step_unique_span leads with it
     trace_id = models.CharField(max_length=32)
     span_id = models.CharField(max_length=16)
     parent_span_id = models.CharField(max_length=16, blank=True)
@@ -114,9 +114,12 @@ class Step(models.Model):
     events = models.JSONField(default=list, blank=True)
 
     class Meta:
-        # started_at: the partition column (a span's start never changes, so resent spans still conflict)
-        constraints = [models.UniqueConstraint(fields=["trace_id", "span_id", "started_at"], name="step_unique_span")]
-        indexes = [models.Index(fields=["run", "started_at"], name="step_run_time_idx")]
+        # One key for idempotency and for a run's steps in order: a span is unique within its run (the
+        # write path maps a trace to one run) at its start (the partition column; a span's start never
+        # changes, so a resent span conflicts). Keyed on (trace_id, span_id) instead it took 119 bytes
+        # per span (two hex strings, inserted in random order) plus 13 for a separate (run, start)
+        # index; see docs/performance.md.
+        constraints = [models.UniqueConstraint(fields=["run", "started_at", "span_id"], name="step_unique_span")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name}"

@@ -13,7 +13,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from agentops.models import Agent, ModelPrice
@@ -84,13 +83,14 @@ def inherit_agent_keys(records: list[SpanRecord]) -> None:
     outside = {(r.trace_id, r.parent_span_id) for r in undeclared} - by_key.keys()
     stored: dict[tuple[str, str], tuple[str, str]] = {}
     if outside:
-        keys = Q()
-        for trace_id, span_id in outside:
-            keys |= Q(trace_id=trace_id, span_id=span_id)
-        for trace_id, span_id, slug, name in Step.objects.filter(keys).values_list(
-            "trace_id", "span_id", "agent__slug", "agent__name"
-        ):
-            stored[(trace_id, span_id)] = (slug, name)
+        # Steps are keyed by their run (step_unique_span leads with run_id): the traces' runs first.
+        traces = dict(Run.objects.filter(trace_id__in={t for t, _ in outside}, started_at__range=_trace_window(records))
+                      .values_list("id", "trace_id"))
+        for run_id, span_id, slug, name in Step.objects.filter(
+            run_id__in=traces, span_id__in={s for _, s in outside}
+        ).values_list("run_id", "span_id", "agent__slug", "agent__name"):
+            if (traces[run_id], span_id) in outside:
+                stored[(traces[run_id], span_id)] = (slug, name)
     for record in undeclared:
         found = _declared_ancestor(record, by_key, stored)
         if found is not None:
