@@ -1,7 +1,7 @@
 """Telemetry as stored: runs (traces), steps (spans), scores and escalations.
 
 All timestamps are UTC. Rows written by the ingest pipeline are idempotent on OpenTelemetry ids:
-steps on (trace_id, span_id), runs on trace_id, scores and escalations on their source span/event.
+steps on their span within the run, runs on trace_id, scores and escalations on their source span/event.
 
 Each table is partitioned by day on a time column (``monitoring.storage.partitions``): keys include
 it (a span's start, an event's time), and references to a run are plain ids (``db_constraint=False``)
