@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('agentops', '0005_auditevent_append_only'),
-        ('monitoring', '0009_partitioned_telemetry'),
+        ('monitoring', '0012_alert_acknowledge_snooze'),
     ]
 
     operations = [
