@@ -144,13 +144,16 @@ def test_worker_keeps_its_database_connection_across_tasks():
 
     worker = start_subprocess_worker(env={"DB_CONN_MAX_AGE": "600", "PGAPPNAME": "conn-reuse-test"})
     try:
-        seen = set()
+        samples: list[set[int]] = []
         for _ in range(4):
             spans = plan_to_span_inputs(generator.trace(now - timedelta(minutes=1)))
             intake_services.accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, protobuf_body(spans), None, len(spans))
             wait_for(all_processed, timeout=90, what="the batch to be processed")
-            seen.update(backends())
+            samples.append(set(backends()))
     finally:
         stop(worker)
     assert InboxBatch.objects.filter(status="done").count() == 4
-    assert len(seen) == 1, f"the worker opened {len(seen)} database connections for 4 tasks"
+    # One backend served every task. Other, short-lived connections may come and go beside it (the
+    # worker's start-up checks, on a busy host still open when the first task ends): counting every
+    # pid ever seen made this test fail under load although the connection was reused.
+    assert set.intersection(*samples), f"no database connection lasted across the 4 tasks: {samples}"
