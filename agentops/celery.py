@@ -36,9 +36,9 @@ WORKER_GC_THRESHOLDS = (10_000, 50, 100)
 
 def tune_garbage_collector() -> None:
     """Move everything loaded so far (Django, the app, the Celery machinery) to the collector's
-    permanent generation, which it never scans, and collect less often. In the ingest profile this
-    cut garbage-collection time from ≈ 38 to ≈ 9 µs per stored span: every full collection walked
-    every object of the process (≈ 120 ms each). Objects created later are collected as usual."""
+    permanent generation, which it never scans, and collect less often: every full collection walked
+    every object of the process (figures in docs/performance.md). Objects created later are collected
+    as usual."""
     gc.freeze()
     gc.set_threshold(*WORKER_GC_THRESHOLDS)
 

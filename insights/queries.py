@@ -143,7 +143,7 @@ def _group_ends(fingerprints: list[str]) -> dict[str, tuple[datetime, int]]:
     """fingerprint -> (when its first run started, id of its latest run), for groups with runs.
 
     Two probes of run_fingerprint_idx per group, however many runs the group has (an aggregate over
-    the group's runs read them all: ≈ 100 ms per query at a million runs)."""
+    the group's runs would read them all; see docs/performance.md)."""
     fps = sorted({fp for fp in fingerprints if fp})
     if not fps:
         return {}

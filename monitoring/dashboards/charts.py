@@ -1,8 +1,8 @@
 """Plotly figure builders for the monitoring pages: data in, figure out (no ORM, no requests).
 
 Figures are built as plain Plotly JSON specs (``data`` + ``layout`` dicts) rather than through
-``plotly.graph_objects``: the graph objects validate every property on every assignment, which cost
-about 15 ms per chart on the agent dashboard (four charts, re-sent every 3 s). The specs use only
+``plotly.graph_objects``: the graph objects validate every property on every assignment, a cost paid
+per chart on every refresh of the agent dashboard (four charts, re-sent every 3 s). The specs use only
 documented Plotly attributes, so plotly.js draws them exactly as it drew the validated figures.
 """
 

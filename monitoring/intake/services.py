@@ -86,8 +86,8 @@ def wake_workers() -> None:
     ``drain_inbox`` task unless one is already queued and has not started yet (``WAKE_KEY``, set here
     with SET NX; a drain deletes it before its first look at the inbox, so a batch committed before
     this call is seen by that drain). One message per drain instead of one per batch: a drain ingests
-    every waiting batch, in groups, and a message per batch mostly found its batch already done
-    (≈ 2 ms of Celery work each, 20 µs per span). A broker or cache outage is not the sender's
+    every waiting batch, in groups, and a message per batch mostly found its batch already done (Celery
+    work and a broker round trip each, for nothing). A broker or cache outage is not the sender's
     problem: the sweeper enqueues pending batches it finds."""
     try:
         if not cache.add(WAKE_KEY, 1, WAKE_SECONDS):
