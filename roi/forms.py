@@ -26,12 +26,25 @@ MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 MAX_CUSTOM_DAYS = 3 * 366  # keeps one report's scan bounded
 
 
+# Reports cover these years (as the year field does): a period at the ends of the calendar (0001,
+# 9999) would overflow date arithmetic, and no telemetry is older than 2000.
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+YEARS_MESSAGE = f"Give a date between {EARLIEST_YEAR} and {LATEST_YEAR}."
+
+
+def in_report_years(day: date) -> bool:
+    return EARLIEST_YEAR <= day.year <= LATEST_YEAR
+
+
 def parse_month(text: str) -> date:
     """'YYYY-MM' to the first day of that month; ValidationError otherwise."""
     match = MONTH_RE.match((text or "").strip())
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise forms.ValidationError("Give a month as YYYY-MM, for example 2026-03.")
-    return date(int(match.group(1)), int(match.group(2)), 1)
+    month = date(int(match.group(1)), int(match.group(2)), 1)
+    if not in_report_years(month):
+        raise forms.ValidationError(YEARS_MESSAGE)
+    return month
 
 
 class MonthField(forms.CharField):
@@ -87,6 +100,8 @@ class ReportForm(forms.Form):
             start, end = cleaned.get("date_from"), cleaned.get("date_to")
             if not start or not end:
                 self.add_error("date_from", "A custom period needs a start and an end date.")
+            elif not in_report_years(start) or not in_report_years(end):
+                self.add_error("date_from" if not in_report_years(start) else "date_to", YEARS_MESSAGE)
             elif start > end:
                 self.add_error("date_to", "The end date is before the start date.")
             elif end - start > timedelta(days=MAX_CUSTOM_DAYS):

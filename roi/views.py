@@ -18,7 +18,15 @@ from agentops.permissions import FINANCE, OPERATIONS, REVIEWERS, has_role, role_
 
 from . import charts, exports, queries, services
 from .calculations import MissingExchangeRate, Period, RoiRow, custom_period
-from .forms import AssumptionForm, BudgetForm, ReportForm, parse_month
+from .forms import (
+    EARLIEST_YEAR,
+    LATEST_YEAR,
+    AssumptionForm,
+    BudgetForm,
+    ReportForm,
+    in_report_years,
+    parse_month,
+)
 from .models import REPORT_CURRENCY, PeriodClose
 from .tables import COLUMNS, ROI_MIN_COST_PER_MONTH, Table, build_table
 
@@ -294,11 +302,12 @@ def _drilldown_period(request: HttpRequest):
     """The period and scope of a drill-down link, or an error response naming the problem."""
     try:
         start, end = date.fromisoformat(request.GET["from"]), date.fromisoformat(request.GET["to"])
-        if start > end:
+        if start > end or not in_report_years(start) or not in_report_years(end):
             raise ValueError
     except (KeyError, ValueError):
         return None, None, render(request, "error.html", {"status": 400, "title": "Bad dates",
-                                  "message": "Give from and to as YYYY-MM-DD, with from not after to."}, status=400)
+                                  "message": "Give from and to as YYYY-MM-DD, with from not after to, "
+                                             f"between {EARLIEST_YEAR} and {LATEST_YEAR}."}, status=400)
     scope, agents = _ticket_scope(request.GET)
     if agents is None:
         return None, None, render(request, "error.html", {"status": 400, "title": "Unknown agent or department",

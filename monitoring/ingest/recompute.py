@@ -17,6 +17,9 @@ from monitoring.ingest.fingerprint import fingerprint_run
 from monitoring.ingest.models import Escalation, Run, RunStatus, Score, Step, StepKind
 from monitoring.intake.normalize import SpanRecord
 
+BIGINT_MAX = 2**63 - 1
+RUN_COST_MAX = Decimal("99999999.999999")  # Run.cost and Step.cost: numeric(14, 6)
+
 PREVIEW_CHARS = 500
 
 
@@ -97,9 +100,10 @@ def _aggregate(run: Run, steps: list[StepRow]) -> None:
         run.error_type = ""
     run.model = (root.model if root and root.model else "") or next((s.model for s in llm if s.model), "")
     run.step_count = len(ordered)
-    run.input_tokens = sum(s.input_tokens for s in llm)
-    run.output_tokens = sum(s.output_tokens for s in llm)
-    run.cost = sum((Decimal(s.cost) for s in llm), Decimal("0"))
+    # Saturating sums: a trace of many capped spans stays within its columns (bigint, numeric(14, 6)).
+    run.input_tokens = min(sum(s.input_tokens for s in llm), BIGINT_MAX)
+    run.output_tokens = min(sum(s.output_tokens for s in llm), BIGINT_MAX)
+    run.cost = min(sum((Decimal(s.cost) for s in llm), Decimal("0")), RUN_COST_MAX)
 
 
 def _text_hints(runs: list[Run], records: list[SpanRecord]) -> None:

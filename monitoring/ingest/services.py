@@ -3,7 +3,12 @@
 ``ingest_batch`` processes one inbox row (grouped with others never tried) in one transaction,
 idempotently: rows are keyed on OpenTelemetry ids and run aggregates are recomputed from every stored
 step of each touched trace, so batches may arrive in any order, twice, or be replayed. A poison batch
-goes to the dead letters alone; transient database errors are retried by the task."""
+goes to the dead letters alone; transient database errors are retried by the task.
+
+One rule decides, for the ORM and the COPY path alike (``is_transient``): a lost or refused connection,
+a serialisation failure or a deadlock is transient (retried with backoff, the batch stays pending);
+any other error, including a database ``DataError`` or ``IntegrityError`` caused by the batch's data,
+makes the batch poison: it is isolated from its group at once and dead-lettered with its real error."""
 
 from __future__ import annotations
 
@@ -13,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg2
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -28,6 +34,16 @@ logger = logging.getLogger(__name__)
 
 
 MAX_ATTEMPTS = 5
+
+# Transient: the database was unreachable or chose to abort this transaction (serialisation failure
+# and deadlock are OperationalError subclasses in psycopg2, and Django wraps them as OperationalError).
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
 
 
 def normalize_batch(batch: InboxBatch) -> NormalizedBatch:
@@ -76,11 +92,14 @@ def _attempt(batch_id: int, attempt: int, group: int | None = None, *, oldest_fi
     group = settings.INTAKE_INGEST_GROUP if group is None else group
     try:
         return _ingest(batch_id, group if attempt == 1 else 1, oldest_first=oldest_first)
-    except DatabaseError:
+    except TRANSIENT_ERRORS:
         raise  # transient (connection lost, deadlock, serialization): the task retries with backoff
     except _GroupFailed as failed:
         # Each batch of the group alone: the poison one goes to the dead letters now, the others are
         # stored, instead of the poison batch sinking group after group until it leads one itself.
+        # The members' tries count too (the lead's was counted when it was taken).
+        for member in failed.batch_ids[1:]:
+            _count_attempt(member)
         results = [ingest_batch_alone(member, failed.__cause__) for member in failed.batch_ids]
         return IngestResult(results[0].status, tuple(run_id for r in results for run_id in r.run_ids),
                             sum(r.stored_spans for r in results))
@@ -97,7 +116,7 @@ def ingest_batch_alone(batch_id: int, group_error: Exception) -> IngestResult:
     logger.warning("grouped ingest with batch %s failed (%s); retrying it alone", batch_id, group_error)
     try:
         return _ingest(batch_id, 1)
-    except DatabaseError:
+    except TRANSIENT_ERRORS:
         raise
     except Exception as exc:  # noqa: BLE001
         logger.exception("inbox batch %s failed; moved to dead letters", batch_id)
@@ -119,7 +138,7 @@ def _ingest(batch_id: int, group: int, *, oldest_first: bool = False) -> IngestR
                 status=InboxBatch.Status.DONE, processed_at=timezone.now(), error=""
             )
             run_ids = write_records(records)
-        except DatabaseError:
+        except TRANSIENT_ERRORS:
             raise
         except Exception as exc:
             if len(batches) > 1:
@@ -208,7 +227,7 @@ def drain_inbox(
         leads += 1
         try:
             spans += _attempt(batch_id, 1, group, oldest_first=True).stored_spans
-        except DatabaseError:
+        except TRANSIENT_ERRORS:
             if requeue is not None:
                 requeue(batch_id)
             raise

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -17,14 +16,15 @@ from monitoring.ingest import queries as dead_letter_queries
 from monitoring.ingest import services as ingest_services
 from monitoring.ingest import tasks as ingest_tasks
 from monitoring.ingest.models import Run
+from monitoring.intake.jsonbody import JSONBodyError, load_json
 from monitoring.intake.views import IntakeError, _json_body, _json_error, authenticate, machine_endpoint
 
 
 def _feedback_fields(payload: bytes) -> dict:
     try:
-        document = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntakeError(400, f"body is not valid JSON: {exc}") from exc
+        document = load_json(payload)
+    except JSONBodyError as exc:
+        raise IntakeError(400, str(exc)) from exc
     if not isinstance(document, dict):
         raise IntakeError(400, "expected a JSON object")
     name, value, label = document.get("name"), document.get("value"), document.get("label", "")

@@ -27,7 +27,7 @@ from monitoring.ingest.recompute import (
     _text_hints,
     recompute_runs,
 )
-from monitoring.intake.normalize import SpanRecord
+from monitoring.intake.normalize import MAX_SPAN_COST, SpanRecord
 from monitoring.rollups import cells as rollups
 
 
@@ -262,7 +262,8 @@ def step_cost(record: SpanRecord, prices: dict[str, list[ModelPrice]]) -> Decima
         return record.cost
     for price in prices.get(record.model, ()):  # newest first
         if price.effective_from <= record.started_at:
-            return price.cost(record.input_tokens, record.output_tokens).quantize(Decimal("0.000001"))
+            cost = price.cost(record.input_tokens, record.output_tokens)
+            return min(cost, MAX_SPAN_COST).quantize(Decimal("0.000001"))
     return Decimal("0")
 
 

@@ -9,11 +9,11 @@ id), so sending the same document twice stores it once. The schema is in ``monit
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from monitoring.intake.jsonbody import JSONBodyError, load_json
 from monitoring.intake.normalize import STATUS_ERROR, STATUS_OK, EventInput, SpanInput
 
 MAX_RUNS_PER_REQUEST = 1000
@@ -208,9 +208,9 @@ def run_spans(run: Any, where: str) -> tuple[str, list[SpanInput]]:
 def decode_runs(payload: bytes) -> DecodedRuns:
     """Parse a ``{"runs": [...]}`` document. Raises InvalidDocument when nothing in it is usable."""
     try:
-        document = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidDocument(f"body is not valid JSON: {exc}") from exc
+        document = load_json(payload)
+    except JSONBodyError as exc:
+        raise InvalidDocument(str(exc)) from exc
     if not isinstance(document, dict) or not isinstance(document.get("runs"), list):
         raise InvalidDocument('expected a JSON object with a "runs" list')
     runs = document["runs"]

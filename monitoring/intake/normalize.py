@@ -30,6 +30,10 @@ EARLIEST_ACCEPTED = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_FUTURE_SKEW = timedelta(hours=1)
 NAME_CAP = 255
 SHORT_CAP = 120
+# Per-span limits (docs/telemetry.md, "Limits"): larger values are clamped to these, so no sender can
+# make a run, a rollup cell or a fleet total overflow its column. A real model call is far below both.
+MAX_SPAN_TOKENS = 100_000_000  # input or output tokens of one span
+MAX_SPAN_COST = Decimal("10000")  # USD of one span, sent or computed from the price
 
 # gen_ai.operation.name -> our step kind (anything else is "other").
 OPERATION_KINDS = {
@@ -203,9 +207,19 @@ def as_cost(value: Any) -> Decimal | None:
         cost = Decimal(str(value).strip())
     except InvalidOperation:
         return None
-    if not cost.is_finite() or cost < 0 or cost >= Decimal("1e8"):
+    if not cost.is_finite() or cost < 0:
         return None
-    return cost.quantize(Decimal("0.000001"))
+    return min(cost, MAX_SPAN_COST).quantize(Decimal("0.000001"))
+
+
+def as_tokens(value: Any) -> int:
+    """A token count: ``as_int`` clamped to ``MAX_SPAN_TOKENS``."""
+    return min(as_int(value), MAX_SPAN_TOKENS)
+
+
+def _key(key: str) -> str:
+    """An attribute key as stored: PostgreSQL's jsonb refuses NUL, so it is dropped (and capped)."""
+    return (key.replace("\x00", "") if "\x00" in key else key)[:200]
 
 
 def first(attributes: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -354,7 +368,7 @@ def _event_summaries(span: SpanInput, cap: int) -> list[dict[str, Any]]:
         {
             "name": _short(e.name, NAME_CAP),
             "time": e.time_unix_nano,
-            "attributes": {k[:200]: _json_safe(v, cap) for k, v in islice(e.attributes.items(), 50)},
+            "attributes": {_key(k): _json_safe(v, cap) for k, v in islice(e.attributes.items(), 50)},
         }
         for e in span.events[:50]
     ]
@@ -405,12 +419,12 @@ def normalize_span(span: SpanInput, *, now: datetime, text_cap: int = 16384) -> 
         tool_name=_short(first(attrs, TOOL_NAME_KEYS), NAME_CAP),
         session_id=_short(first(attrs, SESSION_KEYS), NAME_CAP),
         prompt_version=prompt_version,
-        input_tokens=as_int(first(attrs, INPUT_TOKEN_KEYS)),
-        output_tokens=as_int(first(attrs, OUTPUT_TOKEN_KEYS)),
+        input_tokens=as_tokens(first(attrs, INPUT_TOKEN_KEYS)),
+        output_tokens=as_tokens(first(attrs, OUTPUT_TOKEN_KEYS)),
         cost=as_cost(attrs.get(COST_KEY)),
         input=_content(span, INPUT_KEYS, LEGACY_INPUT_EVENTS, text_cap),
         output=_content(span, OUTPUT_KEYS, LEGACY_OUTPUT_EVENTS, text_cap),
-        attributes={k[:200]: _json_safe(v, 2000) for k, v in islice(attrs.items(), 128)},
+        attributes={_key(k): _json_safe(v, 2000) for k, v in islice(attrs.items(), 128)},
         events=_event_summaries(span, 2000),
         scores=_scores(span),
         escalation=_escalation(span, ended),

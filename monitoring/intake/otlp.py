@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import zlib
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from monitoring.intake.jsonbody import JSONBodyError, load_json
 from monitoring.intake.normalize import (
     EARLIEST_ACCEPTED,
     EPOCH,
@@ -108,9 +108,9 @@ def _rewrite_ids(node: Any) -> Any:
 
 def parse_json(payload: bytes) -> ExportTraceServiceRequest:
     try:
-        document = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from exc
+        document = load_json(payload)
+    except JSONBodyError as exc:
+        raise PayloadError(str(exc)) from exc
     if not isinstance(document, dict) or not isinstance(document.get("resourceSpans", []), list):
         raise PayloadError('body is not OTLP JSON: expected an object with a "resourceSpans" list')
     if "resourceSpans" not in document and "resource_spans" not in document:
@@ -119,8 +119,8 @@ def parse_json(payload: bytes) -> ExportTraceServiceRequest:
     try:
         # The OTLP spec says receivers must ignore unknown fields.
         json_format.ParseDict(_rewrite_ids(document), request, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        raise PayloadError(f"body is not OTLP JSON: {exc}") from exc
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        raise PayloadError(f"body is not OTLP JSON: {str(exc)[:300]}") from exc
     return request
 
 

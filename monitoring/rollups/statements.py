@@ -33,6 +33,14 @@ FIGURES = ("runs", "errors", "escalations", "quality_sum", "quality_count", "cos
 SKETCHES = ("latency", "error_types")
 CELL_COLUMNS = ("tier", "bucket", "agent_id", *FIGURES, *SKETCHES, "updated_at")
 
+# Sums saturate at their column's largest value instead of failing the transaction (a cell shared by
+# every agent must never stop other agents' ingest): bigint tokens, numeric(18, 6) cost and quality
+# sum, numeric(20, 3) latency sum. Spans are clamped at the normaliser, so only hostile or absurd
+# traffic reaches these. Constants only (no input), written into the statements as numbers.
+CEILINGS = {"quality_sum": "999999999999.999999", "cost": "999999999999.999999",
+            "input_tokens": "9223372036854775807", "output_tokens": "9223372036854775807",
+            "latency_sum_ms": "99999999999999999.999"}
+
 _KEYS = sql.SQL(
     "keys AS (SELECT * FROM unnest(%(agents)s::bigint[], %(buckets)s::timestamptz[])"
     " WITH ORDINALITY AS k(agent_id, bucket, idx))"
@@ -79,9 +87,10 @@ WITH {keys}, src AS (
            count(s.idx) FILTER (WHERE s.status = 'error') AS errors,
            count(s.idx) FILTER (WHERE s.has_escalation) AS escalations,
            coalesce(sum(round(s.quality_score::numeric, 6)), 0) AS quality_sum, count(s.quality_score) AS quality_count,
-           coalesce(sum(s.cost), 0) AS cost, coalesce(sum(s.input_tokens), 0) AS input_tokens,
-           coalesce(sum(s.output_tokens), 0) AS output_tokens,
-           coalesce(sum(round(s.duration_ms::numeric, 3)), 0) AS latency_sum_ms
+           least(coalesce(sum(s.cost), 0), 999999999999.999999) AS cost,
+           least(coalesce(sum(s.input_tokens), 0), 9223372036854775807) AS input_tokens,
+           least(coalesce(sum(s.output_tokens), 0), 9223372036854775807) AS output_tokens,
+           least(coalesce(sum(round(s.duration_ms::numeric, 3)), 0), 99999999999999999.999) AS latency_sum_ms
     FROM keys k LEFT JOIN src s ON s.idx = k.idx GROUP BY k.idx, k.agent_id, k.bucket
 )
 {insert}{on_conflict}"""
@@ -110,8 +119,11 @@ def _on_conflict(*, fleet: bool, add: bool) -> sql.Composed:
     target = (sql.SQL("(tier, bucket) WHERE agent_id IS NULL") if fleet
               else sql.SQL("(tier, agent_id, bucket) WHERE agent_id IS NOT NULL"))
     if add:
-        assignments = [compose("{c} = {table}.{c} + EXCLUDED.{c}", c=sql.Identifier(c), table=CELL_TABLE)
-                       for c in FIGURES]
+        assignments = [
+            compose("{c} = least({table}.{c}::numeric + EXCLUDED.{c}, {top})", c=sql.Identifier(c), table=CELL_TABLE,
+                    top=sql.SQL(CEILINGS[c]))
+            if c in CEILINGS else compose("{c} = {table}.{c} + EXCLUDED.{c}", c=sql.Identifier(c), table=CELL_TABLE)
+            for c in FIGURES]
         assignments += [compose(
             "{c} = (SELECT coalesce(jsonb_object_agg(key, n), '{{}}'::jsonb) FROM (SELECT key, sum(value::bigint) AS n"
             " FROM (SELECT * FROM jsonb_each_text({table}.{c}) UNION ALL SELECT * FROM jsonb_each_text(EXCLUDED.{c})) u"
@@ -130,7 +142,9 @@ def _from_runs(runs_of_key: sql.Composable, *, add: bool) -> sql.Composed:
 
 
 def _merged(cells_of_key: sql.Composable, *, fleet: bool) -> sql.Composed:
-    sums = sql.SQL(", ").join(compose("coalesce(sum(s.{c}), 0) AS {c}", c=sql.Identifier(c)) for c in FIGURES)
+    sums = sql.SQL(", ").join(
+        compose("least(coalesce(sum(s.{c}), 0), {top}) AS {c}", c=sql.Identifier(c), top=sql.SQL(CEILINGS[c]))
+        if c in CEILINGS else compose("coalesce(sum(s.{c}), 0) AS {c}", c=sql.Identifier(c)) for c in FIGURES)
     return compose(_MERGED, keys=_KEYS, cells=CELL_TABLE, cells_of_key=cells_of_key, sums=sums,
                    insert=_INSERT_CELLS, on_conflict=_on_conflict(fleet=fleet, add=False))
 
