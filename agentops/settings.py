@@ -210,6 +210,10 @@ if env_bool("SECURE_PROXY_SSL_HEADER", not DEBUG):
 # Scripts only from our static files (agentops.csp); CONTENT_SECURITY_POLICY="" turns the header off.
 CONTENT_SECURITY_POLICY = os.environ.get("CONTENT_SECURITY_POLICY", DEFAULT_CSP)
 
+# Outbound calls to user-given URLs (alert webhooks) may not reach private, loopback or link-local
+# addresses unless listed here: host names or networks (CIDR), comma separated (agentops.outbound).
+OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", "")
+
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
@@ -260,6 +264,12 @@ TELEMETRY_TRACE_WINDOW_HOURS = float(os.environ.get("TELEMETRY_TRACE_WINDOW_HOUR
 INTAKE_MAX_BODY_BYTES = int(os.environ.get("INTAKE_MAX_BODY_BYTES", str(8 * 1024 * 1024)))
 INTAKE_MAX_DECOMPRESSED_BYTES = int(os.environ.get("INTAKE_MAX_DECOMPRESSED_BYTES", str(32 * 1024 * 1024)))
 INTAKE_MAX_PENDING_BATCHES = int(os.environ.get("INTAKE_MAX_PENDING_BATCHES", "5000"))
+# A JSON body is decoded with far more CPU and memory per byte than protobuf: its own, lower cap.
+INTAKE_MAX_JSON_BYTES = int(os.environ.get("INTAKE_MAX_JSON_BYTES", str(8 * 1024 * 1024)))
+INTAKE_MAX_SPANS_PER_REQUEST = int(os.environ.get("INTAKE_MAX_SPANS_PER_REQUEST", "10000"))
+# Per API key (0 turns a limit off): unprocessed batches, and spans accepted per minute.
+INTAKE_KEY_MAX_PENDING_BATCHES = int(os.environ.get("INTAKE_KEY_MAX_PENDING_BATCHES", "1000"))
+INTAKE_KEY_SPANS_PER_MINUTE = int(os.environ.get("INTAKE_KEY_SPANS_PER_MINUTE", "600000"))
 INTAKE_TEXT_CAP_BYTES = int(os.environ.get("INTAKE_TEXT_CAP_BYTES", "16384"))
 # A worker ingests up to this many waiting inbox batches in one transaction (first attempts only):
 # the per-transaction work (rollup cells, agent-map edges, tickets, commit) is shared by more spans.

@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 
+from . import health
 from .permissions import FINANCE, OPERATIONS, REVIEWERS, user_roles
 
 START_PAGES = [
@@ -58,12 +58,9 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return JsonResponse({"status": "ok"})
-    except Exception as exc:  # report, don't crash: this is what load balancers poll
-        return JsonResponse({"status": "error", "detail": exc.__class__.__name__}, status=503)
+    """Database, Redis and worker (agentops.health). 503 only without the database."""
+    body, healthy = health.report()
+    return JsonResponse(body, status=200 if healthy else 503)
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -14,3 +14,11 @@ class MonitoringConfig(AppConfig):
         from monitoring.storage import tasks as _storage_tasks  # noqa: F401
 
         panels.register()
+
+        from agentops.audit import track
+        from agentops.health import register_check
+        from monitoring.alerts.models import AlertRule
+        from monitoring.intake.services import worker_health
+
+        register_check("worker", worker_health)
+        track(AlertRule, label="alert rule", exclude=("updated_at", "created_at"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from agentops import outbound
 from monitoring.alerts.models import AlertMetric, AlertRule
 
 
@@ -15,6 +16,15 @@ class AlertRuleForm(forms.ModelForm):
         model = AlertRule
         fields = ["name", "agent", "metric", "threshold", "window_minutes", "min_runs", "enabled", "webhook_url",
                   "email_to"]
+
+    def clean_webhook_url(self) -> str:
+        url = self.cleaned_data["webhook_url"]
+        if url:
+            try:
+                outbound.check_url(url)
+            except outbound.OutboundRefused as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return url
 
     def clean_email_to(self) -> str:
         value = self.cleaned_data["email_to"]

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-import requests
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from agentops import formatting
+from agentops import formatting, outbound
 from monitoring.alerts.models import BELOW_METRICS, AlertDelivery, AlertEvent, AlertMetric, AlertRule, shown
 from monitoring.rollups.queries import Summary, burn_rate, metric_value, summaries
 from monitoring.timerange import TimeRange
@@ -163,13 +163,20 @@ def _payload(rule: AlertRule, kind: str, event: AlertEvent | None) -> dict:
 
 
 def _send_webhook(url: str, payload: dict) -> None:
-    response = requests.post(url, data=json.dumps(payload), timeout=WEBHOOK_TIMEOUT_SECONDS,
-                             headers={"Content-Type": "application/json", "User-Agent": "agentops-alerts"})
-    response.raise_for_status()
+    outbound.post_json(url, payload, timeout=WEBHOOK_TIMEOUT_SECONDS, headers={"User-Agent": "agentops-alerts"})
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def header_safe(text: str) -> str:
+    """Text for a mail header: agent and rule names come from telemetry and users, and a newline in a
+    header is refused by Django (BadHeaderError) or, worse, would start another header."""
+    return _CONTROL.sub(" ", text).strip()
 
 
 def _send_email(addresses: list[str], payload: dict) -> None:
-    subject = f"[AgentOps] {payload['kind']}: {payload['message']}"[:200]
+    subject = header_safe(f"[AgentOps] {payload['kind']}: {payload['message']}")[:200]
     body = json.dumps(payload, indent=2)
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, addresses, fail_silently=False)
 
@@ -189,8 +196,11 @@ def deliver(rule: AlertRule, kind: str, event: AlertEvent | None = None) -> list
         error = ""
         try:
             send()
-        except (requests.RequestException, OSError) as exc:  # network and SMTP failures are reported, not raised
+        except (outbound.OutboundRefused, outbound.OutboundFailed) as exc:
+            error = str(exc)[:2000]
+        except Exception as exc:  # noqa: BLE001 - SMTP, bad headers, anything: recorded, never lost
             error = f"{exc.__class__.__name__}: {exc}"[:2000]
+        if error:
             logger.warning("alert delivery to %s failed: %s", target, error)
         deliveries.append(AlertDelivery.objects.create(rule=rule, event=event, kind=kind, channel=channel,
                                                        target=target[:500], ok=not error, error=error))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterator
 from urllib.parse import urlencode
 
@@ -12,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 
+from agentops.exports import csv_writer
 from agentops.models import Agent, Department, LifecycleStage, PromptRollout
 from agentops.permissions import OPERATIONS, role_required
 from agentops.preferences import SHOW_INACTIVE_AGENTS, remembered_flag
@@ -192,7 +192,7 @@ class _Echo:
 
 
 def _csv_rows(runs_qs) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())  # formula-safe: run names and errors are telemetry text
     yield writer.writerow(CSV_COLUMNS)
     for run in runs_qs.iterator(chunk_size=2000):
         yield writer.writerow([

@@ -24,6 +24,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from monitoring.ingest.models import Run
 from monitoring.ingest.write import write_records
 from monitoring.intake import native, otlp
 from monitoring.intake.models import InboxBatch
@@ -51,7 +52,8 @@ def normalize_batch(batch: InboxBatch) -> NormalizedBatch:
     payload = bytes(batch.payload)
     if batch.compressed:
         payload = otlp.gunzip_capped(payload, settings.INTAKE_MAX_DECOMPRESSED_BYTES)
-    allowed = restricted_agent(batch.api_key)
+    # The restriction recorded at intake; older rows fall back to their key's (a deleted key: none).
+    allowed = batch.restricted_to or restricted_agent(batch.api_key)
     cap = settings.INTAKE_TEXT_CAP_BYTES
     if batch.kind == InboxBatch.Kind.NATIVE_RUNS:
         spans = native.decode_runs(payload).spans
@@ -59,6 +61,25 @@ def normalize_batch(batch: InboxBatch) -> NormalizedBatch:
         content_type = otlp.JSON if batch.kind == InboxBatch.Kind.OTLP_JSON else otlp.PROTOBUF
         spans = otlp.decode(payload, content_type)
     return normalize_spans(spans, now=batch.received_at, text_cap=cap, allowed_agent=allowed)
+
+
+def _without_foreign_traces(batch: InboxBatch, records: list) -> tuple[list, str]:
+    """A key restricted to one agent may not add spans to a run stored for another agent (which
+    could move the run to its agent, change its root and status, and let it post feedback on it):
+    those spans are dropped, and the batch keeps a note saying so. Returns (kept records, note)."""
+    allowed = batch.restricted_to or restricted_agent(batch.api_key)
+    if not allowed or not records:
+        return records, ""
+    foreign = set(
+        Run.objects.filter(trace_id__in={r.trace_id for r in records})
+        .exclude(agent__slug=allowed).values_list("trace_id", flat=True)
+    )
+    if not foreign:
+        return records, ""
+    kept = [r for r in records if r.trace_id not in foreign]
+    refused = len(records) - len(kept)
+    return kept, (f"{refused} span(s) refused: trace(s) {', '.join(sorted(foreign)[:5])} belong to another "
+                  f"agent's stored run, and this key may only send for {allowed!r}")
 
 
 @dataclass(frozen=True)
@@ -131,12 +152,19 @@ def _ingest(batch_id: int, group: int, *, oldest_first: bool = False) -> IngestR
             return IngestResult("skipped")
         _relax_commit()
         try:
-            records = [record for batch in batches for record in normalize_batch(batch).records]
+            records, notes = [], {}
+            for batch in batches:
+                kept, note = _without_foreign_traces(batch, normalize_batch(batch).records)
+                records.extend(kept)
+                if note:
+                    notes[batch.pk] = note
             # Marked done first (it commits or rolls back with the rest): write_records ends with the
             # rollup cells, whose locks other workers wait for, so only the commit should follow them.
             InboxBatch.objects.filter(pk__in=[b.pk for b in batches]).update(
                 status=InboxBatch.Status.DONE, processed_at=timezone.now(), error=""
             )
+            for batch_id_with_note, note in notes.items():
+                InboxBatch.objects.filter(pk=batch_id_with_note).update(error=note)
             run_ids = write_records(records)
         except TRANSIENT_ERRORS:
             raise

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError, transaction
 
 from monitoring.ingest import outbox
@@ -84,3 +85,13 @@ def enqueue(batch_id: int) -> None:
 def enqueue_after_commit(batch_ids: list[int]) -> None:
     """Enqueue ``batch_ids`` once the current transaction commits (at once outside one)."""
     transaction.on_commit(lambda: [enqueue(batch_id) for batch_id in batch_ids])
+
+
+@worker_ready.connect
+def drain_on_start(sender=None, **_kwargs) -> None:
+    """A worker that (re)starts looks at the inbox at once: batches accepted while no worker ran, or
+    whose wake-up message was lost with a killed worker, would otherwise wait for the sweeper."""
+    try:
+        drain_inbox.apply_async()
+    except Exception:  # noqa: BLE001 - broker down: the sweeper covers it
+        logger.warning("could not queue a drain at worker start", exc_info=True)

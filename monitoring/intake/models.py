@@ -27,6 +27,9 @@ class InboxBatch(models.Model):
     payload = models.BinaryField()  # the request body: decompressed, or as sent when ``compressed``
     compressed = models.BooleanField(default=False, help_text="payload is the request's gzip body, as sent")
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL)
+    # The agent the key was restricted to when the batch was accepted: kept even if the key is deleted
+    # later, so a pending batch is never processed with more rights than its sender had.
+    restricted_to = models.CharField(max_length=120, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -38,6 +41,8 @@ class InboxBatch(models.Model):
         indexes = [
             models.Index(fields=["received_at"], name="inbox_pending_idx", condition=models.Q(status="pending")),
             models.Index(fields=["status", "received_at"], name="inbox_status_idx"),
+            # Per-key pending cap (intake.services.check_key_quotas): a bounded count of one key's pending rows.
+            models.Index(fields=["api_key"], name="inbox_pending_key_idx", condition=models.Q(status="pending")),
         ]
 
     def __str__(self) -> str:

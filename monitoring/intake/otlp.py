@@ -78,13 +78,32 @@ def gunzip_capped(body: bytes, limit: int) -> bytes:
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_protobuf(payload: bytes) -> ExportTraceServiceRequest:
+def too_many_spans(count: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"{count} spans exceed the limit of {limit} spans per request "
+                           "(INTAKE_MAX_SPANS_PER_REQUEST): send them in smaller batches")
+
+
+def parse_protobuf(payload: bytes, *, max_spans: int | None = None) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(payload)
     except (DecodeError, ValueError, RuntimeError) as exc:
         raise PayloadError(f"body is not an OTLP ExportTraceServiceRequest protobuf: {exc}") from exc
+    if max_spans is not None:
+        count = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+        if count > max_spans:
+            raise too_many_spans(count, max_spans)
     return request
+
+
+def _json_span_count(document: dict) -> int:
+    count = 0
+    for resource_spans in document.get("resourceSpans") or document.get("resource_spans") or ():
+        if isinstance(resource_spans, dict):
+            for scope_spans in resource_spans.get("scopeSpans") or resource_spans.get("scope_spans") or ():
+                if isinstance(scope_spans, dict) and isinstance(scope_spans.get("spans"), list):
+                    count += len(scope_spans["spans"])
+    return count
 
 
 def _hex_to_b64(value: Any) -> Any:
@@ -106,7 +125,7 @@ def _rewrite_ids(node: Any) -> Any:
     return node
 
 
-def parse_json(payload: bytes) -> ExportTraceServiceRequest:
+def parse_json(payload: bytes, *, max_spans: int | None = None) -> ExportTraceServiceRequest:
     try:
         document = load_json(payload)
     except JSONBodyError as exc:
@@ -115,6 +134,8 @@ def parse_json(payload: bytes) -> ExportTraceServiceRequest:
         raise PayloadError('body is not OTLP JSON: expected an object with a "resourceSpans" list')
     if "resourceSpans" not in document and "resource_spans" not in document:
         raise PayloadError('body is not OTLP JSON: "resourceSpans" is missing')
+    if max_spans is not None and (count := _json_span_count(document)) > max_spans:
+        raise too_many_spans(count, max_spans)  # before the costly conversion to protobuf
     request = ExportTraceServiceRequest()
     try:
         # The OTLP spec says receivers must ignore unknown fields.
@@ -124,8 +145,10 @@ def parse_json(payload: bytes) -> ExportTraceServiceRequest:
     return request
 
 
-def parse(payload: bytes, content_type: str) -> ExportTraceServiceRequest:
-    return parse_json(payload) if content_type == JSON else parse_protobuf(payload)
+def parse(payload: bytes, content_type: str, *, max_spans: int | None = None) -> ExportTraceServiceRequest:
+    if content_type == JSON:
+        return parse_json(payload, max_spans=max_spans)
+    return parse_protobuf(payload, max_spans=max_spans)
 
 
 _SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
@@ -199,7 +222,7 @@ _ZERO_TRACE_ID, _ZERO_SPAN_ID = bytes(16), bytes(8)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def screen_protobuf(payload: bytes, *, now: datetime) -> tuple[int, NormalizedBatch]:
+def screen_protobuf(payload: bytes, *, now: datetime, max_spans: int | None = None) -> tuple[int, NormalizedBatch]:
     """``normalize.screen_spans`` of a protobuf body for a key not restricted to an agent, read
     straight off the protobuf spans: (number of spans, the screening). A span passing every check
     as plain integer comparisons (ids of the right length and not all zero, end not before start,
@@ -207,7 +230,7 @@ def screen_protobuf(payload: bytes, *, now: datetime) -> tuple[int, NormalizedBa
     accepted as is; any other span goes through ``screen_spans`` itself, which decides and words
     the rejection exactly as the worker's normaliser will. Building a SpanInput for every span was
     most of the intake view's own time."""
-    request = parse_protobuf(payload)
+    request = parse_protobuf(payload, max_spans=max_spans)
     earliest_us = (EARLIEST_ACCEPTED - EPOCH) // _MICROSECOND
     latest_us = (now + MAX_FUTURE_SKEW - EPOCH) // _MICROSECOND
     total, suspects = 0, []
@@ -230,13 +253,14 @@ def decode(payload: bytes, content_type: str) -> list[SpanInput]:
     return to_span_inputs(parse(payload, content_type))
 
 
-def decode_for_screening(payload: bytes, content_type: str, *, agent_attributes: bool) -> list[SpanInput]:
+def decode_for_screening(payload: bytes, content_type: str, *, agent_attributes: bool,
+                         max_spans: int | None = None) -> list[SpanInput]:
     """Like ``decode``, but the spans carry only what ``normalize.screen_spans`` reads: ids, times,
     status and, with ``agent_attributes`` (a key restricted to an agent), the attributes naming the
     span's agent. No events. The intake view's decision needs no more, and building every
     attribute of every span is most of the decoding cost."""
     return to_span_inputs(
-        parse(payload, content_type), events=False,
+        parse(payload, content_type, max_spans=max_spans), events=False,
         keep=SCREENING_ATTRIBUTES if agent_attributes else frozenset(),
         keep_resource=SCREENING_RESOURCE_ATTRIBUTES if agent_attributes else frozenset(),
     )

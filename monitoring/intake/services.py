@@ -19,30 +19,104 @@ from agentops.models import ApiKey
 from monitoring.intake.models import InboxBatch
 
 PENDING_COUNT_CACHE_SECONDS = 1
+PENDING_KEY = "intake:pending"
 
 logger = logging.getLogger(__name__)
 
 _pending_seen: list[float] = [0.0, -1.0]  # (count, monotonic time read) in this process
 
 
-def inbox_is_full() -> bool:
-    """Back-pressure: too many unprocessed batches. The count is shared through the cache for a
-    second, and each process keeps what it read for that second too (no cache call per request)."""
+class QuotaExceeded(Exception):
+    """A per-key limit refuses the request (429); the message names the limit and its setting."""
+
+
+def _count_pending(limit: int, api_key_id: int | None = None) -> int:
+    """Pending batches (of one key), counted up to ``limit`` + 1 only: a bounded index scan."""
+    qs = InboxBatch.objects.filter(status=InboxBatch.Status.PENDING)
+    if api_key_id is not None:
+        qs = qs.filter(api_key_id=api_key_id)
+    return qs.values("pk")[: limit + 1].count()
+
+
+def pending_estimate() -> int:
+    """The inbox's pending count for back-pressure, at most about a second old.
+
+    Shared through the cache for a second (refreshed from a bounded Postgres count when it expires)
+    and raised by every accepted batch (``_count_accepted``), so processes see each other's batches
+    at once. A process keeps what it read for up to a second only while the count is below half the
+    limit; nearer the limit it reads the shared count on every request. The overshoot is therefore
+    bounded by the requests between their check and their commit (at most one per web thread), not
+    by a burst's length. With Redis down the count comes from Postgres, at most once a second per
+    process, and intake keeps accepting into the inbox (docs/operations.md, "Back-pressure")."""
+    limit = settings.INTAKE_MAX_PENDING_BATCHES
     count, read_at = _pending_seen
     now = time.monotonic()
-    if read_at < 0 or now - read_at >= PENDING_COUNT_CACHE_SECONDS:
-        count = cache.get("intake:pending")
-        if count is None:
-            count = InboxBatch.objects.filter(status=InboxBatch.Status.PENDING).count()
-            cache.set("intake:pending", count, PENDING_COUNT_CACHE_SECONDS)
-        _pending_seen[:] = [count, now]
-    return count >= settings.INTAKE_MAX_PENDING_BATCHES
+    if read_at >= 0 and now - read_at < PENDING_COUNT_CACHE_SECONDS and count < limit // 2:
+        return int(count)
+    try:
+        shared = cache.get(PENDING_KEY)
+        if shared is None:
+            shared = _count_pending(limit)
+            cache.set(PENDING_KEY, shared, PENDING_COUNT_CACHE_SECONDS)
+        count = shared
+    except Exception:  # noqa: BLE001 - Redis down: Postgres decides, at most once a second
+        if read_at >= 0 and now - read_at < PENDING_COUNT_CACHE_SECONDS:
+            return int(count)
+        logger.warning("back-pressure: cache unavailable, counting the inbox in Postgres", exc_info=True)
+        count = _count_pending(limit)
+    _pending_seen[:] = [count, now]
+    return int(count)
+
+
+def inbox_is_full() -> bool:
+    """Back-pressure: too many unprocessed batches (``INTAKE_MAX_PENDING_BATCHES``)."""
+    return pending_estimate() >= settings.INTAKE_MAX_PENDING_BATCHES
+
+
+def _count_accepted() -> None:
+    _pending_seen[0] += 1
+    try:
+        cache.incr(PENDING_KEY)
+    except ValueError:
+        pass  # expired: the next check counts the inbox again
+    except Exception:  # noqa: BLE001 - Redis down: this process's own count was raised above
+        logger.debug("could not raise the shared pending count", exc_info=True)
 
 
 def forget_pending_count() -> None:
     """Make the next back-pressure check count the inbox again (tests, after changing the limit)."""
-    cache.delete("intake:pending")
+    try:
+        cache.delete(PENDING_KEY)
+    except Exception:  # noqa: BLE001
+        logger.warning("could not reset the shared pending count", exc_info=True)
     _pending_seen[:] = [0.0, -1.0]
+
+
+def check_key_quotas(api_key: ApiKey | None, span_count: int) -> None:
+    """Per-key limits, so one sender cannot starve the others: unprocessed batches of the key
+    (``INTAKE_KEY_MAX_PENDING_BATCHES``) and spans per minute (``INTAKE_KEY_SPANS_PER_MINUTE``, a
+    fixed one-minute window in Redis; not enforced while Redis is down). Raises QuotaExceeded."""
+    if api_key is None:
+        return
+    pending_cap = settings.INTAKE_KEY_MAX_PENDING_BATCHES
+    if pending_cap and _count_pending(pending_cap, api_key.pk) >= pending_cap:
+        raise QuotaExceeded(f"this API key has {pending_cap} unprocessed batches, its limit "
+                            "(INTAKE_KEY_MAX_PENDING_BATCHES): retry later")
+    rate = settings.INTAKE_KEY_SPANS_PER_MINUTE
+    if not rate or not span_count:
+        return
+    window = f"intake:rate:{api_key.pk}:{int(time.time() // 60)}"
+    try:
+        cache.add(window, 0, 120)
+        used = cache.incr(window, span_count)
+        if used > rate:
+            cache.decr(window, span_count)  # a refused request does not use up the quota
+            raise QuotaExceeded(f"this API key sent more than {rate} spans in the current minute, its limit "
+                                "(INTAKE_KEY_SPANS_PER_MINUTE): retry in the next minute")
+    except QuotaExceeded:
+        raise
+    except Exception:  # noqa: BLE001 - Redis down: the rate limit is not enforced, the inbox still is
+        logger.warning("per-key rate limit unavailable (cache down)", exc_info=True)
 
 
 def restricted_agent(key: ApiKey | None) -> str | None:
@@ -58,9 +132,10 @@ def accept_batch(
     with transaction.atomic():
         batch = InboxBatch.objects.create(
             kind=kind, payload=payload, compressed=compressed, api_key=api_key, span_count=span_count,
-            enqueued_at=timezone.now(),
+            enqueued_at=timezone.now(), restricted_to=restricted_agent(api_key) or "",
         )
         transaction.on_commit(wake_workers)
+    _count_accepted()
     return batch
 
 
@@ -99,3 +174,19 @@ def wake_workers() -> None:
     except Exception:  # noqa: BLE001 - any broker failure; the row is durable and swept later
         logger.warning("could not wake a worker; the sweeper will pick the inbox up", exc_info=True)
         forget_wake_up()
+
+
+# The worker is "behind" when a batch has waited longer than this (the sweeper runs every 30 s and
+# retries batches not processed within 2 minutes).
+WORKER_STALE_SECONDS = 300
+
+
+def worker_health() -> dict:
+    """For /healthz: pending batches and the age of the oldest. Read from Postgres, so it tells
+    whether workers keep up even while Redis (their broker) is down."""
+    limit = settings.INTAKE_MAX_PENDING_BATCHES
+    oldest = (InboxBatch.objects.filter(status=InboxBatch.Status.PENDING).order_by("received_at")
+              .values_list("received_at", flat=True).first())
+    age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+    return {"status": "ok" if age <= WORKER_STALE_SECONDS else "behind", "pending": _count_pending(limit),
+            "oldest_pending_seconds": round(age, 1)}

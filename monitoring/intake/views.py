@@ -51,12 +51,28 @@ def authenticate(request: HttpRequest) -> ApiKey:
 def check_capacity() -> None:
     if intake_services.inbox_is_full():
         raise IntakeError(
-            429, "intake is busy: too many unprocessed batches, retry later", GRPC_RESOURCE_EXHAUSTED, retry_after=True
+            429, f"intake is busy: {settings.INTAKE_MAX_PENDING_BATCHES} unprocessed batches, the limit "
+            "(INTAKE_MAX_PENDING_BATCHES): retry later", GRPC_RESOURCE_EXHAUSTED, retry_after=True
         )
 
 
-def read_body(request: HttpRequest) -> bytes:
-    """The decompressed body, within both size limits."""
+def check_key_quotas(key: ApiKey, span_count: int) -> None:
+    try:
+        intake_services.check_key_quotas(key, span_count)
+    except intake_services.QuotaExceeded as exc:
+        raise IntakeError(429, str(exc), GRPC_RESOURCE_EXHAUSTED, retry_after=True) from exc
+
+
+def decompressed_limit(content_type: str) -> int:
+    """JSON costs far more CPU and memory per byte to decode than protobuf: a lower cap."""
+    if content_type in (otlp.JSON, "application/json"):
+        return min(settings.INTAKE_MAX_JSON_BYTES, settings.INTAKE_MAX_DECOMPRESSED_BYTES)
+    return settings.INTAKE_MAX_DECOMPRESSED_BYTES
+
+
+def read_body(request: HttpRequest, decompressed: int | None = None) -> bytes:
+    """The decompressed body, within both size limits (``decompressed``: the cap after gzip)."""
+    decompressed = settings.INTAKE_MAX_DECOMPRESSED_BYTES if decompressed is None else decompressed
     limit = settings.INTAKE_MAX_BODY_BYTES
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > limit:
@@ -69,13 +85,13 @@ def read_body(request: HttpRequest) -> bytes:
         raise IntakeError(413, f"body exceeds the {limit}-byte limit")
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding in ("", "identity"):
-        if len(body) > settings.INTAKE_MAX_DECOMPRESSED_BYTES:
-            raise IntakeError(413, f"body exceeds the {settings.INTAKE_MAX_DECOMPRESSED_BYTES}-byte limit")
+        if len(body) > decompressed:
+            raise IntakeError(413, f"body exceeds the {decompressed}-byte limit for this content type")
         return body
     if encoding != "gzip":
         raise IntakeError(415, f"unsupported Content-Encoding {encoding!r} (use gzip or none)")
     try:
-        return otlp.gunzip_capped(body, settings.INTAKE_MAX_DECOMPRESSED_BYTES)
+        return otlp.gunzip_capped(body, decompressed)
     except otlp.PayloadTooLarge as exc:
         raise IntakeError(413, str(exc)) from exc
     except otlp.PayloadError as exc:
@@ -134,19 +150,24 @@ def otlp_traces(request: HttpRequest) -> HttpResponse:
     if content_type not in (otlp.PROTOBUF, otlp.JSON):
         raise IntakeError(415, f"unsupported Content-Type {content_type!r}: use {otlp.PROTOBUF} or {otlp.JSON}")
     check_capacity()
-    payload = read_body(request)
+    payload = read_body(request, decompressed_limit(content_type))
     allowed = intake_services.restricted_agent(key)
+    max_spans = settings.INTAKE_MAX_SPANS_PER_REQUEST
     # Only the accept/reject decision is made here; the worker maps the spans.
     try:
         if content_type == otlp.PROTOBUF and allowed is None:  # the common case, straight off the protobuf
-            count, screened = otlp.screen_protobuf(payload, now=timezone.now())
+            count, screened = otlp.screen_protobuf(payload, now=timezone.now(), max_spans=max_spans)
         else:
-            spans = otlp.decode_for_screening(payload, content_type, agent_attributes=allowed is not None)
+            spans = otlp.decode_for_screening(payload, content_type, agent_attributes=allowed is not None,
+                                              max_spans=max_spans)
             count, screened = len(spans), screen_spans(spans, now=timezone.now(), allowed_agent=allowed)
+    except otlp.PayloadTooLarge as exc:
+        raise IntakeError(413, str(exc)) from exc
     except otlp.PayloadError as exc:
         raise IntakeError(400, str(exc)) from exc
     accepted = count - screened.rejected
     if accepted:
+        check_key_quotas(key, accepted)
         kind = InboxBatch.Kind.OTLP_JSON if content_type == otlp.JSON else InboxBatch.Kind.OTLP_PROTOBUF
         stored, compressed = as_sent(request, payload)
         intake_services.accept_batch(kind, stored, key, accepted, compressed=compressed)
@@ -161,7 +182,7 @@ def _json_error(request: HttpRequest, exc: IntakeError) -> HttpResponse:
 def _json_body(request: HttpRequest) -> bytes:
     if media_type(request) != "application/json":
         raise IntakeError(415, "Content-Type must be application/json")
-    return read_body(request)
+    return read_body(request, decompressed_limit("application/json"))
 
 
 @machine_endpoint(_json_error)
@@ -175,6 +196,8 @@ def api_runs(request: HttpRequest) -> HttpResponse:
         decoded = native.decode_runs(payload)
     except native.InvalidDocument as exc:
         raise IntakeError(400, str(exc)) from exc
+    if len(decoded.spans) > settings.INTAKE_MAX_SPANS_PER_REQUEST:
+        raise IntakeError(413, str(otlp.too_many_spans(len(decoded.spans), settings.INTAKE_MAX_SPANS_PER_REQUEST)))
     screened = screen_spans(decoded.spans, now=timezone.now(), allowed_agent=intake_services.restricted_agent(key))
     accepted = len(decoded.spans) - screened.rejected
     if not accepted and (decoded.rejected_runs or screened.rejected):
@@ -182,6 +205,7 @@ def api_runs(request: HttpRequest) -> HttpResponse:
         raise IntakeError(400, "no run could be accepted: " + "; ".join(errors[:10]))
     batch_id = None
     if accepted:
+        check_key_quotas(key, accepted)
         stored, compressed = as_sent(request, payload)
         batch_id = intake_services.accept_batch(InboxBatch.Kind.NATIVE_RUNS, stored, key, accepted, compressed=compressed).pk
     return JsonResponse({

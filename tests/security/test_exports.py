@@ -64,7 +64,6 @@ def test_roi_xlsx_has_no_formula_cells(finance_client, hostile_agents):
     assert "'" + hostile_agents[0].name in names
 
 
-@pytest.mark.xfail(strict=True, reason="the runs CSV (monitoring) moves to the shared writer after the structure move")
 def test_every_export_goes_through_the_shared_writer():
     """csv.writer and openpyxl sheets are used only in agentops/exports.py (present and future exports)."""
     offenders = []
@@ -76,3 +75,22 @@ def test_every_export_goes_through_the_shared_writer():
         if "csv.writer(" in text or "csv.DictWriter(" in text or ".append(" in text and "Workbook" in text:
             offenders.append(str(rel))
     assert offenders == []
+
+
+@pytest.mark.django_db
+def test_runs_csv_writes_telemetry_text_as_text(ops_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.monitoring.factories import make_run as make_monitoring_run
+
+    agent = make_agent("=1+2")
+    make_monitoring_run(agent, status="error", error_type='=HYPERLINK("http://evil.example","x")',
+             session_id="@SUM(1+1)", started_at=timezone.now() - timedelta(minutes=5))
+    export = ops_client.get(reverse("monitoring:runs_export"))
+    body = b"".join(export.streaming_content).decode()
+    rows = list(csv.reader(io.StringIO(body)))
+    assert any("'=HYPERLINK(" in cell for row in rows[1:] for cell in row), rows
+    assert any(cell == "'@SUM(1+1)" for row in rows[1:] for cell in row)
+    assert not any(cell.startswith(("=", "@")) for row in rows[1:] for cell in row)
