@@ -35,6 +35,7 @@ from .models import ApiKey, Department, ModelPrice
 from .panels import AGENT_DETAIL, AGENT_STAGE, PROMPT_DETAIL, render_panels
 from .permissions import OPERATIONS, role_required
 from .prompt_diff import change_counts, side_by_side, unified_diff
+from .scoping import allows_agent, scope_agents
 
 AGENTS_PER_PAGE = 50
 
@@ -67,11 +68,15 @@ def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "error.html", {"status": 400, "title": "Bad request", "message": message}, status=400)
 
 
-def _agent_or_404(slug: str):
+def _agent_or_404(slug: str, user=None):
+    """The agent, or a 404 naming the slug; agents outside a scoped user's departments do not exist for them."""
     try:
-        return queries.agent_by_slug(slug)
+        agent = queries.agent_by_slug(slug)
     except Http404:
-        raise Http404(f"There is no agent with the slug “{slug}”.") from None
+        agent = None
+    if agent is None or not allows_agent(user, agent):
+        raise Http404(f"There is no agent with the slug “{slug}”.")
+    return agent
 
 
 # --- agents -----------------------------------------------------------------------------------
@@ -84,7 +89,8 @@ def agent_list(request: HttpRequest) -> HttpResponse:
     if form.is_bound:
         form.is_valid()  # invalid filters are reported next to the field and otherwise ignored
     filters = form.filters() if form.is_bound else queries.AgentFilters()
-    page = Paginator(queries.agent_list(filters), AGENTS_PER_PAGE).get_page(request.GET.get("page"))
+    agents = scope_agents(queries.agent_list(filters), request.user)
+    page = Paginator(agents, AGENTS_PER_PAGE).get_page(request.GET.get("page"))
     querystring = request.GET.copy()
     querystring.pop("page", None)
     context = {
@@ -103,7 +109,7 @@ def agent_list(request: HttpRequest) -> HttpResponse:
 
 @operations_page
 def agent_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = _agent_or_404(slug)
+    agent = _agent_or_404(slug, request.user)
     context = {
         "agent": agent,
         "versions": queries.prompt_versions(agent),
@@ -128,7 +134,7 @@ def agent_create(request: HttpRequest) -> HttpResponse:
 @operations_page
 @require_http_methods(["GET", "POST"])
 def agent_edit(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = _agent_or_404(slug)
+    agent = _agent_or_404(slug, request.user)
     form = AgentForm(request.POST or None, instance=agent)
     if request.method == "POST" and form.is_valid():
         agent = form.save()
@@ -141,7 +147,7 @@ def agent_edit(request: HttpRequest, slug: str) -> HttpResponse:
 @operations_page
 @require_http_methods(["GET", "POST"])
 def agent_adopt(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = _agent_or_404(slug)
+    agent = _agent_or_404(slug, request.user)
     if not agent.discovered:
         messages.info(request, f"“{agent.name}” is already a registered agent.")
         return redirect(agent)
@@ -170,7 +176,7 @@ def agent_archive(request: HttpRequest, slug: str) -> HttpResponse:
 
 @operations_page
 def prompt_list(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = _agent_or_404(slug)
+    agent = _agent_or_404(slug, request.user)
     versions = list(queries.prompt_versions(agent))
     context = {"agent": agent, "versions": versions, "rollout": queries.rollout(agent)}
     return render(request, "agentops/prompt_list.html", context)
@@ -179,7 +185,7 @@ def prompt_list(request: HttpRequest, slug: str) -> HttpResponse:
 @operations_page
 @require_http_methods(["GET", "POST"])
 def prompt_create(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = _agent_or_404(slug)
+    agent = _agent_or_404(slug, request.user)
     active = agent.active_prompt()
     form = PromptVersionForm(request.POST or None, initial={"text": active.text if active else ""})
     if request.method == "POST" and form.is_valid():
@@ -200,7 +206,7 @@ def _version_or_404(agent, version: int):
 @operations_page
 def prompt_detail(request: HttpRequest, slug: str, version: int, rollout_form: RolloutForm | None = None,
                   status: int = 200) -> HttpResponse:
-    agent = _agent_or_404(slug)
+    agent = _agent_or_404(slug, request.user)
     prompt = _version_or_404(agent, version)
     previous = agent.prompt_versions.filter(version__lt=version).order_by("-version").values_list(
         "version", flat=True
@@ -217,7 +223,7 @@ def prompt_detail(request: HttpRequest, slug: str, version: int, rollout_form: R
 @require_POST
 def prompt_rollout(request: HttpRequest, slug: str, version: int) -> HttpResponse:
     """Serve this version to a share of the agent's traffic (agents reading the registry API)."""
-    agent = _agent_or_404(slug)
+    agent = _agent_or_404(slug, request.user)
     prompt = _version_or_404(agent, version)
     form = RolloutForm(request.POST)
     if form.is_valid():
@@ -235,7 +241,7 @@ def prompt_rollout(request: HttpRequest, slug: str, version: int) -> HttpRespons
 @operations_page
 @require_POST
 def rollout_rollback(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = _agent_or_404(slug)
+    agent = _agent_or_404(slug, request.user)
     ended = services.roll_back(agent)
     if ended is None:
         messages.info(request, f"{agent.name} had no rollout in progress; nothing changed.")
@@ -248,7 +254,7 @@ def rollout_rollback(request: HttpRequest, slug: str) -> HttpResponse:
 @operations_page
 @require_POST
 def rollout_promote(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = _agent_or_404(slug)
+    agent = _agent_or_404(slug, request.user)
     try:
         prompt = services.promote_candidate(agent)
     except services.RegistryError as exc:
@@ -262,7 +268,7 @@ def rollout_promote(request: HttpRequest, slug: str) -> HttpResponse:
 @operations_page
 @require_POST
 def prompt_activate(request: HttpRequest, slug: str, version: int) -> HttpResponse:
-    agent = _agent_or_404(slug)
+    agent = _agent_or_404(slug, request.user)
     prompt = _version_or_404(agent, version)
     services.activate_prompt_version(prompt)
     messages.success(request, f"Version {prompt.version} is now the active prompt of {agent.name}.")
@@ -271,7 +277,7 @@ def prompt_activate(request: HttpRequest, slug: str, version: int) -> HttpRespon
 
 @operations_page
 def prompt_diff(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = _agent_or_404(slug)
+    agent = _agent_or_404(slug, request.user)
     numbers = list(agent.prompt_versions.order_by("version").values_list("version", flat=True))
     context: dict = {"agent": agent, "numbers": numbers}
     if len(numbers) < 2:

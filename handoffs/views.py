@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agentops.permissions import OPERATIONS, REVIEWERS, has_role, role_required
+from agentops.scoping import allows_agent
 
 from . import bulk, charts, forms, queries, services
 from .calculations import sla_state
@@ -59,12 +60,13 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
             return HttpResponse(status=204)
     now = timezone.now()
     page = queries.queue_tickets(queue, filters, _page_number(request))
-    for t in page.tickets:
+    tickets = [t for t in page.tickets if allows_agent(request.user, t.agent)]  # department scope
+    for t in tickets:
         t.sla_class = sla_state(t.sla_due_at, now)
     query = request.GET.copy()
     query.pop("state", None)
     query.pop("page", None)
-    context = {"queue": queue, "form": form, "page": page, "tickets": page.tickets, "now": now,
+    context = {"queue": queue, "form": form, "page": page, "tickets": tickets, "now": now,
                "query": query.urlencode(), "can_claim": has_role(request.user, REVIEWERS),
                "is_ops": has_role(request.user, OPERATIONS), "bulk_form": forms.BulkForm()}
     template = "handoffs/queue_detail.html#tickets" if request.htmx else "handoffs/queue_detail.html"
@@ -136,9 +138,9 @@ def my_tickets(request: HttpRequest) -> HttpResponse:
 # --- one ticket ----------------------------------------------------------------------------------
 
 
-def _ticket_or_404(pk: int) -> Ticket:
+def _ticket_or_404(pk: int, user=None) -> Ticket:
     ticket = queries.get_ticket(pk)
-    if ticket is None:
+    if ticket is None or not allows_agent(user, ticket.agent):
         raise Http404("No such ticket.")
     return ticket
 
@@ -183,7 +185,7 @@ def _render_ticket(request: HttpRequest, ticket: Ticket, *, status: int = 200, e
 @role_required(*BOTH)
 @require_GET
 def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return _render_ticket(request, _ticket_or_404(pk))
+    return _render_ticket(request, _ticket_or_404(pk, request.user))
 
 
 @dataclass(frozen=True)
@@ -268,10 +270,10 @@ def ticket_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     if spec is None:
         raise Http404("No such action.")
     if request.method == "GET":
-        return redirect("handoffs:ticket", pk=_ticket_or_404(pk).pk)
+        return redirect("handoffs:ticket", pk=_ticket_or_404(pk, request.user).pk)
     if not has_role(request.user, *spec.roles):
         raise PermissionDenied(f"Only the {' or '.join(spec.roles)} role may {action} tickets.")
-    ticket = _ticket_or_404(pk)
+    ticket = _ticket_or_404(pk, request.user)
     form = spec.form(request.POST, prefix=action)
     if not form.is_valid():
         if not request.htmx:
@@ -286,12 +288,12 @@ def ticket_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             messages.error(request, str(exc))
             return redirect(ticket)
         if isinstance(exc, services.TicketConflict):
-            return _render_ticket(request, _ticket_or_404(pk), status=409, error=str(exc))
-        return _render_ticket(request, _ticket_or_404(pk), status=400, error=str(exc), bound=(action, form))
+            return _render_ticket(request, _ticket_or_404(pk, request.user), status=409, error=str(exc))
+        return _render_ticket(request, _ticket_or_404(pk, request.user), status=400, error=str(exc), bound=(action, form))
     if action == "resolve" and request.POST.get("take_next"):
         return _take_next(request, ticket.queue)
     if request.htmx:
-        return _render_ticket(request, _ticket_or_404(pk), notice=spec.done)
+        return _render_ticket(request, _ticket_or_404(pk, request.user), notice=spec.done)
     messages.success(request, spec.done)
     return redirect("handoffs:ticket", pk=pk)
 

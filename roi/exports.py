@@ -100,7 +100,7 @@ def table_xlsx(table: Table, assumptions: Iterable[AssumptionRow], title: str,
     for row in assumptions:
         append_xlsx_row(ledger, assumption_line(row))
     for section in context:
-        ledger.append([])
+        append_xlsx_row(ledger, [])
         append_xlsx_row(ledger, [section.heading])
         ledger.cell(row=ledger.max_row, column=1).font = Font(bold=True)
         append_xlsx_row(ledger, section.headers)

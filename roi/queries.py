@@ -301,7 +301,7 @@ def tickets_behind(agent_ids: list[int], start: date, end: date, limit: int = 50
             agent_id__in=agent_ids, resolved_at__gte=utc_start(start), resolved_at__lt=utc_start(end),
             status__in=FINISHED_TICKET_STATUSES,
         )
-        .select_related("agent", "resolved_by")
+        .select_related("agent", "resolved_by", "root_cause")
         .order_by("-resolved_at", "-id")[:limit]
     )
 

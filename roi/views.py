@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agentops.models import Agent, Department
 from agentops.permissions import FINANCE, OPERATIONS, REVIEWERS, has_role, role_required
+from agentops.scoping import allows_agent
 
 from . import charts, exports, queries, services
 from .calculations import MissingExchangeRate, Period, RoiRow, custom_period
@@ -309,6 +310,8 @@ def _drilldown_period(request: HttpRequest):
                                   "message": "Give from and to as YYYY-MM-DD, with from not after to, "
                                              f"between {EARLIEST_YEAR} and {LATEST_YEAR}."}, status=400)
     scope, agents = _ticket_scope(request.GET)
+    if agents is not None:
+        agents = [a for a in agents if allows_agent(request.user, a)]
     if agents is None:
         return None, None, render(request, "error.html", {"status": 400, "title": "Unknown agent or department",
                                   "message": "The agent or department in the link does not exist."}, status=400)

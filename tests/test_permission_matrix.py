@@ -3,7 +3,10 @@
 Pages are discovered from the URL configuration, so a new page is covered automatically. Each page
 view must declare its roles with ``role_required`` (a page without it fails here), and those roles
 must follow the product's policy: registry and monitoring for Operations, handoffs for Reviewers
-(plus Operations where it supervises), ROI for Finance only.
+(plus Operations where it supervises), ROI for Finance only. Finance reads no telemetry text: the
+ROI ticket drill-down omits escalation reasons (tests/security/test_exports.py). A user limited to
+departments keeps the pages of their roles (the last test); what they see is narrowed there
+(tests/security/test_scoping.py).
 """
 
 from __future__ import annotations
@@ -103,3 +106,18 @@ def test_each_role_is_admitted_or_refused_as_declared(client, route, namespace, 
 def test_superuser_is_admitted_everywhere(client, route, namespace, pattern):
     client.force_login(make_user("root", superuser=True))
     assert client.get(_sample_path(route)).status_code not in (403, 500)
+
+
+@pytest.mark.parametrize(("route", "namespace", "pattern"), PAGES)
+def test_a_department_scoped_user_keeps_their_roles_pages(client, route, namespace, pattern):
+    """A user limited to one department (agentops.scoping) is admitted as their roles declare and never
+    errs; what the pages show is limited (tests/security/test_scoping.py)."""
+    from agentops.models import Department, UserDepartment
+
+    declared = getattr(pattern.callback, "required_roles", frozenset())
+    user = make_user("scoped", ROLE_OPERATIONS, ROLE_REVIEWERS, ROLE_FINANCE)
+    UserDepartment.objects.create(user=user, department=Department.objects.create(name="Customer Support"))
+    client.force_login(user)
+    status = client.get(_sample_path(route)).status_code
+    assert status < 500, f"{route} errored for a scoped user"
+    assert status != 403 or not declared, f"scoped user refused on {route}"

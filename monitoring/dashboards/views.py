@@ -15,6 +15,7 @@ from agentops.exports import csv_writer
 from agentops.models import Agent, Department, LifecycleStage, PromptRollout
 from agentops.permissions import OPERATIONS, role_required
 from agentops.preferences import SHOW_INACTIVE_AGENTS, remembered_flag
+from agentops.scoping import require_agent, scope_agents
 from monitoring import timerange
 from monitoring.dashboards import access, charts, queries
 from monitoring.dashboards.failure_origin import failure_origin
@@ -80,7 +81,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         template = "monitoring/overview.html#tiles" if request.htmx else "monitoring/overview.html"
         return render(request, template, context)
     context["show_inactive"] = remembered_flag(request, "inactive", SHOW_INACTIVE_AGENTS)
-    agents = queries.overview_agents(department_id, context["stage"] or None, context["show_inactive"])
+    agents = scope_agents(queries.overview_agents(department_id, context["stage"] or None, context["show_inactive"]),
+                          request.user)
     tiles, fleet = queries.overview_tiles(agents, time_range, context["sort"], queries.open_alert_counts())
     context.update({"tiles": tiles, "fleet": fleet, "open_alerts": queries.open_alerts(department_id)})
     template = "monitoring/overview.html#tiles" if request.htmx else "monitoring/overview.html"
@@ -105,6 +107,7 @@ def _safe_reverse(name: str, *args) -> str | None:
 @role_required(OPERATIONS)
 def agent_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     agent = get_object_or_404(Agent.objects.select_related("department"), slug=slug)
+    require_agent(request.user, agent)
     context = _range_context(request, None) | {"agent": agent,
                                                "registry_url": _safe_reverse("registry:agent_detail", slug)}
     try:
@@ -166,7 +169,7 @@ def runs(request: HttpRequest) -> HttpResponse:
     context = _range_context(request, None) | {"form": RunFilterForm(request.GET or None)}
     try:
         form, time_range = _run_filters(request)
-        page, next_cursor = queries.runs_page(queries.filter_runs(form.cleaned_data, time_range),
+        page, next_cursor = queries.runs_page(scope_agents(queries.filter_runs(form.cleaned_data, time_range), request.user, "agent__department_id"),
                                               request.GET.get("after"))
     except ValueError as exc:
         context["filter_error"] = str(exc)
@@ -209,7 +212,7 @@ def runs_export(request: HttpRequest) -> HttpResponse:
         form, time_range = _run_filters(request)
     except ValueError as exc:
         return _bad_request(request, str(exc))
-    response = StreamingHttpResponse(_csv_rows(queries.filter_runs(form.cleaned_data, time_range)),
+    response = StreamingHttpResponse(_csv_rows(scope_agents(queries.filter_runs(form.cleaned_data, time_range), request.user, "agent__department_id")),
                                      content_type="text/csv")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="runs-{stamp}.csv"'
@@ -225,6 +228,7 @@ def run_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
         return render(request, "monitoring/run_gone.html", {
             "trace_id": trace_id[:64], "retention_days": settings.TELEMETRY_RETENTION_DAYS,
         })
+    require_agent(request.user, run.agent)
     links = [link for provider in TRACE_LINKS for link in provider(run)]
     return render(request, "monitoring/run_detail.html", {
         "run": run, "rows": queries.waterfall(run), "scores": list(run.scores.order_by("created_at")),
