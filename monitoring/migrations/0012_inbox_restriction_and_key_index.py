@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('agentops', '0005_auditevent_append_only'),
-        ('monitoring', '0009_partitioned_telemetry'),
+        ('monitoring', '0011_announcement_outbox'),
     ]
 
     operations = [
