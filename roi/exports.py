@@ -87,7 +87,7 @@ def table_xlsx(table: Table, assumptions: Iterable[AssumptionRow], title: str,
         cell.font = Font(bold=True)
     notes = list(notes)
     if notes:
-        sheet.append([])
+        append_xlsx_row(sheet, [])
         for note in notes:
             append_xlsx_row(sheet, ["Note", note])
     sheet.freeze_panes = "B2"
