@@ -10,3 +10,7 @@ class AgentopsConfig(AppConfig):
         from .audit import track_registry
 
         track_registry()
+
+        from .navigation import register_navigation
+
+        register_navigation()

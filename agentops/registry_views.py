@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from . import queries, services
+from .extensions import AGENT_PANELS, AGENT_STAGE_PANELS, PROMPT_PANELS, render_panels
 from .forms import (
     AdoptAgentForm,
     AgentFilterForm,
@@ -32,7 +33,6 @@ from .forms import (
     RolloutForm,
 )
 from .models import ApiKey, Department, ModelPrice
-from .panels import AGENT_DETAIL, AGENT_STAGE, PROMPT_DETAIL, render_panels
 from .permissions import OPERATIONS, role_required
 from .prompt_diff import change_counts, side_by_side, unified_diff
 from .scoping import allows_agent, scope_agents
@@ -115,7 +115,7 @@ def agent_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "versions": queries.prompt_versions(agent),
         "active_prompt": agent.active_prompt(),
         "api_keys": queries.agent_api_keys(agent),
-        "panels": render_panels(AGENT_DETAIL, request, agent=agent),
+        "panels": render_panels(AGENT_PANELS, request, agent=agent),
     }
     return render(request, "agentops/agent_detail.html", context)
 
@@ -140,7 +140,7 @@ def agent_edit(request: HttpRequest, slug: str) -> HttpResponse:
         agent = form.save()
         messages.success(request, f"Agent “{agent.name}” saved.")
         return redirect(agent)
-    stage_panels = render_panels(AGENT_STAGE, request, agent=agent)
+    stage_panels = render_panels(AGENT_STAGE_PANELS, request, agent=agent)
     return render(request, "agentops/agent_form.html", {"form": form, "agent": agent, "stage_panels": stage_panels})
 
 
@@ -214,7 +214,7 @@ def prompt_detail(request: HttpRequest, slug: str, version: int, rollout_form: R
     context = {
         "agent": agent, "prompt": prompt, "previous": previous, "rollout": queries.rollout(agent),
         "rollout_form": rollout_form or RolloutForm(),
-        "panels": render_panels(PROMPT_DETAIL, request, agent=agent, prompt=prompt),
+        "panels": render_panels(PROMPT_PANELS, request, agent=agent, prompt=prompt),
     }
     return render(request, "agentops/prompt_detail.html", context, status=status)
 

@@ -8,17 +8,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
-from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 
 from . import health
-from .permissions import FINANCE, OPERATIONS, REVIEWERS, user_roles
-
-START_PAGES = [
-    (OPERATIONS, ("monitoring:overview", "registry:agent_list")),
-    (REVIEWERS, ("handoffs:queue_list",)),
-    (FINANCE, ("roi:report",)),
-]
+from .navigation import visible_items
 
 
 def login(request: HttpRequest) -> HttpResponse:
@@ -30,15 +23,10 @@ def login(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Send each user to the first page their roles open."""
-    roles = user_roles(request.user)
-    for role, url_names in START_PAGES:
-        if role in roles:
-            for name in url_names:
-                try:
-                    return redirect(reverse(name))
-                except NoReverseMatch:
-                    continue
+    """Send each user to the first page of their navigation (the first page their roles open)."""
+    items = visible_items(request.user)
+    if items:
+        return redirect(items[0].url)
     return render(
         request,
         "error.html",

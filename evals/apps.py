@@ -7,7 +7,8 @@ class EvalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import panels, receivers
+        from . import receivers
+        from .extensions import register_contributions
 
         receivers.connect()
-        panels.register()
+        register_contributions()

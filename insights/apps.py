@@ -10,6 +10,6 @@ class InsightsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from insights import panels
+        from insights.extensions import register_contributions
 
-        panels.register()
+        register_contributions()

@@ -1,5 +1,5 @@
 """The stage history of a report's agents, added to the ROI export's Assumptions sheet
-(registered with ``roi.exports.register_assumptions_context``; roi does not import lifecycle)."""
+(contributed on the ``ROI_EXPORT_SECTIONS`` extension point; roi does not import lifecycle)."""
 
 from __future__ import annotations
 

@@ -2,19 +2,21 @@
 
 The XLSX adds a second sheet, "Assumptions", listing every ledger row the figures were computed with,
 followed by any context sections higher apps registered (e.g. the lifecycle stage history of the
-agents in the report) through ``register_assumptions_context``: roi never imports them.
+agents in the report) on the ``ROI_EXPORT_SECTIONS`` extension point (agentops/extensions.py): roi
+never imports them.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from agentops.exports import append_xlsx_row, csv_writer
+from agentops.extensions import ROI_EXPORT_SECTIONS, contributions
 
 from .models import REPORT_CURRENCY, AssumptionRow
 from .tables import Table
@@ -33,17 +35,8 @@ class ContextSection:
     rows: list[list[object]]
 
 
-# fn(agent_ids, period) -> ContextSection | None; registered in a higher app's AppConfig.ready().
-_CONTEXT_PROVIDERS: list[Callable] = []
-
-
-def register_assumptions_context(provider: Callable) -> None:
-    if provider not in _CONTEXT_PROVIDERS:
-        _CONTEXT_PROVIDERS.append(provider)
-
-
 def assumptions_context(agent_ids: set[int], period) -> list[ContextSection]:
-    sections = (provider(agent_ids, period) for provider in _CONTEXT_PROVIDERS)
+    sections = (provider(agent_ids, period) for provider in contributions(ROI_EXPORT_SECTIONS))
     return [s for s in sections if s is not None]
 
 

@@ -1,5 +1,5 @@
 """``{% panels "slot" name=value ... %}``: the panels higher apps registered for a slot, rendered
-in place (see agentops/panels.py). Lets a lower app's template offer a slot without its view
+in place (see agentops/extensions.py). Lets a lower app's template offer a slot without its view
 knowing who fills it."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from django import template
 from django.utils.safestring import mark_safe
 
-from agentops.panels import render_panels
+from agentops.extensions import render_panels
 
 register = template.Library()
 

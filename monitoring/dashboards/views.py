@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agentops.exports import csv_writer
+from agentops.extensions import FAILURE_LINKS, TRACE_LINKS, links
 from agentops.models import Agent, Department, LifecycleStage, PromptRollout
 from agentops.permissions import OPERATIONS, role_required
 from agentops.preferences import SHOW_INACTIVE_AGENTS, remembered_flag
@@ -25,16 +26,6 @@ from monitoring.rollups import queries as rollup_queries
 
 # Polling period of tiles and charts: with ingest taking ~1 s, new runs show within the 5 s target.
 REFRESH_SECONDS = 3
-
-
-# Links shown on the trace view by higher apps (handoffs: "ticket #12"), registered from their
-# AppConfig.ready() so monitoring never imports them: register_trace_link(lambda run: [(label, url)]).
-TRACE_LINKS: list[Callable[[Run], list[tuple[str, str]]]] = []
-
-
-def register_trace_link(provider: Callable[[Run], list[tuple[str, str]]]) -> None:
-    if provider not in TRACE_LINKS:
-        TRACE_LINKS.append(provider)
 
 
 def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
@@ -92,16 +83,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 def _onboarding_context(request: HttpRequest) -> dict:
     endpoint = request.build_absolute_uri("/v1/traces")
     return {"no_telemetry": True, "otlp_endpoint": endpoint,
-            "otlp_base": endpoint.removesuffix("/v1/traces"), "registry_keys_url": _safe_reverse("registry:apikey_list")}
-
-
-def _safe_reverse(name: str, *args) -> str | None:
-    from django.urls import NoReverseMatch
-
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return None
+            "otlp_base": endpoint.removesuffix("/v1/traces"), "registry_keys_url": reverse("registry:apikey_list")}
 
 
 @role_required(OPERATIONS)
@@ -109,7 +91,7 @@ def agent_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     agent = get_object_or_404(Agent.objects.select_related("department"), slug=slug)
     require_agent(request.user, agent)
     context = _range_context(request, None) | {"agent": agent,
-                                               "registry_url": _safe_reverse("registry:agent_detail", slug)}
+                                               "registry_url": reverse("registry:agent_detail", args=[slug])}
     try:
         time_range = timerange.parse_range(request.GET)
     except timerange.InvalidRange as exc:
@@ -229,9 +211,9 @@ def run_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
             "trace_id": trace_id[:64], "retention_days": settings.TELEMETRY_RETENTION_DAYS,
         })
     require_agent(request.user, run.agent)
-    links = [link for provider in TRACE_LINKS for link in provider(run)]
     return render(request, "monitoring/run_detail.html", {
         "run": run, "rows": queries.waterfall(run), "scores": list(run.scores.order_by("created_at")),
-        "escalations": list(run.escalations.order_by("occurred_at")), "trace_links": links,
+        "escalations": list(run.escalations.order_by("occurred_at")), "trace_links": links(TRACE_LINKS, run),
         "failure_origin": failure_origin(run.id) if run.status == "error" else None,
+        "failure_links": links(FAILURE_LINKS, run) if run.status == "error" else [],
     })

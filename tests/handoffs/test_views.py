@@ -9,8 +9,8 @@ from django.test import Client
 from django.urls import reverse
 
 from handoffs import services
+from handoffs.extensions import open_claims_badge
 from handoffs.models import EventKind, Outcome, Queue, RootCause, Ticket, TicketStatus
-from handoffs.nav import open_claims_badge
 from tests.handoffs.factories import (
     make_escalation,
     make_queue,

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agentops.models import PromptVersion
-from monitoring.dashboards import queries, views
+from monitoring.dashboards import queries
 from monitoring.models import Run
 from monitoring.rollups import cells as rollups
 from tests.factories import make_agent, make_department
@@ -225,17 +225,18 @@ def test_trace_view_draws_the_waterfall_with_scores_and_escalation(ops_client):
 
 
 def test_trace_view_shows_links_registered_by_higher_apps(ops_client):
+    from agentops import extensions
 
     run = make_run(make_agent("Linked Agent"))
 
     def provider(r):
-        return [("Ticket", f"/handoffs/tickets/for/{r.trace_id}/")]
+        return [extensions.Link("Ticket", f"/handoffs/tickets/for/{r.trace_id}/")]
 
-    views.register_trace_link(provider)
+    extensions.register(extensions.TRACE_LINKS, provider)
     try:
         html = ops_client.get(reverse("monitoring:run_detail", args=[run.trace_id])).content.decode()
     finally:
-        views.TRACE_LINKS.remove(provider)
+        extensions.unregister(extensions.TRACE_LINKS, provider)
     assert f"/handoffs/tickets/for/{run.trace_id}/" in html
 
 

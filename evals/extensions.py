@@ -1,18 +1,21 @@
-"""Evals' panels on lower apps' pages (agentops/panels.py): add runs, failure groups and corrected
-tickets to datasets; a prompt version's experiments; the rollout form's experiment check."""
+"""What evals contributes to lower apps' pages (agentops/extensions.py): its navigation entries;
+panels to add runs, failure groups and corrected tickets to datasets; a prompt version's experiments;
+the rollout form's experiment check. Registered from EvalsConfig.ready()."""
 
 from __future__ import annotations
 
 from django.template.loader import render_to_string
 
-from agentops.panels import (
-    FAILURE_GROUP,
-    PROMPT_DETAIL,
-    ROLLOUT_FORM,
-    RUN_DETAIL,
-    RUN_LIST,
-    TICKET_DETAIL,
-    register_panel,
+from agentops.extensions import (
+    FAILURE_GROUP_PANELS,
+    NAV,
+    PROMPT_PANELS,
+    ROLLOUT_PANELS,
+    RUN_LIST_PANELS,
+    RUN_PANELS,
+    TICKET_PANELS,
+    NavItem,
+    register,
 )
 from agentops.permissions import OPERATIONS, has_role
 
@@ -68,10 +71,21 @@ def rollout_panel(request, agent, prompt) -> str:
     }, request=request)
 
 
-def register() -> None:
-    register_panel(RUN_DETAIL, run_panel)
-    register_panel(RUN_LIST, run_list_panel)
-    register_panel(FAILURE_GROUP, failure_group_panel)
-    register_panel(TICKET_DETAIL, ticket_panel)
-    register_panel(PROMPT_DETAIL, prompt_panel)
-    register_panel(ROLLOUT_FORM, rollout_panel)
+NAV_ITEMS = [
+    NavItem("Evals", "Datasets", "evals:dataset_list", (OPERATIONS,), 500),
+    NavItem("Evals", "Experiments", "evals:experiment_list", (OPERATIONS,), 510),
+    NavItem("Evals", "Evaluators", "evals:evaluator_list", (OPERATIONS,), 520),
+    NavItem("Evals", "Online evaluation", "evals:online_list", (OPERATIONS,), 530),
+    NavItem("Evals", "Model endpoints", "evals:endpoint_list", (OPERATIONS,), 540),
+]
+
+
+def register_contributions() -> None:
+    for item in NAV_ITEMS:
+        register(NAV, item)
+    register(RUN_PANELS, run_panel)
+    register(RUN_LIST_PANELS, run_list_panel)
+    register(FAILURE_GROUP_PANELS, failure_group_panel)
+    register(TICKET_PANELS, ticket_panel)
+    register(PROMPT_PANELS, prompt_panel)
+    register(ROLLOUT_PANELS, rollout_panel)
