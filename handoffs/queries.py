@@ -22,7 +22,7 @@ from django.db.models import (
     Sum,
 )
 from django.db.models.functions import Extract, TruncDay
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from agentops.dbfunctions import PercentileCont
@@ -211,15 +211,8 @@ def get_ticket(pk: int) -> Ticket | None:
 
 
 def run_trace_url(run: Run | None) -> str | None:
-    """The trace view's URL, if monitoring provides one (it is built independently of handoffs)."""
-    if run is None:
-        return None
-    for kwargs in ({"args": [run.trace_id]}, {"kwargs": {"trace_id": run.trace_id}}):
-        try:
-            return reverse("monitoring:run_detail", **kwargs)
-        except NoReverseMatch:
-            continue
-    return None
+    """The run's trace view, if the ticket has a run."""
+    return reverse("monitoring:run_detail", args=[run.trace_id]) if run is not None else None
 
 
 @dataclass

@@ -6,13 +6,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.apps import apps
-from django.core.exceptions import FieldDoesNotExist, FieldError
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Q
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from agentops.models import Agent, PromptVersion
+from handoffs.models import Ticket
 from insights.models import FailureGroup, PromptDraftCase
 from monitoring.dashboards.failure_origin import FailureOrigin, failure_origin
 from monitoring.ingest.fingerprint import FailureSignature, failure_signature
@@ -152,34 +151,19 @@ def _group_ends(fingerprints: list[str]) -> dict[str, tuple[datetime, int]]:
         return {fp: (first, latest) for fp, first, latest in cursor.fetchall() if latest is not None}
 
 
-def ticket_model():
-    """handoffs.Ticket when the handoffs app is installed, else None."""
-    try:
-        return apps.get_model("handoffs", "Ticket")
-    except LookupError:
-        return None
-
-
-def ticket_url(ticket_id: int) -> str | None:
-    try:
-        return reverse("handoffs:ticket", args=[ticket_id])
-    except NoReverseMatch:
-        return None
+def ticket_url(ticket_id: int) -> str:
+    return reverse("handoffs:ticket", args=[ticket_id])
 
 
 def tickets_for_runs(run_ids: list[int]) -> list[dict]:
-    """Handoff tickets of these runs (one query), newest first; [] without handoffs."""
-    Ticket = ticket_model()
-    if Ticket is None or not run_ids:
+    """Handoff tickets of these runs (one query), newest first."""
+    if not run_ids:
         return []
-    try:
-        rows = list(
-            Ticket.objects.filter(run_id__in=run_ids).order_by("-created_at")
-            .values("id", "run_id", "status", "outcome", "root_cause__name", "corrected_answer", "created_at",
-                    "resolved_at")[:GROUP_RUNS_SHOWN]
-        )
-    except (FieldError, FieldDoesNotExist):
-        return []
+    rows = list(
+        Ticket.objects.filter(run_id__in=run_ids).order_by("-created_at")
+        .values("id", "run_id", "status", "outcome", "root_cause__name", "corrected_answer", "created_at",
+                "resolved_at")[:GROUP_RUNS_SHOWN]
+    )
     for row in rows:
         row["url"] = ticket_url(row["id"])
     return rows
@@ -311,16 +295,10 @@ def _series(dimension: str, agent_id: int, fp: str, totals: list[dict], hits: li
 
 def reviewer_root_causes(start: datetime, end: datetime) -> list[dict]:
     """Pareto rows of root causes reviewers assigned on tickets resolved in [start, end)."""
-    Ticket = ticket_model()
-    if Ticket is None:
-        return []
-    try:
-        rows = list(
-            Ticket.objects.filter(resolved_at__gte=start, resolved_at__lt=end, root_cause__isnull=False)
-            .values(name=F("root_cause__name")).annotate(n=Count("id")).order_by("-n", "name")
-        )
-    except (FieldError, FieldDoesNotExist):
-        return []
+    rows = list(
+        Ticket.objects.filter(resolved_at__gte=start, resolved_at__lt=end, root_cause__isnull=False)
+        .values(name=F("root_cause__name")).annotate(n=Count("id")).order_by("-n", "name")
+    )
     total = sum(r["n"] for r in rows)
     running = 0
     for r in rows:

@@ -12,9 +12,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from agentops.models import Agent, PromptVersion
-from handoffs.models import RootCause
+from handoffs.models import RootCause, Ticket
 from insights.models import FailureGroup, PromptDraftCase
-from insights.queries import ticket_model
 from monitoring.models import Run
 
 MAX_CASES_PER_DRAFT = 20
@@ -101,9 +100,6 @@ def start_draft_from_group(fingerprint: str, agent: Agent, *, author, change_not
 
 def start_draft_from_ticket(ticket_id: int, *, author, change_note: str = "") -> PromptVersion:
     """Draft a new prompt version of the ticket's agent, keeping the reviewer's corrected answer."""
-    Ticket = ticket_model()
-    if Ticket is None:
-        raise InsightError("Handoff tickets are not available.")
     ticket = Ticket.objects.filter(pk=ticket_id).select_related("agent", "run").first()
     if ticket is None:
         raise InsightError(f"Ticket {ticket_id} does not exist.")

@@ -11,7 +11,7 @@ import re
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from agentops.models import Agent, PromptRollout, PromptVersion
@@ -113,10 +113,7 @@ def failure_group_mark(request: HttpRequest, fingerprint: str) -> HttpResponse:
 
 
 def _prompt_url(draft: PromptVersion) -> str:
-    try:
-        return reverse("registry:prompt_detail", args=[draft.agent.slug, draft.version])
-    except NoReverseMatch:
-        return reverse("insights:compare", args=[draft.agent.slug])
+    return reverse("registry:prompt_detail", args=[draft.agent.slug, draft.version])
 
 
 @role_required(OPERATIONS)

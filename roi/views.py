@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -30,15 +30,6 @@ from .forms import (
 )
 from .models import REPORT_CURRENCY, PeriodClose
 from .tables import COLUMNS, ROI_MIN_COST_PER_MONTH, Table, build_table
-
-
-def safe_reverse(name: str, *args, query: dict | None = None) -> str | None:
-    """A URL in another app that may not exist yet (its pages are built in parallel): None if not."""
-    try:
-        url = reverse(name, args=args)
-    except NoReverseMatch:
-        return None
-    return f"{url}?{urlencode(query)}" if query else url
 
 
 def today_utc() -> date:
@@ -329,7 +320,7 @@ def tickets(request: HttpRequest) -> HttpResponse:
     rows = queries.tickets_behind([a.id for a in agents], period.start, period.end)
     can_open = has_role(request.user, REVIEWERS, OPERATIONS)
     for ticket in rows:
-        ticket.detail_url = safe_reverse("handoffs:ticket", ticket.pk) if can_open else None
+        ticket.detail_url = reverse("handoffs:ticket", args=[ticket.pk]) if can_open else None
         ticket.handle_minutes = ticket.handle_seconds / 60
     return render(request, "roi/tickets.html", {"tickets": rows, "period": period, "scope": scope})
 
@@ -346,7 +337,7 @@ def runs(request: HttpRequest) -> HttpResponse:
     # Finance reads the list here; the trace view itself is an operations page.
     can_open = has_role(request.user, OPERATIONS)
     for run in rows:
-        run.detail_url = safe_reverse("monitoring:run_detail", run.trace_id) if can_open else None
+        run.detail_url = reverse("monitoring:run_detail", args=[run.trace_id]) if can_open else None
     return render(request, "roi/runs.html", {"runs": rows, "period": period, "scope": scope})
 
 
