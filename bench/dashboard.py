@@ -34,13 +34,13 @@ AGENTS = 50
 DAYS = 30
 RANGES = ("24h", "7d", "30d")
 # Pages that read runs (not rollups): page -> (url, {label: query}). The run explorer pages through
-# the newest runs (all, one agent's, the errors); the insight pages take a trailing number of days.
-_DAYS = {"24h": {"days": "1"}, "7d": {"days": "7"}, "30d": {"days": "30"}}
+# the newest runs (all, one agent's, the errors); the insight pages take the same ranges as the dashboards.
+_RANGES = {key: {"range": key} for key in RANGES}
 DIRECT_PAGES = {
     "runs": ("/monitoring/runs/", {"newest": {}, "agent": {"agent": "bench-agent-07"}, "errors": {"status": "error"}}),
-    "compare": ("/monitoring/agents/bench-agent-07/compare/", _DAYS),
-    "causes": ("/monitoring/root-causes/", _DAYS),
-    "map": ("/monitoring/map/", _DAYS),
+    "compare": ("/monitoring/agents/bench-agent-07/compare/", _RANGES),
+    "causes": ("/monitoring/root-causes/", _RANGES),
+    "map": ("/monitoring/map/", _RANGES),
 }
 
 

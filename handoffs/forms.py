@@ -8,6 +8,8 @@ import zoneinfo
 from django import forms
 from django.utils.text import slugify
 
+from monitoring.timerange import TimeRangeForm
+
 from .models import Outcome, Priority, Queue, RootCause, SavedReply, TicketStatus
 from .queries import TicketFilters, reviewer_choices
 
@@ -153,10 +155,10 @@ class SearchForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status")] + list(TicketStatus.choices))
 
 
-class MetricsForm(forms.Form):
-    days = forms.TypedChoiceField(
-        required=False, coerce=int, empty_value=30, choices=[(7, "7 days"), (30, "30 days"), (90, "90 days")]
-    )
+class MetricsForm(TimeRangeForm):
+    """Queue metrics: the shared time range (last 30 days by default) and a queue."""
+
+    default_range = "30d"
     queue = forms.ModelChoiceField(queryset=Queue.objects.all(), required=False, to_field_name="slug",
                                    empty_label="All queues")
 

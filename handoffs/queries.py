@@ -302,12 +302,11 @@ def _depth_by_age(tickets: QuerySet, now: datetime) -> list[tuple[str, int]]:
     return [(label, row[f"b{i}"]) for i, (label, _u) in enumerate(AGE_BUCKETS)]
 
 
-def queue_metrics(queue: Queue | None, days: int, now: datetime | None = None) -> QueueMetrics:
-    """Operations' view of a queue (or all queues) over the last ``days`` days (8 queries)."""
+def queue_metrics(queue: Queue | None, since: datetime, until: datetime, now: datetime | None = None) -> QueueMetrics:
+    """Operations' view of a queue (or all queues) over [since, until), and its depth at ``now`` (8 queries)."""
     now = now or timezone.now()
-    since = now - timedelta(days=days)
     tickets = Ticket.objects.all() if queue is None else Ticket.objects.filter(queue=queue)
-    in_period = tickets.filter(created_at__gte=since, created_at__lt=now)
+    in_period = tickets.filter(created_at__gte=since, created_at__lt=until)
     resolved = Q(resolved_at__isnull=False)
     to_claim = _seconds(F("first_claimed_at") - F("created_at"))
 
@@ -325,7 +324,7 @@ def queue_metrics(queue: Queue | None, days: int, now: datetime | None = None) -
         ever_resolved=Count("id", filter=resolved | Q(reopen_count__gt=0)),
     )
     totals["lease_expiries"] = TicketEvent.objects.filter(
-        kind=EventKind.LEASE_EXPIRED, at__gte=since, at__lt=now,
+        kind=EventKind.LEASE_EXPIRED, at__gte=since, at__lt=until,
         **({"ticket__queue": queue} if queue is not None else {}),
     ).count()
     totals["claim_compliance"] = _ratio(totals["claim_met"], totals["claimed"])
@@ -336,12 +335,12 @@ def queue_metrics(queue: Queue | None, days: int, now: datetime | None = None) -
         in_period.annotate(day=TruncDay("created_at")).values_list("day").annotate(n=Count("id")).order_by("day")
     )
     return QueueMetrics(
-        since=since, until=now,
+        since=since, until=until,
         depth_by_age=_depth_by_age(tickets, now),
         arrivals_by_day=arrivals,
         totals=totals,
-        by_agent=_handoff_rate_by_agent(in_period, since, now),
-        by_prompt=_handoff_rate_by_prompt(in_period, since, now),
+        by_agent=_handoff_rate_by_agent(in_period, since, until),
+        by_prompt=_handoff_rate_by_prompt(in_period, since, until),
         by_reason=list(in_period.values("reason").annotate(tickets=Count("id")).order_by("-tickets", "reason")[:15]),
     )
 

@@ -304,18 +304,17 @@ def ticket_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    form = forms.MetricsForm(request.GET or {"days": 30})
+    form = forms.MetricsForm(request.GET)
     if not form.is_valid():
         return render(request, "handoffs/metrics.html", {"form": form}, status=400)
-    days = form.cleaned_data["days"] or 30
-    data = queries.queue_metrics(form.cleaned_data["queue"], days)
+    data = queries.queue_metrics(form.cleaned_data["queue"], *form.window())
     figures = {
         "depth": charts.depth_by_age(data.depth_by_age).to_json(),
         "arrivals": charts.arrivals(data.arrivals_by_day).to_json(),
         "agents": charts.handoff_rate_by_agent(data.by_agent).to_json(),
         "reasons": charts.tickets_by_reason(data.by_reason).to_json(),
     }
-    return render(request, "handoffs/metrics.html", {"form": form, "m": data, "figures": figures, "days": days})
+    return render(request, "handoffs/metrics.html", {"form": form, "m": data, "figures": figures})
 
 
 @role_required(OPERATIONS)

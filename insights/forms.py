@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
-from django.utils import timezone
 
 from agentops.models import Agent, Department
 from agentops.permissions import OPERATIONS
 from handoffs.models import RootCause
+from monitoring.timerange import TimeRangeForm
 
-RANGE_CHOICES = (("1", "Last 24 hours"), ("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"))
 
+class RangeForm(TimeRangeForm):
+    """The insights pages' range: the shared time range, last 7 days by default."""
 
-class RangeForm(forms.Form):
-    """A trailing time range in days; an empty form means the default."""
-
-    days = forms.TypedChoiceField(choices=RANGE_CHOICES, coerce=int, required=False, label="Range")
-    default_days = 7
-
-    def __init__(self, data=None, *args, **kwargs):
-        # Without a chosen range, bind the default so the picker shows the range actually used.
-        if data is not None and not data.get("days"):
-            data = data.copy()
-            data["days"] = str(self.default_days)
-        super().__init__(data, *args, **kwargs)
-
-    def window(self, now: datetime | None = None) -> tuple[datetime, datetime]:
-        now = now or timezone.now()
-        days = self.cleaned_data.get("days") or self.default_days
-        return now - timedelta(days=days), now
+    default_range = "7d"
 
 
 class RootCauseFilterForm(RangeForm):
@@ -41,13 +24,13 @@ class RootCauseFilterForm(RangeForm):
 
 
 class CompareRangeForm(RangeForm):
-    default_days = 30
+    default_range = "30d"
 
 
 class CompareForm(RangeForm):
     """Two prompt-version keys (see insight_queries.prompt_key); blank shows every version."""
 
-    default_days = 30
+    default_range = "30d"
     a = forms.CharField(required=False, max_length=80, label="Version A")
     b = forms.CharField(required=False, max_length=80, label="Version B")
 

@@ -54,7 +54,6 @@ def root_causes(request: HttpRequest) -> HttpResponse:
     pareto = insight_queries.reviewer_root_causes(start, end)
     context = {
         "form": form, "groups": groups, "pareto": pareto, "start": start, "end": end,
-        "days": form.cleaned_data.get("days") or form.default_days,
         "groups_fig": charts.groups_figure(groups).to_json() if groups else None,
         "pareto_fig": charts.pareto_figure(pareto).to_json() if pareto else None,
     }

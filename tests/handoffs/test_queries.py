@@ -15,6 +15,10 @@ from tests.handoffs.factories import make_queue, make_root_cause, make_ticket
 pytestmark = pytest.mark.django_db
 
 
+def _last_week(queue, now):
+    return queries.queue_metrics(queue, now - timedelta(days=7), now, now=now)
+
+
 @pytest.fixture
 def queue():
     return make_queue("Support", is_default=True, sla_claim_minutes=10, sla_resolve_minutes=60)
@@ -31,7 +35,7 @@ def test_time_to_claim_percentiles_handle_time_and_sla_compliance(queue, reviewe
     cause = make_root_cause()
     for claim_after, handle in [(2, 4), (6, 6), (20, 8)]:  # the last misses the 10-minute claim SLA
         _work(make_ticket(queue), reviewer, cause, claim_after, handle)
-    totals = queries.queue_metrics(queue, days=7, now=timezone.now() + timedelta(hours=1)).totals
+    totals = _last_week(queue, timezone.now() + timedelta(hours=1)).totals
     assert totals["arrivals"] == 3 and totals["resolved"] == 3
     assert totals["claim_p50"] == pytest.approx(6 * 60)
     assert totals["claim_p90"] == pytest.approx((6 + 0.8 * 14) * 60)
@@ -48,7 +52,7 @@ def test_reopen_rate_and_lease_expiries(queue, reviewer, ops_user):
     c = make_ticket(queue)
     services.claim_ticket(c.pk, reviewer, c.version, now=c.created_at)
     services.expire_leases(now=c.created_at + timedelta(minutes=16))
-    totals = queries.queue_metrics(queue, days=7, now=timezone.now() + timedelta(hours=1)).totals
+    totals = _last_week(queue, timezone.now() + timedelta(hours=1)).totals
     assert totals["reopen_rate"] == pytest.approx(0.5)
     assert totals["lease_expiries"] == 1
 
@@ -58,7 +62,7 @@ def test_depth_by_age_buckets_active_tickets(queue):
     make_ticket(queue)
     old = make_ticket(queue)
     type(old).objects.filter(pk=old.pk).update(created_at=now - timedelta(days=5))
-    depth = dict(queries.queue_metrics(queue, days=7, now=now).depth_by_age)
+    depth = dict(_last_week(queue, now).depth_by_age)
     assert depth["< 1 h"] == 1 and depth["> 3 d"] == 1
 
 

@@ -264,6 +264,18 @@ def test_metrics_page_renders_charts(ops_client, reviewer, queue, django_assert_
 
 def test_metrics_bad_period_is_400(ops_client):
     assert ops_client.get(reverse("handoffs:metrics"), {"days": "abc"}).status_code == 400
+    response = ops_client.get(reverse("handoffs:metrics"), {"range": "custom", "from": "2026-02-01T00:00",
+                                                            "to": "2026-01-01T00:00"})
+    assert response.status_code == 400 and "must start before it ends" in response.content.decode()
+
+
+def test_metrics_take_the_shared_time_range(ops_client, queue):
+    make_ticket(queue)
+    for params in ({"range": "24h"}, {"range": "90d"}, {"days": "90"}, {"range": "custom", "from": "2026-01-01T00:00"}):
+        response = ops_client.get(reverse("handoffs:metrics"), params)
+        assert response.status_code == 200, params
+        assert 'name="range"' in response.content.decode()
+    assert response.context["m"].since.date().isoformat() == "2026-01-01"
 
 
 def test_metrics_empty_state(ops_client):

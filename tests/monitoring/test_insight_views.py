@@ -47,6 +47,8 @@ def test_pages_are_for_operations_only(reviewer_client, url_name):
 
 @pytest.mark.parametrize(("url_name", "query"), [
     ("insights:root_causes", "days=5"),
+    ("insights:root_causes", "range=5d"),
+    ("insights:root_causes", "range=custom&from=yesterday"),
     ("insights:root_causes", "agent=no-such-agent"),
     ("insights:agent_map", "department=abc"),
     ("insights:agent_map", "sort=drop_table"),
@@ -337,3 +339,23 @@ def test_a_rollout_starts_from_the_comparison_of_a_version_that_is_not_active(op
     ops_client.post(reverse("registry:prompt_rollout", args=[agent.slug, v1.version]), {"share": "20"})
     dashboard = ops_client.get(reverse("monitoring:agent_dashboard", args=[agent.slug])).content.decode()
     assert 'id="rollout"' in dashboard and "serves <strong>20 %</strong>" in dashboard
+
+
+@pytest.mark.parametrize(("query", "label"), [
+    ("", "last 7 days"),  # the insights pages' default
+    ("range=24h", "last 24 h"),
+    ("days=30", "last 30 days"),  # an old link
+    ("days=90", "last 90 days"),
+])
+def test_root_causes_take_the_shared_time_range_and_old_days_links(ops_client, query, label):
+    response = ops_client.get(f"{reverse('insights:root_causes')}?{query}")
+    assert response.status_code == 200
+    assert label in response.content.decode()
+    assert 'name="range"' in response.content.decode() and 'name="from"' in response.content.decode()
+
+
+def test_root_causes_custom_range(ops_client):
+    response = ops_client.get(reverse("insights:root_causes"),
+                              {"range": "custom", "from": "2026-01-01T00:00", "to": "2026-01-03T00:00"})
+    assert response.status_code == 200
+    assert "2026-01-01" in response.content.decode()
