@@ -103,11 +103,6 @@ def due_at(created_at: datetime, sla_minutes: int, paused_seconds: float, hours:
     return add_clock_seconds(created_at, sla_minutes * 60 + max(paused_seconds, 0.0), hours)
 
 
-def sum_intervals(intervals: Sequence[tuple[datetime, datetime]]) -> float:
-    """Total seconds of (start, end) intervals, ignoring any that end before they start."""
-    return sum(max((end - start).total_seconds(), 0.0) for start, end in intervals)
-
-
 def percentile(values: Sequence[float], q: float) -> float | None:
     """Linear-interpolated percentile (as Postgres percentile_cont) of a small in-memory list."""
     if not values:

@@ -180,10 +180,6 @@ def queue_agent_choices(queue: Queue) -> list[tuple[int, str]]:
     return list(rows)
 
 
-def held_count(user) -> int:
-    return Ticket.objects.filter(assignee=user, status__in=HELD_STATUSES).count()
-
-
 def my_tickets(user, now: datetime | None = None) -> dict[str, list[Ticket]]:
     """The reviewer's held tickets (most urgent first) and what they resolved in the last 7 days (2 queries)."""
     now = now or timezone.now()

@@ -15,7 +15,6 @@ from handoffs.calculations import (
     due_at,
     percentile,
     sla_state,
-    sum_intervals,
 )
 
 BERLIN_9_TO_5 = BusinessHours(tz="Europe/Berlin", start=time(9), end=time(17))
@@ -75,11 +74,6 @@ def test_naive_datetimes_are_rejected():
 def test_business_hours_must_be_ordered():
     with pytest.raises(ValueError):
         BusinessHours(tz="UTC", start=time(17), end=time(9))
-
-
-def test_sum_intervals_ignores_inverted_intervals():
-    t = utc(2026, 1, 1)
-    assert sum_intervals([(t, t + timedelta(minutes=5)), (t + timedelta(minutes=9), t)]) == 300
 
 
 def test_percentile_interpolates_like_percentile_cont():

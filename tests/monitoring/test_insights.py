@@ -11,6 +11,7 @@ from insights import queries as insight_queries
 from insights import services as insights
 from insights.models import PromptDraftCase
 from monitoring.dashboards import failure_origin as failure_origin_queries
+from monitoring.ingest.derived_models import FailureGroup
 from tests.factories import make_agent, make_prompt
 from tests.handoffs.factories import make_root_cause
 from tests.monitoring.factories import make_run
