@@ -1,30 +1,18 @@
-"""Insight selectors and services: failure groups, trends, regressions, origins, drafts."""
+"""Insight selectors: trends, regressions, failure groups and their ends, cases of a prompt draft."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
 
 from insights import queries as insight_queries
 from insights import services as insights
-from insights.models import PromptDraftCase
-from monitoring.dashboards import failure_origin as failure_origin_queries
-from monitoring.ingest.derived_models import FailureGroup
 from tests.factories import make_agent, make_prompt
-from tests.handoffs.factories import make_root_cause
+from tests.insights.factories import FP_A, FP_B, NOW, failing
 from tests.monitoring.factories import make_run
 
-NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-FP_A, FP_B = "a" * 40, "b" * 40
-
-
-def failing(agent, fp=FP_A, at=NOW - timedelta(hours=1), **kw):
-    return make_run(agent, status="error", started_at=at, fingerprint=fp, **kw)
-
-
-# --- pure helpers ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("current", "previous", "first_seen_days_ago", "expected"), [
     (4, 0, 1, insight_queries.NEW),
@@ -55,8 +43,6 @@ def test_regressed_in_names_the_version_where_a_failure_grew():
 def test_regressed_in_is_none_for_a_failure_present_all_along():
     assert insight_queries.regressed_in([_v("v1", 0, 100, 10), _v("v2", 1, 100, 11)]) is None
 
-
-# --- failure groups ------------------------------------------------------------------------------
 
 @pytest.mark.django_db
 def test_failure_groups_count_trend_and_agents():
@@ -150,91 +136,6 @@ def test_group_description_comes_from_the_failing_step():
     run.save(update_fields=["fingerprint"])
     (group,) = insight_queries.failure_groups(NOW - timedelta(days=7), NOW)
     assert group.description == "Billing · refund · TimeoutError: refund <n> timed out"
-
-
-# --- marking groups ------------------------------------------------------------------------------
-
-@pytest.mark.django_db
-def test_marking_a_group_applies_to_runs_arriving_later(ops_user):
-    agent = make_agent()
-    failing(agent)
-    cause = make_root_cause("Tool failure")
-    insights.mark_failure_group(FP_A, root_cause=cause, note="CRM flaky", owner=ops_user, by=ops_user)
-    failing(agent)  # a new run with the same fingerprint
-    (group,) = insight_queries.failure_groups(NOW - timedelta(days=7), NOW)
-    assert group.runs == 2
-    assert (group.annotation.root_cause, group.annotation.owner, group.annotation.note) == (
-        cause, ops_user, "CRM flaky")
-
-
-@pytest.mark.django_db
-def test_marking_again_updates_the_same_group(ops_user):
-    failing(make_agent())
-    insights.mark_failure_group(FP_A, root_cause=make_root_cause("Tool failure"), note="", owner=None, by=ops_user)
-    model_error = make_root_cause("Model error")
-    group = insights.mark_failure_group(FP_A, root_cause=model_error, note="not the tool", owner=None, by=ops_user)
-    assert insights.annotation_for_fingerprint(FP_A).pk == group.pk
-    assert group.root_cause == model_error
-
-
-@pytest.mark.django_db
-def test_a_retired_root_cause_cannot_be_newly_chosen(ops_user):
-    failing(make_agent())
-    retired = make_root_cause("Old cause", is_active=False)
-    with pytest.raises(insights.InsightError, match="retired"):
-        insights.mark_failure_group(FP_A, root_cause=retired, note="", owner=None, by=ops_user)
-
-
-@pytest.mark.django_db
-def test_marking_an_unknown_fingerprint_is_refused(ops_user):
-    with pytest.raises(insights.InsightError, match="No runs"):
-        insights.mark_failure_group(FP_A, root_cause=None, note="x", owner=None, by=ops_user)
-
-
-# --- failure origin ------------------------------------------------------------------------------
-
-@pytest.mark.django_db
-def test_failure_origin_names_the_agent_that_failed_first():
-    triage, billing = make_agent("Triage"), make_agent("Billing")
-    t0 = NOW - timedelta(hours=1)
-    run = make_run(triage, status="error", started_at=t0, root_span_id="r0", steps=[
-        {"kind": "agent", "span_id": "r0", "parent_span_id": "", "status": "error", "duration_ms": 900},
-        {"kind": "agent", "span_id": "b0", "agent": billing, "status": "error", "duration_ms": 600},
-        {"kind": "tool", "span_id": "b1", "parent_span_id": "b0", "agent": billing, "tool_name": "refund",
-         "status": "error", "error_type": "PermissionError", "duration_ms": 100},
-    ])
-    origin = failure_origin_queries.failure_origin(run.id)
-    assert origin.agent == billing
-    assert origin.step.span_id == "b1"
-    assert [a.slug for a in origin.chain] == ["triage", "billing"]
-
-
-@pytest.mark.django_db
-def test_failure_origin_of_a_good_run_is_none():
-    assert failure_origin_queries.failure_origin(make_run(make_agent()).id) is None
-
-
-# --- prompt drafts -------------------------------------------------------------------------------
-
-@pytest.mark.django_db
-def test_draft_from_group_creates_an_inactive_version_linked_to_its_runs(ops_user):
-    agent = make_agent()
-    make_prompt(agent, text="Be concise.", is_active=True)
-    runs = [failing(agent) for _ in range(3)]
-    failing(make_agent())  # another agent's run in the same group is not linked
-    draft = insights.start_draft_from_group(FP_A, agent, author=ops_user)
-    assert (draft.version, draft.is_active, draft.text, draft.author) == (2, False, "Be concise.", ops_user)
-    cases = insight_queries.cases_for_prompt_version(draft.id)
-    assert {c["run"].id for c in cases} == {r.id for r in runs}
-    assert all(c["group_url"].endswith(f"/root-causes/{FP_A}/") for c in cases)
-
-
-@pytest.mark.django_db
-def test_draft_from_group_refuses_an_agent_without_runs_in_it(ops_user):
-    failing(make_agent())
-    with pytest.raises(insights.InsightError):
-        insights.start_draft_from_group(FP_A, make_agent(), author=ops_user)
-    assert not PromptDraftCase.objects.exists()
 
 
 @pytest.mark.django_db
