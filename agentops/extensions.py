@@ -19,8 +19,9 @@ Extension points (contribution shape in brackets):
 - ``ROI_EXPORT_SECTIONS`` [``provider(agent_ids, period) -> ContextSection | None``]: sections of the
   ROI export's assumptions sheet.
 
-Signals (``monitoring/signals.py``) are not an extension point: they tell other apps that something
-happened (runs recorded), whereas contributions here are asked for while a page renders.
+Events are not extension points: ``monitoring/announcements.py`` (after commit) and
+``monitoring/signals.py`` tell other apps that something happened (runs recorded, telemetry about to
+expire), whereas contributions here are asked for while a page renders.
 """
 
 from __future__ import annotations
