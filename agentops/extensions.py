@@ -106,6 +106,13 @@ def register(point: str, contribution) -> None:
         _CONTRIBUTIONS[point].append(contribution)
 
 
+def register_all(contributions: dict[str, list]) -> None:
+    """Register an app's contributions, ``{point: [contribution, ...]}`` (its ``extensions.CONTRIBUTIONS``)."""
+    for point, items in contributions.items():
+        for contribution in items:
+            register(point, contribution)
+
+
 def unregister(point: str, contribution) -> None:
     """Take a contribution back (tests that register their own)."""
     if contribution in _CONTRIBUTIONS.get(point, []):

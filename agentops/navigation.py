@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .extensions import NAV, NavItem, contributions, register
+from .extensions import NAV, NavItem, contributions, register_all
 from .permissions import OPERATIONS, user_roles
 
 REGISTRY_NAV = [
@@ -23,8 +23,7 @@ REGISTRY_NAV = [
 
 
 def register_navigation() -> None:
-    for item in REGISTRY_NAV:
-        register(NAV, item)
+    register_all({NAV: REGISTRY_NAV})
 
 
 def visible_items(user) -> list[NavItem]:

@@ -7,8 +7,10 @@ class EvalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from agentops.extensions import register_all
+
         from . import receivers
-        from .extensions import register_contributions
+        from .extensions import CONTRIBUTIONS
 
         receivers.connect()
-        register_contributions()
+        register_all(CONTRIBUTIONS)

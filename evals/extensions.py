@@ -15,7 +15,6 @@ from agentops.extensions import (
     RUN_PANELS,
     TICKET_PANELS,
     NavItem,
-    register,
 )
 from agentops.permissions import OPERATIONS, has_role
 
@@ -80,12 +79,12 @@ NAV_ITEMS = [
 ]
 
 
-def register_contributions() -> None:
-    for item in NAV_ITEMS:
-        register(NAV, item)
-    register(RUN_PANELS, run_panel)
-    register(RUN_LIST_PANELS, run_list_panel)
-    register(FAILURE_GROUP_PANELS, failure_group_panel)
-    register(TICKET_PANELS, ticket_panel)
-    register(PROMPT_PANELS, prompt_panel)
-    register(ROLLOUT_PANELS, rollout_panel)
+CONTRIBUTIONS = {
+    NAV: NAV_ITEMS,
+    RUN_PANELS: [run_panel],
+    RUN_LIST_PANELS: [run_list_panel],
+    FAILURE_GROUP_PANELS: [failure_group_panel],
+    TICKET_PANELS: [ticket_panel],
+    PROMPT_PANELS: [prompt_panel],
+    ROLLOUT_PANELS: [rollout_panel],
+}

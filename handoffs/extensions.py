@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from agentops.extensions import NAV, TRACE_LINKS, Link, NavItem, register
+from agentops.extensions import NAV, TRACE_LINKS, Link, NavItem
 from agentops.permissions import OPERATIONS, REVIEWERS
 
 from .models import HELD_STATUSES, Ticket
@@ -36,7 +36,7 @@ NAV_ITEMS = [
 ]
 
 
-def register_contributions() -> None:
-    for item in NAV_ITEMS:
-        register(NAV, item)
-    register(TRACE_LINKS, ticket_links_for_run)
+CONTRIBUTIONS = {
+    NAV: NAV_ITEMS,
+    TRACE_LINKS: [ticket_links_for_run],
+}

@@ -10,6 +10,7 @@ class InsightsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from insights.extensions import register_contributions
+        from agentops.extensions import register_all
+        from insights.extensions import CONTRIBUTIONS
 
-        register_contributions()
+        register_all(CONTRIBUTIONS)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from agentops.extensions import AGENT_LINKS, FAILURE_LINKS, NAV, PROMPT_PANELS, Link, NavItem, register
+from agentops.extensions import AGENT_LINKS, FAILURE_LINKS, NAV, PROMPT_PANELS, Link, NavItem
 from agentops.permissions import OPERATIONS
 from insights.queries import cases_for_prompt_version
 
@@ -34,9 +34,9 @@ def failure_group_link(run) -> list[Link]:
     return [Link("See every run with this failure", reverse("insights:failure_group", args=[run.fingerprint]))]
 
 
-def register_contributions() -> None:
-    for item in NAV_ITEMS:
-        register(NAV, item)
-    register(PROMPT_PANELS, prompt_cases_panel)
-    register(AGENT_LINKS, compare_link)
-    register(FAILURE_LINKS, failure_group_link)
+CONTRIBUTIONS = {
+    NAV: NAV_ITEMS,
+    PROMPT_PANELS: [prompt_cases_panel],
+    AGENT_LINKS: [compare_link],
+    FAILURE_LINKS: [failure_group_link],
+}

@@ -6,7 +6,9 @@ class LifecycleConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import tasks  # noqa: F401 - registered with Celery
-        from .extensions import register_contributions
+        from agentops.extensions import register_all
 
-        register_contributions()
+        from . import tasks  # noqa: F401 - registered with Celery
+        from .extensions import CONTRIBUTIONS
+
+        register_all(CONTRIBUTIONS)

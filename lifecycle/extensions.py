@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.template.loader import render_to_string
 
-from agentops.extensions import AGENT_PANELS, AGENT_STAGE_PANELS, NAV, ROI_EXPORT_SECTIONS, NavItem, register
+from agentops.extensions import AGENT_PANELS, AGENT_STAGE_PANELS, NAV, ROI_EXPORT_SECTIONS, NavItem
 from agentops.permissions import FINANCE, OPERATIONS, has_role
 
 from .exports import stage_history_section
@@ -43,9 +43,9 @@ NAV_ITEMS = [
 ]
 
 
-def register_contributions() -> None:
-    for item in NAV_ITEMS:
-        register(NAV, item)
-    register(AGENT_PANELS, readiness_panel)
-    register(AGENT_STAGE_PANELS, stage_panel)
-    register(ROI_EXPORT_SECTIONS, stage_history_section)
+CONTRIBUTIONS = {
+    NAV: NAV_ITEMS,
+    AGENT_PANELS: [readiness_panel],
+    AGENT_STAGE_PANELS: [stage_panel],
+    ROI_EXPORT_SECTIONS: [stage_history_section],
+}

@@ -7,13 +7,14 @@ class MonitoringConfig(AppConfig):
 
     def ready(self) -> None:
         # Celery autodiscovers ``<app>.tasks``; monitoring's tasks live in its sub-packages.
+        from agentops.extensions import register_all
         from monitoring import extensions
         from monitoring.alerts import tasks as _alert_tasks  # noqa: F401
         from monitoring.ingest import tasks as _ingest_tasks  # noqa: F401
         from monitoring.rollups import tasks as _rollup_tasks  # noqa: F401
         from monitoring.storage import tasks as _storage_tasks  # noqa: F401
 
-        extensions.register_contributions()
+        register_all(extensions.CONTRIBUTIONS)
 
         from agentops.audit import track
         from agentops.health import register_check

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.template.loader import render_to_string
 
-from agentops.extensions import AGENT_LINKS, AGENT_PANELS, NAV, NavItem, links, register
+from agentops.extensions import AGENT_LINKS, AGENT_PANELS, NAV, NavItem, links
 from agentops.permissions import OPERATIONS
 
 NAV_ITEMS = [
@@ -21,7 +21,7 @@ def agent_links_panel(request, agent) -> str:
     return render_to_string("monitoring/_agent_links_panel.html", context, request=request)
 
 
-def register_contributions() -> None:
-    for item in NAV_ITEMS:
-        register(NAV, item)
-    register(AGENT_PANELS, agent_links_panel)
+CONTRIBUTIONS = {
+    NAV: NAV_ITEMS,
+    AGENT_PANELS: [agent_links_panel],
+}

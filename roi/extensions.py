@@ -3,7 +3,7 @@ Registered from RoiConfig.ready()."""
 
 from __future__ import annotations
 
-from agentops.extensions import NAV, NavItem, register
+from agentops.extensions import NAV, NavItem
 from agentops.permissions import FINANCE
 
 NAV_ITEMS = [
@@ -13,6 +13,6 @@ NAV_ITEMS = [
 ]
 
 
-def register_contributions() -> None:
-    for item in NAV_ITEMS:
-        register(NAV, item)
+CONTRIBUTIONS = {
+    NAV: NAV_ITEMS,
+}
