@@ -137,6 +137,34 @@ JOIN agentops_agent t ON t.slug = 'bench-agent-' || lpad(((substr(a.slug, 13)::i
 WHERE r.id %% 3 = 0
 """
 
+# Invocations: every run's top invocation; in the runs that invoke the next agent (as in _EDGES_SQL) a
+# nested invocation of that agent takes a third of the run's time and half its tokens and cost.
+_INVOCATIONS_SQL = """
+WITH src AS (
+    SELECT r.*, t.id AS sub_id, round(r.cost / 2, 6) AS sub_cost
+    FROM monitoring_run r JOIN agentops_agent a ON a.id = r.agent_id
+    LEFT JOIN agentops_agent t ON r.id %% 3 = 0
+        AND t.slug = 'bench-agent-' || lpad(((substr(a.slug, 13)::int + 1) %% %(agents)s)::text, 2, '0')
+    WHERE {where}
+)
+INSERT INTO monitoring_invocation (run_id, trace_id, span_id, parent_span_id, agent_id, caller_agent_id, name,
+    started_at, ended_at, duration_ms, status, error_type, model, prompt_version, prompt_id, step_count,
+    input_tokens, output_tokens, cost, total_input_tokens, total_output_tokens, total_cost, quality_score, escalations)
+SELECT id, trace_id, root_span_id, '', agent_id, NULL, name, started_at, ended_at, duration_ms, status, error_type,
+       model, prompt_version, NULL, step_count - CASE WHEN sub_id IS NULL THEN 0 ELSE 3 END,
+       input_tokens - CASE WHEN sub_id IS NULL THEN 0 ELSE input_tokens / 2 END,
+       output_tokens - CASE WHEN sub_id IS NULL THEN 0 ELSE output_tokens / 2 END,
+       cost - CASE WHEN sub_id IS NULL THEN 0 ELSE sub_cost END, input_tokens, output_tokens, cost, quality_score,
+       has_escalation::int
+FROM src
+UNION ALL
+SELECT id, trace_id, substr(md5(trace_id || 5), 1, 16), root_span_id, sub_id, agent_id, 'invoke_agent',
+       started_at + make_interval(secs => duration_ms / 3000), started_at + make_interval(secs => duration_ms / 1500),
+       duration_ms / 3, status, error_type, model, prompt_version, NULL, 3, input_tokens / 2, output_tokens / 2,
+       sub_cost, input_tokens / 2, output_tokens / 2, sub_cost, NULL, 0
+FROM src WHERE sub_id IS NOT NULL
+"""
+
 
 def prepare_partitions(days: int = DAYS) -> None:
     """Day partitions for the loaded range (as the beat task would have made them, day by day)."""
@@ -169,7 +197,9 @@ def load(spans: int) -> tuple[int, float]:
         cursor.execute(_RUNS_SQL, {"runs": runs, "agents": agent_ids, "days": DAYS, "steps": SPANS_PER_RUN})
         cursor.execute(_STEPS_SQL, {"per_run": SPANS_PER_RUN})
         cursor.execute(_EDGES_SQL, {"agents": AGENTS})
+        cursor.execute(_INVOCATIONS_SQL.replace("{where}", "true"), {"agents": AGENTS})
     with connection.cursor() as cursor:
+        cursor.execute("ANALYZE monitoring_invocation")
         cursor.execute("ANALYZE monitoring_run")
         cursor.execute("ANALYZE monitoring_step")
         cursor.execute("ANALYZE monitoring_interactionedge")
@@ -320,7 +350,9 @@ def ingest_to_visible() -> float:
                        .replace("now() - random() * make_interval(days => %(days)s)", "now() - interval '5 seconds'")
                        + " RETURNING id", {"first": _INGEST_FIRST, "last": _INGEST_FIRST + 99, "agents": _bench_agent_ids(),
                                          "steps": SPANS_PER_RUN})
-        rollups.refresh_for_runs([row[0] for row in cursor.fetchall()])
+        ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute(_INVOCATIONS_SQL.replace("{where}", "r.id = ANY(%(ids)s)"), {"agents": AGENTS, "ids": ids})
+        rollups.refresh_for_runs(ids)
     client.get("/monitoring/", {"range": "15m"})
     return time.perf_counter() - started
 

@@ -32,10 +32,9 @@ from django.utils import timezone
 from agentops.models import Agent, PromptVersion
 from demo.handoffs import seed_root_causes
 from insights.services import mark_failure_group
-from monitoring.ingest import edges
+from monitoring.ingest import edges, invocations
 from monitoring.ingest.fingerprint import failure_signature, fingerprint_run
 from monitoring.models import Escalation, Run, Score, Step
-from monitoring.rollups import cells as rollups
 
 DAYS = 14
 ORCHESTRATOR_RUNS_PER_DAY = 36
@@ -249,7 +248,7 @@ def seed(stdout: TextIO) -> None:
         ids = [r.pk for r in runs]
         for chunk in range(0, len(ids), 500):
             edges.refresh_for_runs(ids[chunk:chunk + 500])
-            rollups.refresh_for_runs(ids[chunk:chunk + 500])
+            invocations.rebuild_for_runs(ids[chunk:chunk + 500])  # and their rollup cells
     failed = sum(1 for r in runs if r.fingerprint)
     marked = _mark_groups(traces)
     stdout.write(f"insights demo: {len(runs)} runs ({failed} failed or escalated), {len(steps)} steps, "

@@ -3,6 +3,15 @@ sub-package (intake, ingest, rollups, alerts)."""
 
 from monitoring.alerts.models import BELOW_METRICS, AlertDelivery, AlertEvent, AlertMetric, AlertRule  # noqa: F401
 from monitoring.ingest.derived_models import HUMAN_QUEUE, EdgeKind, InteractionEdge  # noqa: F401
-from monitoring.ingest.models import Announcement, Escalation, Run, RunStatus, Score, Step, StepKind  # noqa: F401
+from monitoring.ingest.models import (  # noqa: F401
+    Announcement,
+    Escalation,
+    Invocation,
+    Run,
+    RunStatus,
+    Score,
+    Step,
+    StepKind,
+)
 from monitoring.intake.models import InboxBatch  # noqa: F401
 from monitoring.rollups.models import TIER_SPAN, TIER_TRUNC, RollupCell, Tier  # noqa: F401

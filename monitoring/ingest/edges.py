@@ -10,8 +10,10 @@ edges a rebuild from raw data gives. The cost is proportional to the batch (no s
 and recompute), and a run has a handful of distinct edges, far fewer rows than its steps.
 
 Edges, from the steps of one run:
-- agent -> agent: an ``agent`` step whose parent step belongs to a different agent (a sub-agent
-  invocation). Its cost is the cost of the whole invocation subtree; its latency the step's.
+- agent -> agent: a nested invocation (an ``agent`` step under another step, or a step whose agent
+  differs from its parent's): one call from the parent step's agent, the same rule as
+  ``monitoring.ingest.invocations``, so edge calls equal invocations by caller. Its cost is the cost
+  of the whole invocation subtree; its latency the step's.
 - agent -> tool: a ``tool`` step, from the step's agent, keyed by tool name.
 - agent -> human queue: an escalation recorded on the run.
 """
@@ -78,15 +80,15 @@ def edges_for_run(steps: Iterable, escalations: Iterable, agent_slugs: dict[int,
 
     for step in steps:
         failed = step.status == "error"
-        if step.kind == "agent":
-            parent = by_span.get(step.parent_span_id)
-            if parent is None or parent.agent_id == step.agent_id:
-                continue
+        parent = by_span.get(step.parent_span_id)
+        # A nested invocation (monitoring.ingest.invocations: an agent step, or a change of agent)
+        # is one call from its parent span's agent, so the map and the invocations agree.
+        if parent is not None and (step.kind == "agent" or parent.agent_id != step.agent_id):
             name = agent_slugs.get(step.agent_id, str(step.agent_id))
             tally(parent.agent_id, EdgeKind.AGENT, name, step.agent_id).add(
                 failed=failed, duration_ms=step.duration_ms, cost=costs[step.span_id]
             )
-        elif step.kind == "tool":
+        if step.kind == "tool":
             name = (step.tool_name or step.name)[:255]
             tally(step.agent_id, EdgeKind.TOOL, name).add(
                 failed=failed, duration_ms=step.duration_ms, cost=Decimal(step.cost or 0)
@@ -129,6 +131,7 @@ class RunRows:
     steps: dict[int, list]
     escalations: dict[int, list]
     created: frozenset[int] = frozenset()  # runs the current transaction created: no stored edges yet
+    scores: dict[int, list] = field(default_factory=dict)  # (span id, value on 0..1) per run, for invocations
 
 
 def refresh_for_runs(run_ids: list[int], known: RunRows | None = None) -> None:
@@ -184,3 +187,4 @@ def refresh_for_runs(run_ids: list[int], known: RunRows | None = None) -> None:
 @dataclass(frozen=True, slots=True)
 class Escalated:
     agent_id: int
+    span_id: str = ""

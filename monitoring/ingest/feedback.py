@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from agentops.models import ApiKey
-from monitoring.ingest import outbox
+from monitoring.ingest import invocations, outbox
 from monitoring.ingest.models import Run, Score
 from monitoring.ingest.recompute import recompute_runs
 from monitoring.intake.services import restricted_agent
@@ -42,7 +42,8 @@ def record_feedback(
                       "occurred_at": run.started_at},  # dropped with its run
         )
         if created:
-            recompute_runs([run])
-            rollups.refresh_for_runs([run.pk])
+            # Feedback is on the whole task: it scores the trace's top invocation too.
+            left = invocations.refresh_for_runs({run.pk: run.trace_id}, recompute_runs([run]), replace=[run.pk])
+            rollups.refresh_for_runs([run.pk], previous_invocations=left)
             outbox.announce(run_ids=[run.pk])
     return FeedbackResult(score, created)

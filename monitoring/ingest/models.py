@@ -204,3 +204,61 @@ class Announcement(models.Model):
 
     def __str__(self) -> str:
         return f"announcement {self.pk}: {len(self.run_ids)} runs, {len(self.escalation_ids)} escalations"
+
+
+class Invocation(models.Model):
+    """One agent's own run inside a trace: an ``invoke_agent`` span (root or nested), or any span whose
+    agent differs from its parent's (and every top-level span of a trace).
+
+    Derived at ingest from the run's stored steps (``monitoring.ingest.invocations``): a run's rows are
+    replaced wholesale whenever its steps change, so a trace arriving in pieces, in any order, ends with
+    the rows a derivation from the whole trace gives. ``parent_span_id`` names the calling invocation
+    (its span) rather than a foreign key, so rows can be rebuilt without re-pointing references. The
+    table is partitioned by day on ``started_at`` (the span's own start, which never moves), like the
+    steps, and dropped with them by retention.
+
+    Own figures (tokens, cost, steps, quality, escalations) cover the invocation's subtree without
+    nested invocations; ``total_*`` include them. Per-agent rollups, SLOs and alerts count these rows.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="invocations", db_index=False,
+                            db_constraint=False)  # invocation_unique_span leads with it
+    trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    parent_span_id = models.CharField(max_length=16, blank=True)  # the calling invocation's span; blank at the top
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="invocations", db_index=False)  # invocation_agent_time_idx
+    caller_agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                     db_index=False)  # the parent span's agent; NULL for a direct (top-level) call
+    name = models.CharField(max_length=255, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    duration_ms = models.FloatField(default=0)
+    status = models.CharField(max_length=8, choices=RunStatus.choices, default=RunStatus.OK)
+    error_type = models.CharField(max_length=255, blank=True)
+    model = models.CharField(max_length=120, blank=True)
+    prompt_version = models.CharField(max_length=64, blank=True)
+    prompt = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                               db_index=False)
+    step_count = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    total_input_tokens = models.BigIntegerField(default=0)
+    total_output_tokens = models.BigIntegerField(default=0)
+    total_cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    quality_score = models.FloatField(null=True, blank=True)  # mean of the evaluation scores on its own spans
+    escalations = models.PositiveIntegerField(default=0)  # escalations raised by its own spans
+
+    class Meta:
+        constraints = [
+            # started_at: the partition column (a span's start never changes).
+            models.UniqueConstraint(fields=["run", "span_id", "started_at"], name="invocation_unique_span"),
+        ]
+        indexes = [models.Index(fields=["agent", "started_at"], name="invocation_agent_time_idx")]
+
+    def __str__(self) -> str:
+        return f"invocation {self.trace_id}/{self.span_id}"
+
+    @property
+    def is_error(self) -> bool:
+        return self.status == RunStatus.ERROR

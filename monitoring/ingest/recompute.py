@@ -8,14 +8,16 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Avg
+from django.db.models import Avg, TextField, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 from psycopg2.extras import execute_values
 
 from agentops.models import PromptVersion
 from monitoring.ingest import edges
 from monitoring.ingest.fingerprint import fingerprint_run
 from monitoring.ingest.models import Escalation, Run, RunStatus, Score, Step, StepKind
-from monitoring.intake.normalize import SpanRecord
+from monitoring.intake.normalize import PROMPT_VERSION_KEY, SpanRecord
 
 BIGINT_MAX = 2**63 - 1
 RUN_COST_MAX = Decimal("99999999.999999")  # Run.cost and Step.cost: numeric(14, 6)
@@ -49,9 +51,12 @@ class StepRow:
     cost: Decimal
     error_message: str | None = None
     events: list | None = None
+    prompt_version: str = ""  # agentops.prompt.version of the span (invocations take their agent's)
 
 
-STEP_ROW_FIELDS = tuple(f for f in StepRow.__slots__ if f not in ("error_message", "events"))
+STEP_ROW_FIELDS = tuple(f for f in StepRow.__slots__ if f not in ("error_message", "events", "prompt_version"))
+# Stored steps keep the prompt version in their attributes only.
+_STEP_PROMPT = Coalesce(KT(f"attributes__{PROMPT_VERSION_KEY}"), Value(""), output_field=TextField())
 
 
 def _inherit_agents(steps: list[StepRow]) -> list[StepRow]:
@@ -193,16 +198,23 @@ def recompute_runs(runs: list[Run], records: list[SpanRecord] = ()) -> edges.Run
     if not runs:
         return edges.RunRows(started_at={}, steps={}, escalations={})
     steps_by_run: dict[int, list[StepRow]] = defaultdict(list)
-    for values in Step.objects.filter(run_id__in=run_ids).values_list(*STEP_ROW_FIELDS):
-        row = StepRow(*values)
+    for *values, prompt_version in Step.objects.filter(run_id__in=run_ids).values_list(*STEP_ROW_FIELDS, _STEP_PROMPT):
+        row = StepRow(*values, prompt_version=prompt_version)
         steps_by_run[row.run_id].append(row)
     moved = [s for steps in steps_by_run.values() for s in _inherit_agents(steps)]
     if moved:
         _move_agents(moved)
     quality = _quality(run_ids)
     escalations: dict[int, list[edges.Escalated]] = defaultdict(list)
-    for run_id, agent_id in Escalation.objects.filter(run_id__in=run_ids).values_list("run_id", "agent_id"):
-        escalations[run_id].append(edges.Escalated(agent_id))
+    for run_id, agent_id, span_id in Escalation.objects.filter(run_id__in=run_ids).values_list(
+        "run_id", "agent_id", "span_id"
+    ):
+        escalations[run_id].append(edges.Escalated(agent_id, span_id))
+    scores: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    for run_id, span_id, value in Score.objects.filter(run_id__in=run_ids, value__gte=0, value__lte=1).values_list(
+        "run_id", "span_id", "value"
+    ):
+        scores[run_id].append((span_id, value))
     for run in runs:
         if steps_by_run.get(run.pk):
             _aggregate(run, steps_by_run[run.pk])
@@ -216,6 +228,7 @@ def recompute_runs(runs: list[Run], records: list[SpanRecord] = ()) -> edges.Run
         started_at={run.pk: run.started_at for run in runs},
         steps={pk: steps_by_run.get(pk, []) for pk in run_ids},
         escalations={pk: escalations.get(pk, []) for pk in run_ids},
+        scores={pk: scores.get(pk, []) for pk in run_ids},
     )
 
 

@@ -16,7 +16,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from agentops.models import Agent, ModelPrice
-from monitoring.ingest import bulk, edges, outbox
+from monitoring.ingest import bulk, edges, invocations, outbox
 from monitoring.ingest.models import Escalation, Run, Score, Step, StepKind
 from monitoring.ingest.recompute import (
     StepRow,
@@ -59,8 +59,12 @@ def write_records(records: list[SpanRecord]) -> list[int]:
         run = runs_by_trace[trace_id]
         loaded.started_at[run.pk] = run.started_at
         loaded.steps[run.pk] = rows
-        loaded.escalations[run.pk] = [edges.Escalated(agent_id) for agent_id in new.escalations.get(trace_id, [])]
+        loaded.escalations[run.pk] = new.escalations.get(trace_id, [])
+        loaded.scores[run.pk] = new.scores.get(trace_id, [])
     run_ids = sorted(r.pk for r in runs_by_trace.values())
+    # Each agent's own runs inside these traces, replaced wholesale for the runs stored before.
+    left = invocations.refresh_for_runs({run.pk: run.trace_id for run in runs_by_trace.values()}, loaded,
+                                        replace=[run.pk for run in existing])
     # The edges of these runs come from the rows just computed.
     edges.refresh_for_runs(run_ids, known=dataclasses.replace(loaded, created=created_ids))
     # Announced to higher apps (handoff tickets) after this transaction commits, never inside it.
@@ -68,7 +72,8 @@ def write_records(records: list[SpanRecord]) -> list[int]:
     # Rollups last: their cells (an agent's minute, the fleet's) are shared with every concurrent
     # ingest transaction, and their row and advisory locks are held until commit. Taken last, the
     # other worker waits for a commit, not for the rest of this batch.
-    rollups.refresh_for_runs(run_ids, previous=previous, new_ids=created_ids)  # new: counted in no cell yet
+    rollups.refresh_for_runs(run_ids, previous=previous, new_ids=created_ids,  # new: counted in no cell yet
+                             previous_invocations=left)
     return run_ids
 
 
@@ -131,7 +136,8 @@ class NewRuns:
     """Runs this transaction created (traces seen for the first time), computed from the records."""
 
     rows: dict[str, list[StepRow]]  # trace id -> the run's steps (every one is in this batch)
-    escalations: dict[str, list[int]]  # trace id -> agent ids of its escalations
+    escalations: dict[str, list[edges.Escalated]]  # trace id -> its escalations (agent, span)
+    scores: dict[str, list[tuple[str, float]]]  # trace id -> (span id, value on 0..1) of its evaluations
     agent_of: dict[tuple[str, str], int]  # (trace id, span id) -> the step's agent after inheritance
     runs: list[Run]  # as computed, in trace id order
 
@@ -194,7 +200,7 @@ def _compute_new_runs(records: list[SpanRecord], traces: list[str], agents: dict
     """Runs for ``traces`` (not stored yet), with ids drawn from the run sequence, computed from the
     records exactly as ``recompute_runs`` would from the stored rows."""
     wanted = set(traces)
-    result = NewRuns(rows={}, escalations={}, agent_of={}, runs=[])
+    result = NewRuns(rows={}, escalations={}, scores={}, agent_of={}, runs=[])
     if not wanted:
         return result
     with connection.cursor() as cursor:
@@ -204,7 +210,7 @@ def _compute_new_runs(records: list[SpanRecord], traces: list[str], agents: dict
     prices = _prices(records)
     seen: set[tuple[str, str]] = set()
     rows: dict[str, list[StepRow]] = defaultdict(list)
-    scores: dict[str, dict[str, float | None]] = defaultdict(dict)
+    scores: dict[str, dict[str, tuple[str, float | None]]] = defaultdict(dict)
     escalated: dict[str, list[str]] = defaultdict(list)
     for r in records:
         key = (r.trace_id, r.span_id)
@@ -215,9 +221,10 @@ def _compute_new_runs(records: list[SpanRecord], traces: list[str], agents: dict
             ids[r.trace_id], r.span_id, r.parent_span_id, agents[r.agent_key], r.declared_agent, r.kind, r.name,
             r.tool_name, r.model, r.started_at, r.ended_at, float(r.duration_ms), r.status, r.error_type,
             int(r.input_tokens), int(r.output_tokens), step_cost(r, prices), r.error_message, r.events,
+            r.prompt_version,
         ))
         for score in r.scores:
-            scores[r.trace_id].setdefault(score.dedupe_key, score.value)  # first wins, as the score insert
+            scores[r.trace_id].setdefault(score.dedupe_key, (r.span_id, score.value))  # first wins, as the score insert
         if r.escalation is not None:
             escalated[r.trace_id].append(r.span_id)
     # Run(*values) takes Django's positional fast path: with keyword arguments each instance resolves
@@ -233,12 +240,14 @@ def _compute_new_runs(records: list[SpanRecord], traces: list[str], agents: dict
         values[slots["id"]], values[slots["trace_id"]] = ids[trace_id], trace_id
         run = Run(*values)
         _aggregate(run, steps)
-        quality = [v for v in scores.get(trace_id, {}).values() if v is not None and 0 <= v <= 1]
-        run.quality_score = math.fsum(quality) / len(quality) if quality else None
+        quality = [(span, v) for span, v in scores.get(trace_id, {}).values() if v is not None and 0 <= v <= 1]
+        run.quality_score = math.fsum(v for _, v in quality) / len(quality) if quality else None
+        result.scores[trace_id] = quality
         run.has_escalation = trace_id in escalated
         by_span = {step.span_id: step for step in steps}
         result.rows[trace_id] = steps
-        result.escalations[trace_id] = [by_span[span_id].agent_id for span_id in escalated.get(trace_id, [])]
+        result.escalations[trace_id] = [edges.Escalated(by_span[span_id].agent_id, span_id)
+                                        for span_id in escalated.get(trace_id, [])]
         result.agent_of.update(((trace_id, step.span_id), step.agent_id) for step in steps)
         result.runs.append(run)
     _text_hints(result.runs, [r for r in records if r.trace_id in wanted])

@@ -6,12 +6,14 @@ Contract used by the ingest write path (monitoring.ingest.write):
     batch, spans of one trace arriving in several batches) must leave the rollups equal to what a
     rebuild from raw data gives.
 
-How: for every (agent, minute) a batch touched, the minute cell is *recomputed* from the runs in
-that minute, except a minute touched only by runs this transaction created: those runs are counted
-in no cell yet, so their figures are *added* to the stored cell (the same result, without re-reading
-the minute's other runs; a replay finds the runs stored and recomputes). The hour and day cells above
-are recomputed by merging the finer cells (or from runs when the finer tier has been pruned), and
-fleet cells (agent NULL) by merging the agents' cells of the same bucket. The statements are built in
+How: agent cells count the agent's invocations, fleet cells (agent NULL) count runs (traces). For
+every (agent, minute) the batch's invocations touched, the agent's minute cell is *recomputed* from
+the invocations in that minute, and for every minute its runs touched the fleet's from the runs,
+except a minute touched only by runs this transaction created: those are counted in no cell yet, so
+their figures are *added* to the stored cell (the same result, without re-reading the minute's other
+rows; a replay finds the runs stored and recomputes). The hour and day cells above are recomputed
+by merging the finer cells of the same agent (or the fleet's), or from the source rows when the finer
+tier has been pruned. The statements are built in
 monitoring/rollups/statements.py.
 
 Concurrency: two workers recomputing the same cell from different snapshots could each miss the
@@ -67,7 +69,7 @@ SETTLED_GENERATION_KEY = "monitoring:rollups:settled-generation"
 # Key of the advisory lock shared by refreshes and held exclusively by rebuild.
 _GLOBAL_LOCK = 0x524F4C4C  # "ROLL"
 
-Key = tuple[int, datetime]  # (agent_id, bucket start, UTC)
+Key = tuple[int | None, datetime]  # (agent_id, or None for the fleet; bucket start, UTC)
 
 def truncate(moment: datetime, tier: str) -> datetime:
     """Start of the tier's cell holding ``moment`` (UTC)."""
@@ -145,7 +147,7 @@ def _lock_key(agent_id: int, day: datetime) -> int:
 
 def _lock_cells(day_keys: set[Key]) -> None:
     """Serialise refreshes of the same agent-days and fleet-days (see the module docstring)."""
-    keys = {_lock_key(a, d) for a, d in day_keys} | {_lock_key(0, d) for _, d in day_keys}
+    keys = {_lock_key(a or 0, d) for a, d in day_keys} | {_lock_key(0, d) for _, d in day_keys}
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_GLOBAL_LOCK])
         # One statement per lock keeps the acquisition order exactly the sorted order.
@@ -161,75 +163,94 @@ def _execute(statement: sql.Composable, keys: list[tuple[int | None, datetime]],
         cursor.execute(statement.as_string(cursor.cursor), params)
 
 
-def _cells_from_runs(tier: str, keys: Iterable[Key]) -> None:
-    _execute(statements.cells_from_runs(), sorted(keys), {"tier": tier, "span": TIER_SPAN[tier]})
+def _split(keys: Iterable[Key]) -> tuple[list[Key], list[Key]]:
+    """Agent keys and fleet keys (agent None), each sorted."""
+    keys = set(keys)
+    return (sorted(k for k in keys if k[0] is not None),
+            sorted((k for k in keys if k[0] is None), key=lambda k: k[1]))
+
+
+def _cells_from_source(tier: str, keys: Iterable[Key]) -> None:
+    """Agent cells from invocations, fleet cells from runs."""
+    agent_keys, fleet_keys = _split(keys)
+    params = {"tier": tier, "span": TIER_SPAN[tier]}
+    _execute(statements.cells_from_invocations(), agent_keys, params)
+    _execute(statements.fleet_cells_from_runs(), fleet_keys, params)
 
 
 def _add_new_runs(keys: Iterable[Key], new_ids: list[int]) -> None:
-    _execute(statements.cells_added_from_new_runs(), sorted(keys),
-             {"tier": Tier.MINUTE, "span": TIER_SPAN[Tier.MINUTE], "new": new_ids})
+    agent_keys, fleet_keys = _split(keys)
+    params = {"tier": Tier.MINUTE, "span": TIER_SPAN[Tier.MINUTE], "new": new_ids}
+    _execute(statements.cells_added_from_new_invocations(), agent_keys, params)
+    _execute(statements.fleet_cells_added_from_new_runs(), fleet_keys, params)
 
 
 def _cells_from_finer(tier: str, keys: Iterable[Key]) -> None:
-    _execute(statements.cells_merged_from_finer(), sorted(keys),
-             {"tier": tier, "src_tier": _FINER[tier], "span": TIER_SPAN[tier]})
-
-
-def _fleet_cells(tier: str, buckets: Iterable[datetime]) -> None:
-    _execute(statements.fleet_cells(), [(None, b) for b in sorted(set(buckets))], {"tier": tier})
+    agent_keys, fleet_keys = _split(keys)
+    params = {"tier": tier, "src_tier": _FINER[tier], "span": TIER_SPAN[tier]}
+    _execute(statements.cells_merged_from_finer(), agent_keys, params)
+    _execute(statements.fleet_cells_merged_from_finer(), fleet_keys, params)
 
 
 def _coarse_cells(tier: str, keys: set[Key], now: datetime) -> None:
     merged = {k for k in keys if _merge_from_finer(tier, k[1], now)}
     _cells_from_finer(tier, merged)
-    _cells_from_runs(tier, keys - merged)
-    _fleet_cells(tier, (b for _, b in keys))
+    _cells_from_source(tier, keys - merged)
 
 
 def _apply(plan: _Plan, now: datetime, added: set[Key] = frozenset(), new_ids: list[int] = ()) -> None:
-    _cells_from_runs(Tier.MINUTE, plan.minute - added)
+    _cells_from_source(Tier.MINUTE, plan.minute - added)
     _add_new_runs(plan.minute & added, list(new_ids))
-    _fleet_cells(Tier.MINUTE, (b for _, b in plan.minute))
     _coarse_cells(Tier.HOUR, plan.hour, now)
     _coarse_cells(Tier.DAY, plan.day, now)
 
 
+_TOUCHED_SQL = """
+SELECT agent_id, date_trunc('minute', started_at), bool_and(run_id = ANY(%(new)s)) FROM monitoring_invocation
+WHERE run_id = ANY(%(runs)s) GROUP BY 1, 2
+UNION ALL
+SELECT NULL, date_trunc('minute', started_at), bool_and(id = ANY(%(new)s)) FROM monitoring_run
+WHERE id = ANY(%(runs)s) GROUP BY 2
+"""
+
+
 def refresh_for_runs(
-    run_ids: list[int], previous: Iterable[tuple[int, datetime]] = (), new_ids: Iterable[int] = ()
+    run_ids: list[int], previous: Iterable[tuple[int, datetime]] = (), new_ids: Iterable[int] = (),
+    previous_invocations: Iterable[tuple[int, datetime]] = (),
 ) -> None:
-    """Recompute every rollup cell holding one of ``run_ids``. Idempotent.
+    """Recompute every rollup cell holding one of ``run_ids`` (fleet cells) or one of their
+    invocations (agent cells). Idempotent.
 
     ``previous`` lists (agent_id, started_at) of those runs *before* this write, where a run may have
-    moved: a late root span starts it earlier, or its spans turn out to belong to another agent. The
-    cells it left are recomputed too (to zero if it was alone there), or it would count twice.
+    moved (a late root span starts it earlier): the fleet cells it left are recomputed too (to zero if
+    it was alone there), or it would count twice. ``previous_invocations``: (agent_id, started_at) of
+    the invocations this write replaced, for the agent cells they left (an invocation disappears when
+    its parent span arrives, or moves to another agent).
 
     ``new_ids``: those of ``run_ids`` *created by the current transaction* (ingest's new traces),
-    counted in no cell yet: a minute cell that only they touch is incremented by them instead of
-    recomputed from every run of the minute. Cells that also hold another run of the refresh, or a
-    run's previous place, are recomputed as usual. A replayed batch finds its runs existing, so it
-    recomputes.
+    counted in no cell yet: a minute cell that only they (or their invocations) touch is incremented
+    by them instead of recomputed from every row of the minute. Cells that also hold another run of
+    the refresh, or a previous place, are recomputed as usual. A replayed batch finds its runs
+    existing, so it recomputes.
 
-    Precondition: called inside the ingest transaction, after the runs are written (it opens an
-    atomic block of its own otherwise, so it is also safe to call from tests and shells).
+    Precondition: called inside the ingest transaction, after the runs and invocations are written
+    (it opens an atomic block of its own otherwise, so it is also safe to call from tests and shells).
     """
     if not run_ids:
         return
     new_ids = sorted(set(new_ids).intersection(run_ids))
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT agent_id, date_trunc('minute', started_at), bool_and(id = ANY(%s)) FROM monitoring_run"
-                " WHERE id = ANY(%s) GROUP BY 1, 2",
-                [new_ids, list(run_ids)],
-            )
+            cursor.execute(_TOUCHED_SQL, {"new": new_ids, "runs": list(run_ids)})
             rows = cursor.fetchall()
-        left = [(agent_id, truncate(started_at, Tier.MINUTE)) for agent_id, started_at in previous
-                if agent_id is not None and started_at is not None]
-        pairs = [(agent_id, minute) for agent_id, minute, _only_new in rows] + left
+        left = {(None, truncate(started_at, Tier.MINUTE)) for _agent, started_at in previous if started_at is not None}
+        left |= {(agent_id, truncate(started_at, Tier.MINUTE)) for agent_id, started_at in previous_invocations
+                 if agent_id is not None and started_at is not None}
+        pairs = {(agent_id, minute) for agent_id, minute, _only_new in rows} | left
         if not pairs:
             return
         # Minute cells touched by new runs only are incremented; the others recomputed.
-        added = {(agent_id, minute) for agent_id, minute, only_new in rows if only_new} - set(left)
+        added = {(agent_id, minute) for agent_id, minute, only_new in rows if only_new} - left
         now = timezone.now()
         plan = _plan(pairs, now)
         _lock_cells(plan.day)
@@ -248,9 +269,10 @@ class RebuildResult:
 
 
 def rebuild(start: datetime, end: datetime) -> RebuildResult:
-    """Drop and recompute all cells of the whole UTC days overlapping [start, end) from raw runs.
+    """Drop and recompute all cells of the whole UTC days overlapping [start, end) from raw
+    invocations (agent cells) and runs (fleet cells).
 
-    The bulk path: keys come from one grouped scan of the runs, not per run; it locks out
+    The bulk path: keys come from one grouped scan per source, not per run; it locks out
     concurrent refreshes for its duration. Days past telemetry retention whose runs are gone are left
     alone: their hour and day cells are all that is left of them.
     """
@@ -266,13 +288,12 @@ def rebuild(start: datetime, end: datetime) -> RebuildResult:
             minute_keys = _distinct_keys(cursor, "minute", max(start, minute_cutoff(now)), end)
             hour_keys = _distinct_keys(cursor, "hour", start, end)
         day_keys = {(a, truncate(h, Tier.DAY)) for a, h in hour_keys}
-        _cells_from_runs(Tier.MINUTE, minute_keys)
-        _fleet_cells(Tier.MINUTE, (b for _, b in minute_keys))
-        # Hours straight from runs: one pass, cheaper than merging hundreds of thousands of minutes.
-        _cells_from_runs(Tier.HOUR, hour_keys)
-        _fleet_cells(Tier.HOUR, (b for _, b in hour_keys))
+        _cells_from_source(Tier.MINUTE, minute_keys)
+        # Hours straight from the source: one pass, cheaper than merging hundreds of thousands of minutes.
+        _cells_from_source(Tier.HOUR, hour_keys)
         _coarse_cells(Tier.DAY, day_keys, now)
-    return RebuildResult(start, end, len(minute_keys), len(hour_keys), len(day_keys))
+    count = lambda keys: sum(1 for a, _ in keys if a is not None)  # noqa: E731
+    return RebuildResult(start, end, count(minute_keys), count(hour_keys), count(day_keys))
 
 
 def _kept_from(start: datetime) -> datetime:
@@ -287,12 +308,15 @@ def _kept_from(start: datetime) -> datetime:
 
 
 def _distinct_keys(cursor, unit: str, start: datetime, end: datetime) -> set[Key]:
+    """Agent keys of the invocations and fleet keys (agent None) of the runs in [start, end)."""
     if start >= end:
         return set()
     cursor.execute(
-        "SELECT DISTINCT agent_id, date_trunc(%s, started_at) FROM monitoring_run "
-        "WHERE started_at >= %s AND started_at < %s",
-        [unit, start, end],
+        "SELECT DISTINCT agent_id, date_trunc(%(unit)s, started_at) FROM monitoring_invocation "
+        "WHERE started_at >= %(start)s AND started_at < %(end)s "
+        "UNION SELECT DISTINCT NULL::bigint, date_trunc(%(unit)s, started_at) FROM monitoring_run "
+        "WHERE started_at >= %(start)s AND started_at < %(end)s",
+        {"unit": unit, "start": start, "end": end},
     )
     return {(a, b) for a, b in cursor.fetchall()}
 

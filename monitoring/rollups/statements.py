@@ -4,13 +4,18 @@ Every statement computes one row per key (agent or fleet, bucket) in CTEs ``keys
 ``lat``/``errs``/``totals``, then inserts it; what differs is where ``src`` comes from and what a
 conflict with a stored cell does:
 
-- ``cells_from_runs()``: the cell recomputed from the runs of its bucket; replaces the stored cell.
-- ``cells_added_from_new_runs()``: the same figures over the runs created by the current transaction
-  only (``%(new)s``), *added* to the stored cell. Every figure is a sum of per-run terms (counts,
-  rounded numerics, sketch bucket counts), so adding the new runs' terms gives exactly the recomputed
-  cell without re-reading the runs already counted.
-- ``cells_merged_from_finer()`` / ``fleet_cells()``: merged from stored cells (an hour from its
-  minutes, a fleet cell from the agents' cells of its bucket); replaces the stored cell.
+Agent cells count the agent's **invocations** (``monitoring_invocation``: its own runs, nested ones
+included); fleet cells (agent NULL) count **runs** (traces: one customer task once), see
+docs/metrics.md.
+
+- ``cells_from_invocations()`` / ``fleet_cells_from_runs()``: the cell recomputed from the rows of
+  its bucket; replaces the stored cell.
+- ``cells_added_from_new_invocations()`` / ``fleet_cells_added_from_new_runs()``: the same figures
+  over the rows of runs created by the current transaction only (``%(new)s``), *added* to the stored
+  cell. Every figure is a sum of per-row terms (counts, rounded numerics, sketch bucket counts), so
+  adding the new rows' terms gives exactly the recomputed cell without re-reading those counted.
+- ``cells_merged_from_finer()`` / ``fleet_cells_merged_from_finer()``: merged from stored cells (an
+  hour from its minutes); replaces the stored cell.
 
 Parameters (bound, never composed in): ``agents``, ``buckets`` (the keys, in pairs), ``tier``,
 ``span`` (the bucket's length), ``src_tier`` (merges), ``new`` (run ids, additions).
@@ -27,6 +32,7 @@ from monitoring.sqlbuild import compose, identifiers
 
 CELL_TABLE = sql.Identifier("monitoring_rollupcell")
 RUN_TABLE = sql.Identifier("monitoring_run")
+INVOCATION_TABLE = sql.Identifier("monitoring_invocation")
 # Additive figures, then the two count sketches (jsonb: bucket key -> count).
 FIGURES = ("runs", "errors", "escalations", "quality_sum", "quality_count", "cost", "input_tokens",
            "output_tokens", "latency_sum_ms")
@@ -57,20 +63,26 @@ FROM totals t LEFT JOIN lat l ON l.idx = t.idx LEFT JOIN errs e ON e.idx = t.idx
     totals=sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in FIGURES),
 )
 
-# The runs of each key's bucket (the bucket's agent, started within the bucket).
-RUNS_OF_KEY = sql.SQL("r.agent_id = k.agent_id AND r.started_at >= k.bucket AND r.started_at < k.bucket + %(span)s")
-# ... of those, only the runs created by the current transaction.
-NEW_RUNS_OF_KEY = sql.SQL("r.id = ANY(%(new)s::bigint[]) AND ") + RUNS_OF_KEY
-# Source cells of a coarser cell (its finer tier's cells inside its bucket) and of a fleet cell (the
-# agents' cells of the same tier and bucket).
+# The rows of each key's bucket: the agent's invocations started within it; for the fleet, every run.
+ROWS_OF_KEY = sql.SQL("r.agent_id = k.agent_id AND r.started_at >= k.bucket AND r.started_at < k.bucket + %(span)s")
+FLEET_ROWS_OF_KEY = sql.SQL("r.started_at >= k.bucket AND r.started_at < k.bucket + %(span)s")
+# ... of those, only the rows of runs created by the current transaction.
+NEW_INVOCATIONS_OF_KEY = sql.SQL("r.run_id = ANY(%(new)s::bigint[]) AND ") + ROWS_OF_KEY
+NEW_RUNS_OF_FLEET_KEY = sql.SQL("r.id = ANY(%(new)s::bigint[]) AND ") + FLEET_ROWS_OF_KEY
+# Source cells of a coarser cell: its finer tier's cells inside its bucket (the agent's, or the fleet's).
 FINER_CELLS_OF_KEY = sql.SQL(
     "c.tier = %(src_tier)s AND c.agent_id = k.agent_id AND c.bucket >= k.bucket AND c.bucket < k.bucket + %(span)s"
 )
-AGENT_CELLS_OF_FLEET_KEY = sql.SQL("c.tier = %(tier)s AND c.agent_id IS NOT NULL AND c.bucket = k.bucket")
+FINER_FLEET_CELLS_OF_KEY = sql.SQL(
+    "c.tier = %(src_tier)s AND c.agent_id IS NULL AND c.bucket >= k.bucket AND c.bucket < k.bucket + %(span)s"
+)
+# Whether a source row counts as escalated: a run's flag, an invocation's own escalations.
+RUN_ESCALATED = sql.SQL("r.has_escalation")
+INVOCATION_ESCALATED = sql.SQL("r.escalations > 0")
 
 _FROM_RUNS = """
 WITH {keys}, src AS (
-    SELECT k.idx, r.status, r.error_type, r.has_escalation, r.quality_score, r.cost, r.input_tokens,
+    SELECT k.idx, r.status, r.error_type, {escalated} AS has_escalation, r.quality_score, r.cost, r.input_tokens,
            r.output_tokens, r.duration_ms
     FROM keys k JOIN {runs} r ON {runs_of_key}
 ), lat AS (
@@ -135,10 +147,11 @@ def _on_conflict(*, fleet: bool, add: bool) -> sql.Composed:
                    assignments=sql.SQL(", ").join(assignments))
 
 
-def _from_runs(runs_of_key: sql.Composable, *, add: bool) -> sql.Composed:
-    return compose(_FROM_RUNS, keys=_KEYS, runs=RUN_TABLE, runs_of_key=runs_of_key,
+def _from_rows(table: sql.Identifier, rows_of_key: sql.Composable, *, fleet: bool, add: bool) -> sql.Composed:
+    return compose(_FROM_RUNS, keys=_KEYS, runs=table, runs_of_key=rows_of_key,
+                   escalated=RUN_ESCALATED if table == RUN_TABLE else INVOCATION_ESCALATED,
                    latency_key=sql.SQL(sketch.sql_bucket_expression("duration_ms")), insert=_INSERT_CELLS,
-                   on_conflict=_on_conflict(fleet=False, add=add))
+                   on_conflict=_on_conflict(fleet=fleet, add=add))
 
 
 def _merged(cells_of_key: sql.Composable, *, fleet: bool) -> sql.Composed:
@@ -150,16 +163,28 @@ def _merged(cells_of_key: sql.Composable, *, fleet: bool) -> sql.Composed:
 
 
 @cache
-def cells_from_runs() -> sql.Composed:
-    """Agent cells of tier ``tier`` recomputed from their runs."""
-    return _from_runs(RUNS_OF_KEY, add=False)
+def cells_from_invocations() -> sql.Composed:
+    """Agent cells of tier ``tier`` recomputed from the agent's invocations."""
+    return _from_rows(INVOCATION_TABLE, ROWS_OF_KEY, fleet=False, add=False)
 
 
 @cache
-def cells_added_from_new_runs() -> sql.Composed:
-    """Agent cells incremented by the runs ``new`` (created by the current transaction, counted in
-    no cell yet); a key's other runs are not read."""
-    return _from_runs(NEW_RUNS_OF_KEY, add=True)
+def cells_added_from_new_invocations() -> sql.Composed:
+    """Agent cells incremented by the invocations of the runs ``new`` (created by the current
+    transaction, counted in no cell yet); a key's other invocations are not read."""
+    return _from_rows(INVOCATION_TABLE, NEW_INVOCATIONS_OF_KEY, fleet=False, add=True)
+
+
+@cache
+def fleet_cells_from_runs() -> sql.Composed:
+    """Fleet cells of tier ``tier`` recomputed from the runs (traces) of their bucket."""
+    return _from_rows(RUN_TABLE, FLEET_ROWS_OF_KEY, fleet=True, add=False)
+
+
+@cache
+def fleet_cells_added_from_new_runs() -> sql.Composed:
+    """Fleet cells incremented by the runs ``new`` (created by the current transaction)."""
+    return _from_rows(RUN_TABLE, NEW_RUNS_OF_FLEET_KEY, fleet=True, add=True)
 
 
 @cache
@@ -169,6 +194,6 @@ def cells_merged_from_finer() -> sql.Composed:
 
 
 @cache
-def fleet_cells() -> sql.Composed:
-    """Fleet cells (agent NULL) of tier ``tier`` merged from the agents' cells of the same bucket."""
-    return _merged(AGENT_CELLS_OF_FLEET_KEY, fleet=True)
+def fleet_cells_merged_from_finer() -> sql.Composed:
+    """Fleet cells of tier ``tier`` merged from the fleet's ``src_tier`` cells."""
+    return _merged(FINER_FLEET_CELLS_OF_KEY, fleet=True)

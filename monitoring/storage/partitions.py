@@ -31,6 +31,7 @@ PARTITIONED: dict[str, str] = {
     "monitoring_score": "occurred_at",
     "monitoring_escalation": "occurred_at",
     "monitoring_interactionedge": "started_at",
+    "monitoring_invocation": "started_at",  # an invocation by its span's start, like the steps
 }
 
 _DAY_SUFFIX = re.compile(r"_p(\d{8})$")

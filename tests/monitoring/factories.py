@@ -21,10 +21,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import models
 from django.utils import timezone
 
 from agentops.models import Agent
-from monitoring.models import Escalation, RollupCell, Run, RunStatus, Score, Step, StepKind
+from monitoring.models import Escalation, Invocation, RollupCell, Run, RunStatus, Score, Step, StepKind
 
 _seq = itertools.count(1)
 
@@ -57,12 +58,14 @@ def make_run(
     has_escalation: bool = False,
     error_type: str = "",
     fingerprint: str = "",
+    invocation: bool = True,
     **fields: Any,
 ) -> Run:
     """Create a run and, when ``steps`` is given, its steps (see ``make_step`` for step keys).
 
     Without steps the run gets a single root agent step so trace views have something to draw;
-    pass ``steps=[]`` for a run with no steps at all.
+    pass ``steps=[]`` for a run with no steps at all. The run also gets its top invocation, with the
+    run's figures (``invocation=False``: none).
     """
     started_at = started_at or timezone.now() - timedelta(minutes=5)
     ended_at = started_at + timedelta(milliseconds=duration_ms)
@@ -92,7 +95,23 @@ def make_run(
                        "error_type": error_type, "duration_ms": duration_ms, "started_at": started_at}]
     created = [_make_child_step(run, spec, index) for index, spec in enumerate(step_specs)]
     _apply_totals(run, created, cost=_as_decimal(cost), input_tokens=input_tokens, output_tokens=output_tokens)
+    if invocation:
+        make_top_invocation(run)
     return run
+
+
+def make_top_invocation(run: Run) -> Invocation:
+    """The run's top invocation with the run's own figures: a run of one agent, as most factory runs
+    are (tests of nested invocations go through the ingest write path instead)."""
+    return Invocation.objects.create(
+        run=run, trace_id=run.trace_id, span_id=run.root_span_id or new_span_id(), agent_id=run.agent_id,
+        name=run.name, started_at=run.started_at, ended_at=run.ended_at, duration_ms=run.duration_ms,
+        status=run.status, error_type=run.error_type, model=run.model, prompt_version=run.prompt_version,
+        prompt_id=run.prompt_id, step_count=run.step_count, input_tokens=run.input_tokens,
+        output_tokens=run.output_tokens, cost=run.cost, total_input_tokens=run.input_tokens,
+        total_output_tokens=run.output_tokens, total_cost=run.cost, quality_score=run.quality_score,
+        escalations=int(run.has_escalation),
+    )
 
 
 def _make_child_step(run: Run, spec: dict[str, Any], index: int) -> Step:
@@ -187,6 +206,10 @@ def make_escalation(run: Run, *, reason: str = "missing_knowledge", priority: st
     if not run.has_escalation:
         run.has_escalation = True
         run.save(update_fields=["has_escalation"])
+    # The invocation of its span raised it (the top one when the span has none of its own).
+    invocations = Invocation.objects.filter(run=run)
+    raised = invocations.filter(span_id=escalation.span_id) or invocations.filter(parent_span_id="")[:1]
+    Invocation.objects.filter(pk__in=[i.pk for i in raised]).update(escalations=models.F("escalations") + 1)
     return escalation
 
 

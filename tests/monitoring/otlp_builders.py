@@ -90,3 +90,46 @@ def agent_trace(agent: str = "refund-agent", *, start: datetime = T0, error: boo
                       attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "issue_refund",
                                   **({"error.type": "TimeoutError"} if error else {})})
     return [root, llm, tool]
+
+
+def orchestrated_trace(*, start: datetime = T0) -> list[SpanInput]:
+    """support-orchestrator (prompt 3) invokes refund-agent (prompt 2; its tool fails, so does it) and
+    kb-search-agent (prompt 1; escalates, scored 0.4); the orchestrator's answer is scored 0.9.
+
+    Tokens: orchestrator 100/20 + 200/40, refund-agent 800/150, kb-search-agent 300/50 (gpt-4o)."""
+    trace_id, root_id, refund_id, kb_id = (secrets.token_hex(16), *(secrets.token_hex(8) for _ in range(3)))
+
+    def agent(span_id: str, parent: str, slug: str, version: str, at: int, ms: float, **kw) -> SpanInput:
+        return span_input(trace_id=trace_id, span_id=span_id, parent=parent, name=f"invoke_agent {slug}",
+                          start=start + timedelta(milliseconds=at), duration_ms=ms, attributes={
+                              "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": slug,
+                              "agentops.prompt.version": version, **kw.pop("attributes", {})}, **kw)
+
+    def chat(parent: str, at: int, inp: int, out: int) -> SpanInput:
+        return span_input(trace_id=trace_id, parent=parent, name="chat gpt-4o", start=start + timedelta(milliseconds=at),
+                          duration_ms=90, attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+                                                      "gen_ai.usage.input_tokens": inp, "gen_ai.usage.output_tokens": out})
+
+    def evaluation(value: float) -> EventInput:
+        return EventInput("gen_ai.evaluation.result", ns(start), {"gen_ai.evaluation.name": "answer_quality",
+                                                                   "gen_ai.evaluation.score.value": value})
+
+    return [
+        agent(root_id, "", "support-orchestrator", "3", 0, 3000, status=1, events=[evaluation(0.9)]),
+        chat(root_id, 10, 100, 20),
+        agent(refund_id, root_id, "refund-agent", "2", 200, 1200, status=2, attributes={"error.type": "TimeoutError"}),
+        chat(refund_id, 210, 800, 150),
+        span_input(trace_id=trace_id, parent=refund_id, name="execute_tool issue_refund", duration_ms=1000,
+                   start=start + timedelta(milliseconds=310), status=2,
+                   attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "issue_refund",
+                               "error.type": "TimeoutError"}),
+        agent(kb_id, root_id, "kb-search-agent", "1", 1500, 400, events=[
+            evaluation(0.4),
+            EventInput("agentops.escalation", ns(start + timedelta(milliseconds=1900)),
+                       {"agentops.escalation.reason": "missing_knowledge", "agentops.escalation.priority": "normal"}),
+        ]),
+        span_input(trace_id=trace_id, parent=kb_id, name="retrieval search_kb", duration_ms=100,
+                   start=start + timedelta(milliseconds=1510), attributes={"gen_ai.operation.name": "retrieval"}),
+        chat(kb_id, 1700, 300, 50),
+        chat(root_id, 2800, 200, 40),
+    ]

@@ -16,7 +16,7 @@ from django.utils import timezone
 from monitoring.alerts import services as alerts
 from monitoring.alerts import tasks as alert_tasks
 from monitoring.alerts.models import AlertDelivery, AlertEvent, AlertRule
-from monitoring.models import Run
+from monitoring.models import Invocation, Run
 from monitoring.rollups import cells as rollups
 from tests.factories import make_agent
 from tests.monitoring.factories import make_run
@@ -80,6 +80,7 @@ def test_an_open_event_resolves_when_the_value_recovers(django_capture_on_commit
     with django_capture_on_commit_callbacks(execute=False):
         alerts.evaluate_rules()
         Run.objects.filter(pk__in=[r.pk for r in runs]).update(duration_ms=200)
+        Invocation.objects.filter(run__in=runs).update(duration_ms=200)
         rollups.refresh_for_runs([r.pk for r in runs])
         result = alerts.evaluate_rules()
     event = AlertEvent.objects.get(rule=rule)

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 
-from monitoring.models import RollupCell, Run
+from monitoring.models import Invocation, RollupCell, Run
 from monitoring.rollups import cells as rollups
 from monitoring.rollups import sketch
 from monitoring.rollups.models import Tier
@@ -76,6 +76,7 @@ def test_a_run_updated_by_a_later_batch_replaces_its_old_contribution():
     rollups.refresh_for_runs([run.id])
     # The rest of the trace arrives: the run failed and took longer.
     Run.objects.filter(pk=run.pk).update(status="error", error_type="TimeoutError", duration_ms=5000)
+    Invocation.objects.filter(run=run).update(status="error", error_type="TimeoutError", duration_ms=5000)
     rollups.refresh_for_runs([run.id])
     hour = _cell(Tier.HOUR, agent)
     assert (hour.runs, hour.errors, hour.error_types) == (1, 1, {"TimeoutError": 1})
@@ -89,7 +90,8 @@ def test_a_run_that_moves_leaves_its_oldrollup_cells():
     rollups.refresh_for_runs([run.id])
     before = [(run.agent_id, run.started_at)]
     Run.objects.filter(pk=run.pk).update(agent=second, started_at=NOW - timedelta(minutes=65))
-    rollups.refresh_for_runs([run.id], previous=before)
+    Invocation.objects.filter(run=run).update(agent=second, started_at=NOW - timedelta(minutes=65))
+    rollups.refresh_for_runs([run.id], previous=before, previous_invocations=before)
     old_minute = rollups.truncate(NOW - timedelta(minutes=5), Tier.MINUTE)
     assert _cell(Tier.MINUTE, first, old_minute).runs == 0
     assert _cell(Tier.HOUR, first, rollups.truncate(NOW, Tier.HOUR)).runs == 0
