@@ -41,13 +41,17 @@ def test_compose_refuses_a_template_whose_slots_and_parts_differ(template, parts
 
 
 @pytest.mark.django_db
-def test_the_increment_statement_joins_only_the_new_runs_and_the_recompute_all_runs():
+def test_the_increment_statements_join_only_the_new_rows_and_the_recomputes_all_rows():
     with connection.cursor() as cursor:
-        added = statements.cells_added_from_new_runs().as_string(cursor.cursor)
-        recomputed = statements.cells_from_runs().as_string(cursor.cursor)
-    new_runs_join = 'JOIN "monitoring_run" r ON r.id = ANY(%(new)s::bigint[]) AND r.agent_id = k.agent_id'
-    assert new_runs_join in added and added.count("%(new)s") == 1
-    assert "%(new)s" not in recomputed and 'JOIN "monitoring_run" r ON r.agent_id = k.agent_id' in recomputed
+        added = statements.cells_added_from_new_invocations().as_string(cursor.cursor)
+        recomputed = statements.cells_from_invocations().as_string(cursor.cursor)
+        fleet_added = statements.fleet_cells_added_from_new_runs().as_string(cursor.cursor)
+        fleet_recomputed = statements.fleet_cells_from_runs().as_string(cursor.cursor)
+    new_join = 'JOIN "monitoring_invocation" r ON r.run_id = ANY(%(new)s::bigint[]) AND r.agent_id = k.agent_id'
+    assert new_join in added and added.count("%(new)s") == 1
+    assert "%(new)s" not in recomputed and 'JOIN "monitoring_invocation" r ON r.agent_id = k.agent_id' in recomputed
+    assert 'JOIN "monitoring_run" r ON r.id = ANY(%(new)s::bigint[]) AND r.started_at' in fleet_added
+    assert "%(new)s" not in fleet_recomputed and 'JOIN "monitoring_run" r ON r.started_at' in fleet_recomputed
     assert '"runs" = "monitoring_rollupcell"."runs" + EXCLUDED."runs"' in added
     assert '"runs" = EXCLUDED."runs"' in recomputed
 
