@@ -14,6 +14,7 @@ from monitoring.announcements import ESCALATIONS_RECORDED, RUNS_RECORDED
 from monitoring.ingest.outbox import notify
 from monitoring.models import Escalation, Run, Step
 from tests.factories import make_agent
+from tests.monitoring.factories import make_top_invocation
 
 _seq = itertools.count(1)
 
@@ -22,13 +23,15 @@ def make_run(agent=None, *, status: str = "ok", quality: float | None = None, se
              started_at: datetime | None = None, has_escalation: bool = False, **kw) -> Run:
     agent = agent or make_agent()
     started_at = started_at or timezone.now() - timedelta(minutes=5)
-    return Run.objects.create(
+    run = Run.objects.create(
         trace_id=secrets.token_hex(16), agent=agent, root_span_id=secrets.token_hex(8), name="invoke_agent",
         session_id=session_id, started_at=started_at, ended_at=started_at + timedelta(seconds=3),
         duration_ms=3000, status=status, quality_score=quality, has_escalation=has_escalation,
         prompt_version=kw.pop("prompt_version", "3"), input_preview=kw.pop("input_preview", "Where is my refund?"),
         output_preview=kw.pop("output_preview", "Let me hand you to a colleague."), **kw,
     )
+    make_top_invocation(run)
+    return run
 
 
 def make_step(run: Run, *, kind: str = "tool", name: str = "lookup_order", status: str = "ok",

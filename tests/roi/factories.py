@@ -11,6 +11,7 @@ from monitoring.models import Run
 from roi.models import AssumptionKind, AssumptionRow
 from roi.services import AssumptionChange, record_assumption
 from tests.handoffs.factories import make_queue, make_root_cause
+from tests.monitoring.factories import make_top_invocation
 
 
 def assume(user, kind: str, base: str, *, frm: date = date(2020, 1, 1), low: str | None = None,
@@ -32,11 +33,13 @@ def standard_ledger(user, department, *agents) -> None:
 
 def make_run(agent, started_at: datetime, *, cost: str = "0.010000", status: str = "ok",
              has_escalation: bool = False) -> Run:
-    return Run.objects.create(
+    run = Run.objects.create(
         trace_id=secrets.token_hex(16), agent=agent, started_at=started_at,
         ended_at=started_at + timedelta(seconds=2), duration_ms=2000, status=status,
         cost=Decimal(cost), has_escalation=has_escalation,
     )
+    make_top_invocation(run)  # a run of one agent: its own cost is the run's
+    return run
 
 
 def make_finished_ticket(agent, resolved_at: datetime, handle_seconds: float, *, run: Run | None = None,
