@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('agentops', '0005_auditevent_append_only'),
-        ('monitoring', '0011_announcement_outbox'),
+        ('monitoring', '0013_step_key_by_run'),
     ]
 
     operations = [
