@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('agentops', '0005_auditevent_append_only'),
-        ('monitoring', '0013_step_key_by_run'),
+        ('monitoring', '0014_inbox_restriction_and_key_index'),
     ]
 
     operations = [
