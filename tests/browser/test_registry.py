@@ -50,7 +50,7 @@ def test_operator_filters_agents_adds_a_prompt_version_and_sees_the_diff(new_pag
     page.click("button:has-text('Save version')")
     expect(page.locator(".flash")).to_contain_text("Version 2 saved (active)")
 
-    page.click("text=Diff with v1")
+    page.click("text=Diff text with v1")
     expect(page.locator(".diff .del")).to_have_text("- Be polite.")
     expect(page.locator(".diff .add")).to_have_count(2)
     expect(page.locator(".diff .add").first).to_have_text("+ Be polite and brief.")
