@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agentops.models import Agent
-from handoffs import services
+from handoffs import routing, services
 from handoffs.models import Outcome, Queue, RootCause, Ticket, TicketStatus
 from monitoring.models import Escalation, Run, RunStatus, Step, StepKind
 
@@ -104,8 +104,8 @@ def seed(stdout) -> None:
     synthetic = _seed_synthetic_escalations()
     esc_ids = list(Escalation.objects.values_list("pk", flat=True))
     with transaction.atomic():
-        created = services.open_tickets_for_escalations(esc_ids)
-        created += services.open_tickets_for_runs(_rule_candidate_runs())
+        created = routing.open_tickets_for_escalations(esc_ids)
+        created += routing.open_tickets_for_runs(_rule_candidate_runs())
     _empty_fallback_queue()
     moved = _play_tickets(list(causes.values()))
     stdout.write(
@@ -126,7 +126,7 @@ def seed_root_causes() -> dict[str, RootCause]:
 
 def _seed_queues() -> list[Queue]:
     agents = {a.slug: a for a in Agent.objects.all()}
-    fallback = Queue.objects.filter(slug=services.FALLBACK_QUEUE_SLUG, is_default=True).first()
+    fallback = Queue.objects.filter(slug=routing.FALLBACK_QUEUE_SLUG, is_default=True).first()
     if fallback is not None and not Queue.objects.filter(slug__in=list(QUEUES)).exists():
         # monitoring's seed ingested escalations before any queue existed, so they went to the
         # automatic fallback queue; the demo's default queue takes over its role.
@@ -163,10 +163,10 @@ def _rule_candidate_runs() -> list[int]:
 
 
 def _empty_fallback_queue() -> None:
-    fallback = Queue.objects.filter(slug=services.FALLBACK_QUEUE_SLUG, is_default=False).first()
+    fallback = Queue.objects.filter(slug=routing.FALLBACK_QUEUE_SLUG, is_default=False).first()
     if fallback is None:
         return
-    services.reroute_unclaimed_tickets(fallback)
+    routing.reroute_unclaimed_tickets(fallback)
     if not fallback.tickets.exists():
         fallback.delete()
 

@@ -14,17 +14,17 @@ from django.dispatch import receiver as signal_receiver
 from monitoring.announcements import ESCALATIONS_RECORDED, RUNS_RECORDED, receiver
 from monitoring.signals import telemetry_expiring
 
-from . import context, services
+from . import context, routing
 
 
 @receiver(ESCALATIONS_RECORDED, "handoffs.open_tickets_for_escalations")
 def on_escalations_recorded(escalation_ids: list[int]) -> None:
-    context.snapshot(services.open_tickets_for_escalations(escalation_ids))
+    context.snapshot(routing.open_tickets_for_escalations(escalation_ids))
 
 
 @receiver(RUNS_RECORDED, "handoffs.open_tickets_for_runs")
 def on_runs_recorded(run_ids: list[int]) -> None:
-    context.snapshot(services.open_tickets_for_runs(run_ids))
+    context.snapshot(routing.open_tickets_for_runs(run_ids))
 
 
 @signal_receiver(telemetry_expiring, dispatch_uid="handoffs.keep_expiring_context")

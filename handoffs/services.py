@@ -8,27 +8,22 @@ Rules that hold here (and are tested against real Postgres):
 - Every transition takes the version the actor saw; a mismatch raises ``TicketConflict`` (nothing is
   written) so the page can show the fresh state instead of silently overwriting someone's work.
 - Handle time sums the intervals a reviewer actively held the ticket (claimed, not pending); the SLA
-  resolve clock stops while pending and its deadline moves by the paused clock time.
-"""
+  resolve clock stops while pending and its deadline moves by the paused clock time."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agentops.permissions import REVIEWERS, has_role
-from monitoring.models import Escalation, Run, RunStatus
-
-from .calculations import clock_seconds_between, due_at
-from .models import (
+from handoffs.calculations import clock_seconds_between, due_at
+from handoffs.models import (
     HELD_STATUSES,
     EventKind,
     Outcome,
@@ -36,12 +31,13 @@ from .models import (
     RootCause,
     Ticket,
     TicketEvent,
-    TicketSource,
     TicketStatus,
     work_order,
 )
 
 logger = logging.getLogger(__name__)
+
+
 User = get_user_model()
 
 
@@ -55,201 +51,6 @@ class TicketConflict(HandoffError):
 
 class CapacityExceeded(HandoffError):
     pass
-
-
-# ---------------------------------------------------------------------------------------------
-# Opening tickets from telemetry (called by receivers inside the ingest batch transaction)
-# ---------------------------------------------------------------------------------------------
-
-
-# Created on demand when escalations arrive before any default queue is configured.
-FALLBACK_QUEUE_SLUG = "escalations"
-
-
-@dataclass(frozen=True)
-class _Route:
-    queue: Queue
-    agent_ids: frozenset[int]
-
-
-def _routes() -> list[_Route]:
-    queues = Queue.objects.filter(is_active=True).prefetch_related("agents").order_by("position", "name")
-    return [_Route(q, frozenset(a.pk for a in q.agents.all())) for q in queues]
-
-
-def _matches_agent(route: _Route, agent_id: int) -> bool:
-    return not route.agent_ids or agent_id in route.agent_ids
-
-
-def _default_queue(routes: list[_Route]) -> Queue:
-    for route in routes:
-        if route.queue.is_default:
-            return route.queue
-    # No default configured: never lose an escalation (and never fail the ingest batch) for lack of one.
-    queue, _ = Queue.objects.get_or_create(
-        slug=FALLBACK_QUEUE_SLUG,
-        defaults={"name": "Escalations", "is_default": not Queue.objects.filter(is_default=True).exists()},
-    )
-    return queue
-
-
-def route_escalation(routes: list[_Route], agent_id: int, reason: str) -> Queue:
-    """The first active queue (by position) whose agent and reason rules take it, else the default."""
-    for route in routes:
-        if route.queue.is_default and not route.agent_ids and not route.queue.reasons:
-            continue  # a catch-all default is the fallback, not a competitor of specific queues
-        if _matches_agent(route, agent_id) and route.queue.takes_reason(reason):
-            return route.queue
-    return _default_queue(routes)
-
-
-def _new_ticket_fields(queue: Queue, created_at: datetime, priority: int) -> dict:
-    """Queue, handoff time, priority and both SLA deadlines (the queue's targets for that priority)."""
-    hours = queue.business_hours
-    claim, resolve = queue.sla_minutes(priority)
-    return {
-        "queue": queue,
-        "created_at": created_at,
-        "priority": priority,
-        "claim_due_at": due_at(created_at, claim, 0, hours),
-        "resolve_due_at": due_at(created_at, resolve, 0, hours),
-    }
-
-
-def open_tickets_for_escalations(escalation_ids: Iterable[int], now: datetime | None = None) -> list[Ticket]:
-    """One ticket per escalation, idempotently (the unique constraint decides under concurrency)."""
-    ids = sorted(set(escalation_ids))
-    if not ids:
-        return []
-    now = now or timezone.now()
-    done = set(Ticket.objects.filter(escalation_id__in=ids).values_list("escalation_id", flat=True))
-    todo = [i for i in ids if i not in done]
-    if not todo:
-        return []
-    routes = _routes()
-    planned: list[tuple[Escalation, dict]] = []
-    for esc in Escalation.objects.filter(pk__in=todo).select_related("run").order_by("pk"):
-        queue = route_escalation(routes, esc.agent_id, esc.reason)
-        fields = _new_ticket_fields(queue, min(esc.occurred_at, now), queue.priority_for(esc.reason, esc.priority))
-        fields.update(
-            agent_id=esc.agent_id, run=esc.run, source=TicketSource.ESCALATION, reason=esc.reason[:255],
-            summary=esc.summary, session_id=esc.run.session_id, prompt_version=esc.run.prompt_version,
-        )
-        planned.append((esc, fields))
-    try:
-        # Fast path (ingest sends many escalations at once): one INSERT for the tickets, one for their
-        # events. A concurrent writer that opened one of them first makes it fail as a whole, and the
-        # one-by-one path below decides each ticket on the unique constraint instead.
-        with transaction.atomic():
-            created = Ticket.objects.bulk_create([Ticket(escalation=esc, **fields) for esc, fields in planned])
-            TicketEvent.objects.bulk_create([
-                TicketEvent(ticket=ticket, kind=EventKind.CREATED, actor=None, at=ticket.created_at, from_status="",
-                            to_status=ticket.status, note="", data={"queue": ticket.queue.name})
-                for ticket in created
-            ])
-        return created
-    except IntegrityError:
-        pass
-    created = []
-    for esc, fields in planned:
-        ticket, was_created = Ticket.objects.get_or_create(escalation=esc, defaults=fields)
-        if was_created:
-            _log(ticket, EventKind.CREATED, None, "", at=ticket.created_at, data={"queue": ticket.queue.name})
-            created.append(ticket)
-    return created
-
-
-def _rule_trigger(run: Run) -> str | None:
-    if run.status == RunStatus.ERROR:
-        return TicketSource.RUN_FAILED
-    floor = run.agent.slo_min_quality
-    if floor is not None and run.quality_score is not None and run.quality_score < float(floor):
-        return TicketSource.LOW_QUALITY
-    return None
-
-
-def _route_rule(routes: list[_Route], agent_id: int, source: str) -> Queue | None:
-    flag = "open_on_run_failure" if source == TicketSource.RUN_FAILED else "open_on_low_quality"
-    for route in routes:
-        if getattr(route.queue, flag) and _matches_agent(route, agent_id):
-            return route.queue
-    return None
-
-
-def open_tickets_for_runs(run_ids: Iterable[int], now: datetime | None = None) -> list[Ticket]:
-    """Queue rules: a failed or low-quality run opens one ticket (once per run) in the first queue
-    that asks for it. Runs that escalated already get their ticket from the escalation."""
-    ids = sorted(set(run_ids))
-    if not ids:
-        return []
-    now = now or timezone.now()
-    routes = [r for r in _routes() if r.queue.open_on_run_failure or r.queue.open_on_low_quality]
-    if not routes:
-        return []
-    runs = (
-        Run.objects.filter(pk__in=ids, has_escalation=False)
-        .filter(Q(status=RunStatus.ERROR) | Q(quality_score__isnull=False))
-        .exclude(pk__in=Ticket.objects.filter(run_id__in=ids).values("run_id"))
-        .select_related("agent")
-        .order_by("pk")
-    )
-    created: list[Ticket] = []
-    for run in runs:
-        source = _rule_trigger(run)
-        queue = _route_rule(routes, run.agent_id, source) if source else None
-        if queue is None:
-            continue
-        fields = _new_ticket_fields(queue, min(run.ended_at, now), queue.rule_priority)
-        reason = "Run failed" if source == TicketSource.RUN_FAILED else "Quality below minimum"
-        detail = run.error_type if source == TicketSource.RUN_FAILED else f"quality {run.quality_score:.2f}"
-        fields.update(
-            agent_id=run.agent_id, source=source, reason=reason, summary=f"{reason}: {detail}".strip(": "),
-            session_id=run.session_id, prompt_version=run.prompt_version,
-        )
-        ticket, was_created = Ticket.objects.get_or_create(run=run, escalation=None, defaults=fields)
-        if was_created:
-            _log(ticket, EventKind.CREATED, None, "", at=ticket.created_at, data={"queue": queue.name, "rule": source})
-            created.append(ticket)
-    return created
-
-
-def reroute_unclaimed_tickets(from_queue: Queue, actor=None, now: datetime | None = None) -> int:
-    """Route again the open, never-claimed tickets of ``from_queue`` with the current rules (after
-    operations changed them, or to empty the automatic fallback queue). Deadlines are recomputed
-    from the handoff time with the new queue's SLA; each move is logged."""
-    now = now or timezone.now()
-    routes = _routes()
-    moved = 0
-    with transaction.atomic():
-        tickets = list(
-            Ticket.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("escalation", "queue")
-            .filter(queue=from_queue, status=TicketStatus.OPEN, first_claimed_at__isnull=True)
-            .order_by("pk")
-        )
-        for ticket in tickets:
-            if ticket.escalation is not None:
-                target = route_escalation(routes, ticket.agent_id, ticket.reason)
-            else:
-                target = _route_rule(routes, ticket.agent_id, ticket.source) or from_queue
-            if target.pk == from_queue.pk:
-                continue
-            priority = ticket.priority
-            if ticket.escalation is not None:
-                priority = target.priority_for(ticket.reason, ticket.escalation.priority)
-            fields = _new_ticket_fields(target, ticket.created_at, priority)
-            ticket.queue, ticket.priority = target, priority
-            ticket.claim_due_at, ticket.resolve_due_at = fields["claim_due_at"], fields["resolve_due_at"]
-            _save(ticket)
-            _log(ticket, EventKind.REASSIGNED, actor, TicketStatus.OPEN, at=now,
-                 data={"from_queue": from_queue.name, "to_queue": target.name})
-            moved += 1
-    return moved
-
-
-# ---------------------------------------------------------------------------------------------
-# Reviewer actions
-# ---------------------------------------------------------------------------------------------
 
 
 def _log(ticket: Ticket, kind: str, actor, from_status: str, *, at: datetime | None = None, note: str = "",
@@ -560,10 +361,6 @@ def cancel_ticket(ticket_id: int, actor, version: int, note: str = "", now: date
         _let_go(ticket, TicketStatus.CANCELLED, EventKind.CANCELLED, actor, now, note)
     return ticket
 
-
-# ---------------------------------------------------------------------------------------------
-# Housekeeping (beat tasks)
-# ---------------------------------------------------------------------------------------------
 
 _SWEEP_BATCH = 200
 

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from agentops.permissions import OPERATIONS, REVIEWERS, has_role, role_required
 from agentops.scoping import allows_agent
 
-from . import bulk, charts, forms, queries, services
+from . import bulk, charts, forms, queries, routing, services
 from .calculations import sla_state
 from .models import Queue, RootCause, SavedReply, Ticket
 
@@ -350,7 +350,7 @@ def queue_edit(request: HttpRequest, slug: str | None = None) -> HttpResponse:
 def queue_reroute(request: HttpRequest, slug: str) -> HttpResponse:
     """Apply the current routing rules to the queue's open, never-claimed tickets."""
     queue = get_object_or_404(Queue, slug=slug)
-    moved = services.reroute_unclaimed_tickets(queue, actor=request.user)
+    moved = routing.reroute_unclaimed_tickets(queue, actor=request.user)
     messages.success(request, f"Routed {moved} unclaimed ticket{'s' if moved != 1 else ''} out of {queue.name}.")
     return redirect("handoffs:settings")
 

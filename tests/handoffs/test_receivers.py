@@ -1,3 +1,4 @@
+
 """Escalations and rule-matching runs become tickets exactly once, in the right queue."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from handoffs import routing
 from handoffs.models import EventKind, Priority, Queue, Ticket, TicketSource
 from tests.factories import make_agent
 from tests.handoffs.factories import (
@@ -121,16 +123,16 @@ def test_a_ticket_opened_concurrently_mid_batch_leaves_one_ticket_per_escalation
 
     make_queue("Support", is_default=True)
     escs = [make_escalation(), make_escalation(), make_escalation()]
-    real_routes = services._routes
+    real_routes = routing._routes
 
     def racing_routes():
         # Another worker opens the second escalation's ticket after our check for existing tickets.
-        monkeypatch.setattr(services, "_routes", real_routes)
-        services.open_tickets_for_escalations([escs[1].pk])
+        monkeypatch.setattr(routing, "_routes", real_routes)
+        routing.open_tickets_for_escalations([escs[1].pk])
         return real_routes()
 
-    monkeypatch.setattr(services, "_routes", racing_routes)
-    created = services.open_tickets_for_escalations([e.pk for e in escs])
+    monkeypatch.setattr(routing, "_routes", racing_routes)
+    created = routing.open_tickets_for_escalations([e.pk for e in escs])
     assert sorted(t.escalation_id for t in created) == [escs[0].pk, escs[2].pk]
     assert sorted(Ticket.objects.values_list("escalation_id", flat=True)) == sorted(e.pk for e in escs)
     assert Ticket.objects.filter(events__kind=EventKind.CREATED).count() == 3

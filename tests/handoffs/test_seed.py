@@ -10,7 +10,7 @@ from agentops.models import Agent
 from demo.handoffs import seed
 from demo.registry import seed_registry
 from handoffs.models import Queue, RootCause, Ticket, TicketEvent, TicketStatus
-from handoffs.services import FALLBACK_QUEUE_SLUG
+from handoffs.routing import FALLBACK_QUEUE_SLUG
 from tests.handoffs.factories import make_escalation, record_escalations
 
 pytestmark = pytest.mark.django_db

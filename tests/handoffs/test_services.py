@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from handoffs import services
+from handoffs import routing, services
 from handoffs.models import EventKind, Outcome, Ticket, TicketStatus
 from handoffs.services import CapacityExceeded, HandoffError, TicketConflict
 from tests.handoffs.factories import make_queue, make_root_cause, make_ticket
@@ -214,7 +214,7 @@ def test_reroute_moves_unclaimed_tickets_with_new_deadlines_and_logs_it(reviewer
     services.claim_ticket(held.pk, reviewer, held.version)
     it = make_queue("IT", agents=[agent], sla_claim_minutes=5, position=1)
 
-    assert services.reroute_unclaimed_tickets(fallback) == 1
+    assert routing.reroute_unclaimed_tickets(fallback) == 1
     waiting.refresh_from_db()
     assert waiting.queue == it
     assert waiting.claim_due_at == waiting.created_at + timedelta(minutes=5)
