@@ -119,7 +119,6 @@ def test_escalated_run_gets_no_second_rule_ticket():
 
 
 def test_a_ticket_opened_concurrently_mid_batch_leaves_one_ticket_per_escalation(monkeypatch):
-    from handoffs import services
 
     make_queue("Support", is_default=True)
     escs = [make_escalation(), make_escalation(), make_escalation()]
