@@ -134,8 +134,8 @@ def overview_agents(department_id: int | None = None, stage: str | None = None,
 
 def overview_tiles(agents: Iterable[Agent], time_range: TimeRange, sort: str = "severity",
                    alert_counts: dict[int, int] | None = None) -> tuple[list[Tile], Tile | None]:
-    """Tiles for ``agents`` (sorted; by severity unless asked otherwise) and a fleet tile summing
-    them; reads rollups only. ``alert_counts``: open alerts per agent id."""
+    """Tiles for ``agents`` (sorted; by severity unless asked otherwise) and the fleet tile (every
+    agent's tasks, from the fleet cells: traces, not invocations); reads rollups only. ``alert_counts``: open alerts per agent id."""
     agents = list(agents)
     alert_counts = alert_counts or {}
     current, previous = summaries(time_range, [a.id for a in agents])
@@ -148,11 +148,11 @@ def overview_tiles(agents: Iterable[Agent], time_range: TimeRange, sort: str = "
     tiles.sort(key=key, reverse=reverse)
     if not tiles:
         return [], None
-    fleet_cur, fleet_prev = Summary(), Summary()
-    for tile in tiles:
-        fleet_cur.add(tile.current)
-        fleet_prev.add(tile.previous)
-    fleet = Tile(Agent(name="All agents"), fleet_cur, fleet_prev, SLO_NONE, None)
+    # The fleet's own cells count traces (customer tasks); agent cells count invocations, so a task
+    # that an orchestrator hands to sub-agents would be counted once per agent if the tiles were summed.
+    fleet_current, fleet_previous = summaries(time_range, None)
+    fleet = Tile(Agent(name="All agents"), fleet_current.get(None, Summary()), fleet_previous.get(None, Summary()),
+                 SLO_NONE, None)
     return tiles, fleet
 
 

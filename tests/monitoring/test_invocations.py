@@ -176,3 +176,19 @@ def test_backfill_gives_stored_runs_their_invocations_and_rollups_and_can_resume
 def test_backfill_refuses_a_chunk_of_zero():
     with pytest.raises(CommandError, match="--chunk"):
         call_command("backfill_invocations", chunk=0)
+
+
+def test_the_overview_fleet_tile_counts_tasks_not_invocations(ops_client):
+    import time_machine
+    from django.urls import reverse
+
+    from monitoring.dashboards.queries import overview_agents, overview_tiles
+    from monitoring.timerange import parse_range
+
+    write(orchestrated_trace(start=NOW - timedelta(minutes=30)))
+    write(orchestrated_trace(start=NOW - timedelta(minutes=20)))
+    with time_machine.travel(NOW, tick=False):
+        tiles, fleet = overview_tiles(overview_agents(), parse_range({"range": "24h"}))
+        assert ops_client.get(reverse("monitoring:overview"), {"range": "24h"}).status_code == 200
+    assert sum(tile.current.runs for tile in tiles) == 6  # each task: three agents' invocations
+    assert fleet.current.runs == 2 and fleet.current.escalations == 2
