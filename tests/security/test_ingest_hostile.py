@@ -52,8 +52,9 @@ def test_huge_token_counts_are_clamped_and_other_agents_keep_ingesting():
 def test_rollup_sums_saturate_instead_of_failing():
     _inbox([_llm(10, service="a")])
     ingest_services.drain_inbox()
-    # As if a long history of clamped spans had filled agent a's minute: the next run is added to it.
-    RollupCell.objects.filter(agent__isnull=False).update(input_tokens=2**63 - 5, cost=Decimal("999999999999.9"))
+    # As if a long history of clamped spans had filled agent a's cells and the fleet's (which count
+    # tasks on their own, not the sum of agent cells): the next runs are added to them.
+    RollupCell.objects.update(input_tokens=2**63 - 5, cost=Decimal("999999999999.9"))
     _inbox([_llm(MAX_SPAN_TOKENS, cost="5000", service="a")])
     _inbox([_llm(MAX_SPAN_TOKENS, cost="5000", service="b")])
     ingest_services.drain_inbox()
