@@ -1,4 +1,5 @@
-"""What the agent knew, kept on the ticket: a snapshot of its run's context packet.
+"""What the agent knew, kept on the ticket: a snapshot of its run's context packet, naming the agent
+invocation the ticket is about (in a multi-agent trace, the sub-agent that raised the escalation).
 
 Raw telemetry is dropped after ``TELEMETRY_RETENTION_DAYS``; a ticket is a business record. The packet
 the ticket page shows (the run's status, the customer's question and the agent's answers, its steps
@@ -15,6 +16,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from agentops.models import Agent
 from monitoring.models import Run, Step
 
 from .models import Ticket
@@ -48,13 +50,24 @@ def steps_of(runs: Iterable[Run]) -> dict[int, list[Step]]:
     return found
 
 
-def packet(run: Run, steps: list[Step]) -> dict:
-    """The snapshot of one run's context packet (JSON-ready)."""
-    return {
+def packet(run: Run, steps: list[Step], invocation: dict | None = None) -> dict:
+    """The snapshot of one run's context packet (JSON-ready). ``invocation``: the agent invocation the
+    ticket is about (``invocation_of``), named beside the trace."""
+    found = {
         "taken_at": timezone.now().isoformat(),
         "run": {name: _json(name, getattr(run, name)) for name in RUN_FIELDS},
         "steps": [{name: _json(name, getattr(step, name)) for name in STEP_FIELDS} for step in steps],
     }
+    if invocation is not None:
+        found["invocation"] = invocation
+    return found
+
+
+def invocation_of(ticket: Ticket, run: Run, agent_names: dict[int, str]) -> dict:
+    """The invocation that raised the ticket's escalation (or the run's top one for a rule ticket):
+    its trace and span, its agent and that agent's own prompt version."""
+    return {"trace_id": run.trace_id, "span_id": ticket.invocation_span_id, "agent_id": ticket.agent_id,
+            "agent": agent_names.get(ticket.agent_id, ""), "prompt_version": ticket.prompt_version}
 
 
 def _json(name: str, value):
@@ -81,17 +94,18 @@ def _parsed(fields: dict, names: tuple[str, ...]) -> dict:
 
 
 def snapshot(tickets: list[Ticket]) -> None:
-    """Store each ticket's context packet from its run as stored now (two reads, one write)."""
+    """Store each ticket's context packet from its run as stored now (three reads, one write)."""
     run_ids = {t.run_id for t in tickets if t.run_id}
     if not run_ids:
         return
     runs = {run.pk: run for run in Run.objects.filter(pk__in=run_ids).only(*RUN_FIELDS, "ended_at")}
     steps = steps_of(runs.values())
+    names = dict(Agent.objects.filter(pk__in={t.agent_id for t in tickets}).values_list("pk", "name"))
     changed = []
     for ticket in tickets:
         run = runs.get(ticket.run_id)
         if run is not None:
-            ticket.context = packet(run, steps.get(run.pk, []))
+            ticket.context = packet(run, steps.get(run.pk, []), invocation_of(ticket, run, names))
             changed.append(ticket)
     Ticket.objects.bulk_update(changed, ["context"], batch_size=500)
 
@@ -103,7 +117,8 @@ def keep_expiring(before: datetime, *, chunk: int = 500) -> Callable[[], None]:
     after every other receiver has read them (ROI counts a run with a ticket as a handoff)."""
     ids = list(Ticket.objects.filter(run__started_at__lt=before).order_by("id").values_list("id", flat=True))
     for low in range(0, len(ids), chunk):
-        snapshot(list(Ticket.objects.filter(pk__in=ids[low:low + chunk]).only("id", "run_id", "context")))
+        snapshot(list(Ticket.objects.filter(pk__in=ids[low:low + chunk])
+                      .only("id", "run_id", "context", "agent_id", "prompt_version", "invocation_span_id")))
 
     def clear_references() -> None:
         for low in range(0, len(ids), chunk):

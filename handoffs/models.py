@@ -222,6 +222,10 @@ class Ticket(models.Model):
     reason = models.CharField(max_length=255, blank=True)
     summary = models.TextField(blank=True)
     session_id = models.CharField(max_length=255, blank=True)
+    # The agent invocation the ticket is about (its span in ``run``): for an escalation, the one that
+    # raised it, whose agent and own prompt version ``agent`` and ``prompt_version`` are; for a rule
+    # ticket, the run's top invocation. Blank when not known (the span is not stored).
+    invocation_span_id = models.CharField(max_length=16, blank=True)
     prompt_version = models.CharField(max_length=64, blank=True)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
 

@@ -27,6 +27,12 @@ def on_runs_recorded(run_ids: list[int]) -> None:
     context.snapshot(routing.open_tickets_for_runs(run_ids))
 
 
+@receiver(RUNS_RECORDED, "handoffs.reattribute_escalation_tickets")
+def on_runs_completed(run_ids: list[int]) -> None:
+    """A later piece of a trace can show which sub-agent raised an escalation that already has a ticket."""
+    context.snapshot(routing.reattribute_escalation_tickets(run_ids))
+
+
 @signal_receiver(telemetry_expiring, dispatch_uid="handoffs.keep_expiring_context")
 def on_telemetry_expiring(sender, before, **kwargs):
     """Tickets keep what their agent knew; their run and escalation references are cleared once the

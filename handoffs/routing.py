@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from agentops.models import Agent
 from handoffs.calculations import due_at
 from handoffs.models import (
     EventKind,
@@ -21,6 +22,7 @@ from handoffs.models import (
     TicketStatus,
 )
 from handoffs.services import _log, _save
+from monitoring.ingest.attribution import owning_invocations
 from monitoring.models import Escalation, Run, RunStatus
 
 # Created on demand when escalations arrive before any default queue is configured.
@@ -77,6 +79,33 @@ def _new_ticket_fields(queue: Queue, created_at: datetime, priority: int) -> dic
     }
 
 
+@dataclass(frozen=True)
+class RaisedBy:
+    """Who raised an escalation: the invocation its span belongs to, that agent and its own prompt version."""
+
+    agent_id: int
+    prompt_version: str
+    invocation_span_id: str
+
+
+def raised_by(escalations: list[Escalation]) -> dict[int, RaisedBy]:
+    """Escalation id -> the agent invocation that raised it (``monitoring.ingest.attribution``): in a
+    multi-agent trace, the sub-agent whose span carried the event, with the prompt version that agent's
+    spans carry, not the trace root's. ``escalations`` have their run loaded (select_related). When the
+    span is not stored, the escalation's own agent, with the run's prompt version if that agent is the
+    run's."""
+    owners = owning_invocations((esc.run, esc.span_id) for esc in escalations if esc.run is not None)
+    found = {}
+    for esc in escalations:
+        invocation = owners.get((esc.run_id, esc.span_id))
+        if invocation is not None:
+            found[esc.pk] = RaisedBy(invocation.agent_id, invocation.prompt_version, invocation.span_id)
+        else:
+            same = esc.run is not None and esc.run.agent_id == esc.agent_id
+            found[esc.pk] = RaisedBy(esc.agent_id, esc.run.prompt_version if same else "", "")
+    return found
+
+
 def open_tickets_for_escalations(escalation_ids: Iterable[int], now: datetime | None = None) -> list[Ticket]:
     """One ticket per escalation, idempotently (the unique constraint decides under concurrency)."""
     ids = sorted(set(escalation_ids))
@@ -89,12 +118,16 @@ def open_tickets_for_escalations(escalation_ids: Iterable[int], now: datetime | 
         return []
     routes = _routes()
     planned: list[tuple[Escalation, dict]] = []
-    for esc in Escalation.objects.filter(pk__in=todo).select_related("run").order_by("pk"):
-        queue = route_escalation(routes, esc.agent_id, esc.reason)
+    escalations = list(Escalation.objects.filter(pk__in=todo).select_related("run").order_by("pk"))
+    by = raised_by(escalations)
+    for esc in escalations:
+        who = by[esc.pk]
+        queue = route_escalation(routes, who.agent_id, esc.reason)
         fields = _new_ticket_fields(queue, min(esc.occurred_at, now), queue.priority_for(esc.reason, esc.priority))
         fields.update(
-            agent_id=esc.agent_id, run=esc.run, source=TicketSource.ESCALATION, reason=esc.reason[:255],
-            summary=esc.summary, session_id=esc.run.session_id, prompt_version=esc.run.prompt_version,
+            agent_id=who.agent_id, run=esc.run, source=TicketSource.ESCALATION, reason=esc.reason[:255],
+            summary=esc.summary, session_id=esc.run.session_id, prompt_version=who.prompt_version,
+            invocation_span_id=who.invocation_span_id,
         )
         planned.append((esc, fields))
     try:
@@ -118,6 +151,56 @@ def open_tickets_for_escalations(escalation_ids: Iterable[int], now: datetime | 
             _log(ticket, EventKind.CREATED, None, "", at=ticket.created_at, data={"queue": ticket.queue.name})
             created.append(ticket)
     return created
+
+
+def reattribute_escalation_tickets(run_ids: Iterable[int], now: datetime | None = None) -> list[Ticket]:
+    """Escalation tickets of these runs whose raising invocation is now known better: a trace arrives
+    in pieces, in any order, so the ticket may have opened before the span of the sub-agent that
+    raised it (its agent, its prompt version) was stored. Each such ticket takes the raising
+    invocation's agent, prompt version and span; one that is still open and never claimed is routed
+    again for its agent. Logged on the ticket; returns the tickets changed (their context packet is
+    then taken again). Only an attribution found among stored spans replaces what the ticket has."""
+    ids = sorted(set(run_ids))
+    if not ids:
+        return []
+    now = now or timezone.now()
+    with transaction.atomic():
+        tickets = list(
+            Ticket.objects.select_for_update(of=("self",)).select_related("escalation__run", "queue", "agent")
+            .filter(run_id__in=ids, escalation__isnull=False).order_by("pk")
+        )
+        tickets = [t for t in tickets if t.escalation is not None and t.escalation.run is not None]
+        if not tickets:
+            return []
+        by = raised_by([t.escalation for t in tickets])
+        names = dict(Agent.objects.filter(pk__in={w.agent_id for w in by.values()}).values_list("pk", "name"))
+        routes: list[_Route] | None = None
+        changed = []
+        for ticket in tickets:
+            who = by[ticket.escalation_id]
+            current = (ticket.agent_id, ticket.prompt_version, ticket.invocation_span_id)
+            if not who.invocation_span_id or current == (who.agent_id, who.prompt_version, who.invocation_span_id):
+                continue
+            ticket.agent_id, ticket.prompt_version = who.agent_id, who.prompt_version
+            ticket.invocation_span_id = who.invocation_span_id
+            data = {"agent_id": who.agent_id, "prompt_version": who.prompt_version,
+                    "invocation_span_id": who.invocation_span_id, "was": list(current)}
+            if ticket.status == TicketStatus.OPEN and ticket.first_claimed_at is None and current[0] != who.agent_id:
+                routes = routes if routes is not None else _routes()
+                target = route_escalation(routes, who.agent_id, ticket.reason)
+                if target.pk != ticket.queue_id:
+                    data["from_queue"], data["to_queue"] = ticket.queue.name, target.name
+                    fields = _new_ticket_fields(target, ticket.created_at,
+                                                target.priority_for(ticket.reason, ticket.escalation.priority))
+                    ticket.queue, ticket.priority = target, fields["priority"]
+                    ticket.claim_due_at, ticket.resolve_due_at = fields["claim_due_at"], fields["resolve_due_at"]
+            _save(ticket)
+            version = f" · prompt v{who.prompt_version}" if who.prompt_version else ""
+            _log(ticket, EventKind.NOTE, None, ticket.status, at=now, data=data,
+                 note=f"Raised by {names.get(who.agent_id, who.agent_id)}{version} (invocation"
+                      f" {who.invocation_span_id}, whose spans arrived after the ticket opened).")
+            changed.append(ticket)
+    return changed
 
 
 def _rule_trigger(run: Run) -> str | None:
@@ -165,7 +248,7 @@ def open_tickets_for_runs(run_ids: Iterable[int], now: datetime | None = None) -
         detail = run.error_type if source == TicketSource.RUN_FAILED else f"quality {run.quality_score:.2f}"
         fields.update(
             agent_id=run.agent_id, source=source, reason=reason, summary=f"{reason}: {detail}".strip(": "),
-            session_id=run.session_id, prompt_version=run.prompt_version,
+            session_id=run.session_id, prompt_version=run.prompt_version, invocation_span_id=run.root_span_id,
         )
         ticket, was_created = Ticket.objects.get_or_create(run=run, escalation=None, defaults=fields)
         if was_created:

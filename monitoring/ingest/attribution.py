@@ -1,0 +1,50 @@
+"""Which agent invocation a stored span belongs to: the invocation that raised an escalation, the one
+that failed. Read side of ``monitoring.ingest.invocations``, for the apps that attribute something
+that happened on a span (a ticket, a failure) to the agent that did it and to that agent's own
+prompt version, rather than to the trace's root agent.
+
+A span belongs to the invocation of its nearest ancestor (itself included) that starts one; the
+stored invocations are those heads, so the walk up the stored parent links stops at the first span
+that has an invocation row. Two queries for any number of spans, each bounded by the runs' time
+span (a step and an invocation start within their run), so they read only those days' partitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from monitoring.ingest.models import Invocation, Run, Step
+
+
+def owning_invocations(spans: Iterable[tuple[Run, str]]) -> dict[tuple[int, str], Invocation]:
+    """(run id, span id) -> the stored invocation that span belongs to, for each (run, span id) given.
+
+    A span that is not stored (not arrived yet, or past retention) or whose run has no invocation
+    above it is left out: callers keep what they knew."""
+    spans = list(spans)
+    runs = {run.pk: run for run, _ in spans}
+    if not runs:
+        return {}
+    start = min(run.started_at for run in runs.values())
+    end = max(run.ended_at for run in runs.values())
+    parents = {
+        (run_id, span_id): parent
+        for run_id, span_id, parent in Step.objects.filter(
+            run_id__in=runs, started_at__gte=start, started_at__lte=end,
+        ).values_list("run_id", "span_id", "parent_span_id")
+    }
+    heads = {
+        (i.run_id, i.span_id): i
+        for i in Invocation.objects.filter(run_id__in=runs, started_at__gte=start, started_at__lte=end)
+        .select_related("agent", "prompt")
+    }
+    found: dict[tuple[int, str], Invocation] = {}
+    for run, span_id in spans:
+        key, seen = (run.pk, span_id), set()
+        while key in parents and key not in seen:  # ``seen`` guards a malformed cycle
+            if key in heads:
+                found[(run.pk, span_id)] = heads[key]
+                break
+            seen.add(key)
+            key = (run.pk, parents[key])
+    return found
