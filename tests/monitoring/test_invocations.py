@@ -192,3 +192,54 @@ def test_the_overview_fleet_tile_counts_tasks_not_invocations(ops_client):
         assert ops_client.get(reverse("monitoring:overview"), {"range": "24h"}).status_code == 200
     assert sum(tile.current.runs for tile in tiles) == 6  # each task: three agents' invocations
     assert fleet.current.runs == 2 and fleet.current.escalations == 2
+
+
+def agent_figures(start, end) -> dict:
+    """Each agent's (and the fleet's) figures as the pages read them: rollup summaries over the range."""
+    from monitoring.rollups.queries import summaries
+    from monitoring.timerange import TimeRange
+
+    time_range = TimeRange("custom", start, end)
+    agents = dict(Invocation.objects.values_list("agent_id", "agent__slug").distinct())
+    current, _ = summaries(time_range, list(agents), with_previous=False, now=NOW)
+    fleet, _ = summaries(time_range, None, with_previous=False, now=NOW)
+    figures = {agents[agent_id]: s for agent_id, s in current.items()} | {"fleet": fleet[None]}
+    return {name: (s.runs, s.errors, s.escalations, s.quality_count, s.quality, s.cost, s.input_tokens,
+                   s.output_tokens, s.p50, s.p95) for name, s in figures.items()}
+
+
+def test_a_trace_sent_as_separate_inbox_batches_in_any_order_ends_with_each_agents_figures_of_the_whole():
+    """Through the inbox and the ingest service, one batch per piece (as separate requests and tasks
+    would deliver them): the invocations, every agent's summary and the map edges equal the whole's."""
+    from monitoring.ingest.services import ingest_batch
+    from monitoring.intake.services import accept_batch
+    from monitoring.models import InboxBatch, InteractionEdge
+    from tests.monitoring.otlp_builders import protobuf_body
+
+    make_price("gpt-4o", inp="2.50", out="10.00")
+    spans = orchestrated_trace(start=NOW - timedelta(minutes=30))
+    window = (NOW - timedelta(hours=3), NOW)  # hour cells (minute cells are kept two days back from today)
+
+    def send(pieces) -> None:
+        Run.objects.all().delete()
+        RollupCell.objects.all().delete()
+        for piece in pieces:
+            batch = accept_batch(InboxBatch.Kind.OTLP_PROTOBUF, protobuf_body(list(piece)), None, len(piece))
+            assert ingest_batch(batch.pk, group=1).status == "done"
+
+    def edges() -> list[tuple]:
+        return sorted(InteractionEdge.objects.values_list("source__slug", "target_kind", "target_agent__slug",
+                                                          "calls", "errors"))
+
+    send([spans])
+    whole = snapshot(), agent_figures(*window), edges()
+    assert whole[1]["refund-agent"][:2] == (1, 1) and whole[1]["kb-search-agent"][2] == 1
+    assert whole[1]["fleet"][0] == 1
+    rng = random.Random(15)
+    orders = [list(reversed(spans)), spans[1:] + spans[:1]] + [rng.sample(spans, len(spans)) for _ in range(3)]
+    for order in orders:
+        cuts = sorted(rng.sample(range(1, len(order)), 2))
+        send([order[:cuts[0]], order[cuts[0]:cuts[1]], order[cuts[1]:]])
+        assert (snapshot(), agent_figures(*window), edges()) == whole
+    send([[span] for span in rng.sample(spans, len(spans))])  # one span per batch
+    assert (snapshot(), agent_figures(*window), edges()) == whole
