@@ -42,8 +42,8 @@ ROOT_CAUSES: list[tuple[str, str, str]] = [
 QUEUES: dict[str, tuple[str, str, list[str], list[str], dict]] = {
     "support-escalations": (
         "Support escalations", "Customer chats the support agents handed over.",
-        ["support-orchestrator", "billing-agent", "refund-agent", "kb-search-agent", "translation-agent",
-         "legacy-faq-bot"],
+        ["support-orchestrator", "billing-agent", "refund-agent", "kb-search-agent", "fraud-check-agent",
+         "translation-agent", "legacy-faq-bot"],
         [], {"is_default": True, "position": 30, "open_on_low_quality": True, "sla_claim_minutes": 15,
              "sla_resolve_minutes": 240,
              "reason_priorities": {"refund over limit": 2, "customer angry": 1, "policy_restriction": 2}},

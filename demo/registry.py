@@ -1,4 +1,4 @@
-"""Demo registry: users per role, departments, a dozen agents, prompt history and model prices.
+"""Demo registry: users per role, departments, thirteen agents, prompt history and model prices.
 
 Idempotent: rows are looked up by their natural keys (username, department name, agent slug,
 (agent, version), (model, effective_from)) and only missing ones are created; nothing existing is
@@ -67,6 +67,12 @@ AGENTS: dict[str, tuple] = {
         "Knowledge Base Search", "Customer Support", S.OPTIMIZE, "gpt-4o-mini",
         "Retrieves and summarises help-centre articles for other agents (embeddings + re-ranking).",
         3500, "98", "0.80", "0.005", "3",
+    ),
+    "fraud-check-agent": (
+        "Fraud Check Agent", "Customer Support", S.INTEGRATE, "gpt-4o-mini",
+        "Scores an order's refund risk for the refund agent and flags refund-abuse patterns to a fraud "
+        "analyst; only ever called by the refund agent.",
+        2500, "95", "0.80", "0.004", "4",
     ),
     "it-helpdesk-agent": (
         "IT Helpdesk Agent", "IT Service Desk", S.SCALE, "gpt-4o",

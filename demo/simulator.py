@@ -4,42 +4,46 @@
 dashboards can show:
 
 - support-orchestrator routes customer chats to billing-agent, refund-agent and kb-search-agent
-  sub-agents, which call tools (lookup_order, issue_refund, search_kb);
-- failures cluster: refund-agent's issue_refund times out at the payment gateway, invoice-processor
-  misses vat_id, kb-search-agent finds nothing (and escalates for missing knowledge);
+  sub-agents (nested ``invoke_agent`` spans; a fifth of the chats are first translated by
+  translation-agent), which call tools (lookup_order, issue_refund, search_kb); refund-agent in turn
+  invokes fraud-check-agent (a second level of nesting) before it decides;
+- refund-agent, kb-search-agent and fraud-check-agent are never called directly: all their runs are
+  invocations inside the orchestrator's traces; billing-agent and translation-agent are also called
+  directly, so the same agent shows up under two callers;
+- failures cluster: refund-agent's issue_refund times out at the payment gateway, fraud-check-agent's
+  risk service is sometimes down (refund-agent then escalates), invoice-processor misses vat_id,
+  kb-search-agent finds nothing (and escalates for missing knowledge); escalations are raised inside
+  the sub-agents (refund-agent over its limit, fraud-check-agent on a refund-abuse pattern);
 - escalations carry reasons (policy_restriction, missing_knowledge, customer_request, low_confidence,
-  tool_failure) and priorities; every run gets a quality evaluation;
+  tool_failure) and priorities; every run gets a quality evaluation on its root, and every nested
+  invocation one on its own span;
 - prompt versions 1..3, billing-agent v3 clearly better than v2 (higher quality, fewer failures);
 - models gpt-4o / gpt-4o-mini / claude-3-5-sonnet with realistic token counts and latencies.
 
-A plan is emitted either through the real OpenTelemetry SDK (``SdkEmitter``: OTLP/HTTP protobuf,
-gzip, to /v1/traces) or turned straight into ``SpanInput`` values (``plan_to_span_inputs``) for the
-demo seed, which feeds them through the real normaliser and ingest service in-process.
+A plan is emitted (``demo.emitters``) either through the real OpenTelemetry SDK (``SdkEmitter``:
+OTLP/HTTP protobuf, gzip, to /v1/traces) or turned straight into ``SpanInput`` values
+(``plan_to_span_inputs``) for the demo seed, which feeds them through the real normaliser and ingest
+service in-process.
 """
 
 from __future__ import annotations
 
 import random
-import secrets
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import requests
-
-from agentops.routing import gets_candidate
+# The emitters live in demo.emitters; callers import them from here too.
+from demo.emitters import RegistryPromptRouter, SdkEmitter, plan_to_span_inputs  # noqa: F401
+from demo.plans import SpanPlan, TracePlan
 from demo.registry import PROMPTS as DEMO_PROMPTS
-from monitoring.intake.normalize import STATUS_ERROR, STATUS_OK, STATUS_UNSET, EventInput, SpanInput
+from monitoring.intake.normalize import STATUS_ERROR, STATUS_OK
 
 TOP_LEVEL_AGENTS: dict[str, float] = {  # slug -> share of traffic (runs whose root is this agent)
-    "support-orchestrator": 0.30,
-    # The support sub-agents are also called directly (the help-centre widget), so they have runs of
-    # their own: that is where billing-agent's prompt versions can be compared run for run.
+    "support-orchestrator": 0.39,
+    # billing-agent is also called directly (the help-centre widget): one agent, two callers, and runs
+    # of its own where its prompt versions can be compared run for run.
     "billing-agent": 0.08,
-    "refund-agent": 0.05,
-    "kb-search-agent": 0.04,
     "it-helpdesk-agent": 0.10,
     "invoice-processor": 0.10,
     "sales-qualifier": 0.06,
@@ -48,13 +52,16 @@ TOP_LEVEL_AGENTS: dict[str, float] = {  # slug -> share of traffic (runs whose r
     "expense-auditor": 0.05,
     "translation-agent": 0.10,
 }
-SUPPORT_SUB_AGENTS = ("billing-agent", "refund-agent", "kb-search-agent")
+# Never called directly: every run these agents have is an invocation inside another agent's trace
+# (refund-agent and kb-search-agent by the support orchestrator, fraud-check-agent by refund-agent).
+SUB_AGENTS_ONLY = ("refund-agent", "kb-search-agent", "fraud-check-agent")
 ACTIVE_PROMPT_VERSIONS = {slug: active for slug, (_versions, active) in DEMO_PROMPTS.items()}
 AGENT_MODELS = {
     "support-orchestrator": "claude-3-5-sonnet",
     "billing-agent": "gpt-4o-mini",
     "refund-agent": "gpt-4o",
     "kb-search-agent": "gpt-4o-mini",
+    "fraud-check-agent": "gpt-4o-mini",
     "it-helpdesk-agent": "gpt-4o",
     "invoice-processor": "gpt-4o-mini",
     "sales-qualifier": "gpt-4o-mini",
@@ -76,46 +83,6 @@ QUESTIONS = {
     "kb-search-agent": ["How do I change my delivery address?", "Do you ship to Norway?",
                         "How do I reset two-factor login?"],
 }
-
-
-@dataclass
-class SpanPlan:
-    name: str
-    start: datetime
-    duration_ms: float
-    attributes: dict[str, Any] = field(default_factory=dict)
-    events: list[tuple[str, datetime, dict[str, Any]]] = field(default_factory=list)
-    status: int = STATUS_UNSET
-    status_message: str = ""
-    children: list[SpanPlan] = field(default_factory=list)
-
-    @property
-    def end(self) -> datetime:
-        return self.start + timedelta(milliseconds=self.duration_ms)
-
-    def fail(self, error_type: str, message: str) -> None:
-        self.status, self.status_message = STATUS_ERROR, message
-        self.attributes["error.type"] = error_type
-        self.events.append(("exception", self.end, {"exception.type": error_type, "exception.message": message}))
-
-    def walk(self) -> Iterator[SpanPlan]:
-        yield self
-        for child in self.children:
-            yield from child.walk()
-
-
-@dataclass
-class TracePlan:
-    service: str  # resource service.name: the top-level agent's process
-    root: SpanPlan
-
-    def end_at(self, moment: datetime) -> TracePlan:
-        """Shift every timestamp so the run ends at ``moment`` (live traffic never ends in the future)."""
-        delta = self.root.end - moment
-        for node in self.root.walk():
-            node.start -= delta
-            node.events = [(name, at - delta, attrs) for name, at, attrs in node.events]
-        return self
 
 
 class TraceGenerator:
@@ -203,17 +170,37 @@ class TraceGenerator:
         span.attributes["agentops.escalated"] = True
 
     def _evaluate(self, root: SpanPlan, agent: str) -> None:
+        """The answer the customer got: the run's root, judged on the whole trace."""
         failed = root.status == STATUS_ERROR or any(s.status == STATUS_ERROR for s in root.walk())
         base = {"contract-reviewer": 0.8, "sales-qualifier": 0.74}.get(agent, 0.84)
         billing = next((s for s in root.walk() if s.attributes.get("gen_ai.agent.name") == "billing-agent"), None)
         if billing is not None:
             # versions written in the demo after v3 behave about as well as v3
             base = {1: 0.7, 2: 0.72, 3: 0.91}.get(billing.attributes["agentops.prompt.version"], 0.89)
-        score = max(0.0, min(1.0, self.rng.gauss(base - (0.35 if failed else 0), 0.07)))
+        self._score(root, base - (0.35 if failed else 0))
+
+    def _evaluate_invocation(self, span: SpanPlan, agent: str) -> None:
+        """A sub-agent's own answer to its caller, judged on its own span (its invocation's quality)."""
+        base = {"kb-search-agent": 0.78, "fraud-check-agent": 0.86, "translation-agent": 0.9}.get(agent, 0.84)
+        if agent == "billing-agent":
+            base = {1: 0.7, 2: 0.72, 3: 0.91}.get(span.attributes["agentops.prompt.version"], 0.89)
+        self._score(span, base - (0.35 if span.status == STATUS_ERROR else 0))
+
+    def _score(self, span: SpanPlan, mean: float) -> None:
+        score = max(0.0, min(1.0, self.rng.gauss(mean, 0.07)))
         label = "good" if score >= 0.8 else "fair" if score >= 0.6 else "poor"
-        root.events.append(("gen_ai.evaluation.result", root.end, {
+        span.events.append(("gen_ai.evaluation.result", span.end, {
             "gen_ai.evaluation.name": "answer_quality", "gen_ai.evaluation.score.value": round(score, 3),
             "gen_ai.evaluation.score.label": label}))
+
+    def _invoke(self, parent: SpanPlan, agent: str, start: datetime, request: str, **context: Any) -> SpanPlan:
+        """A nested ``invoke_agent`` span of ``agent`` under ``parent``, built by ``_sub_<agent>`` and judged."""
+        session = parent.attributes.get("gen_ai.conversation.id", "")
+        sub = self.agent_span(agent, start, session, request)
+        parent.children.append(sub)
+        getattr(self, f"_sub_{agent.replace('-', '_')}")(sub, agent, **context)
+        self._evaluate_invocation(sub, agent)
+        return sub
 
     def _build_direct_sub_agent(self, agent: str, at: datetime, session: str) -> SpanPlan:
         question = self.rng.choice(QUESTIONS[agent]).format(n=self.rng.randrange(10000, 99999))
@@ -221,7 +208,7 @@ class TraceGenerator:
         getattr(self, f"_sub_{agent.replace('-', '_')}")(root, agent)
         return root
 
-    _build_billing_agent = _build_refund_agent = _build_kb_search_agent = _build_direct_sub_agent
+    _build_billing_agent = _build_direct_sub_agent
 
     def _build_simple(self, agent: str, at: datetime, session: str) -> SpanPlan:
         root = self.agent_span(agent, at, session, f"{agent} task")
@@ -262,11 +249,12 @@ class TraceGenerator:
         target = self.rng.choices(["billing-agent", "refund-agent", "kb-search-agent"], weights=[4, 3, 3])[0]
         question = self.rng.choice(QUESTIONS[target]).format(n=self.rng.randrange(10000, 99999))
         root = self.agent_span(agent, at, session, question)
-        route = self.llm(agent, at + timedelta(milliseconds=10), "route: " + question)
+        cursor = at + timedelta(milliseconds=10)
+        if self.rng.random() < 0.2:  # a customer writing in German, French or Spanish: translated first
+            cursor = self._invoke(root, "translation-agent", cursor, question).end
+        route = self.llm(agent, cursor, "route: " + question)
         root.children.append(route)
-        sub = self.agent_span(target, route.end + timedelta(milliseconds=5), session, question)
-        root.children.append(sub)
-        getattr(self, f"_sub_{target.replace('-', '_')}")(sub, target)
+        sub = self._invoke(root, target, route.end + timedelta(milliseconds=5), question)
         cursor = sub.end
         answer = self.llm(agent, cursor, "compose reply")
         root.children.append(answer)
@@ -289,12 +277,28 @@ class TraceGenerator:
         if self.rng.random() < failure_rate:
             sub.fail("InsufficientContextError", "could not match the charge to an invoice")
 
+    def _sub_translation_agent(self, sub: SpanPlan, agent: str) -> None:
+        translate = self.llm(agent, sub.start + timedelta(milliseconds=5), "translate to English")
+        sub.children.append(translate)
+        self._close(sub, translate.end)
+
     def _sub_refund_agent(self, sub: SpanPlan, agent: str) -> None:
+        """Looks the order up, has fraud-check-agent assess it (a nested invocation), then decides."""
         order = self.rng.randrange(10000, 99999)
         lookup = self.tool("lookup_order", sub.start + timedelta(milliseconds=8), self.rng.uniform(30, 160),
                            {"order": order}, f'{{"order": {order}, "amount": {self.rng.randrange(20, 900)}}}')
-        decide = self.llm(agent, lookup.end, "check refund policy")
-        sub.children += [lookup, decide]
+        sub.children.append(lookup)
+        check = self._invoke(sub, "fraud-check-agent", lookup.end + timedelta(milliseconds=3),
+                             f"Assess refund risk for order {order}", order=order)
+        if check.status == STATUS_ERROR:  # no risk verdict: a person decides
+            self._close(sub, check.end)
+            self._escalate(sub, "tool_failure", f"Risk check unavailable for order {order}; decide the refund manually.")
+            return
+        if any(e[0] == "agentops.escalation" for e in check.events):  # held for the fraud analyst
+            self._close(sub, check.end)
+            return
+        decide = self.llm(agent, check.end, "check refund policy")
+        sub.children.append(decide)
         cursor = decide.end
         roll = self.rng.random()
         if roll < 0.14:
@@ -313,6 +317,25 @@ class TraceGenerator:
         refund = self.tool("issue_refund", cursor, self.rng.uniform(200, 1200), {"order": order}, '{"status": "done"}')
         sub.children.append(refund)
         self._close(sub, refund.end)
+
+    def _sub_fraud_check_agent(self, sub: SpanPlan, agent: str, order: int = 0) -> None:
+        """Scores the order's refund risk; the risk service is sometimes down (the invocation fails), and
+        a suspicious pattern is escalated by this agent itself to a fraud analyst."""
+        score = self.tool("risk_score", sub.start + timedelta(milliseconds=5), self.rng.uniform(40, 300),
+                          {"order": order}, f'{{"score": {self.rng.randrange(1, 100)}}}')
+        sub.children.append(score)
+        roll = self.rng.random()
+        if roll < 0.06:
+            score.fail("RiskServiceError", "risk score service unavailable (HTTP 503)")
+            self._close(sub, score.end)
+            sub.fail("RiskServiceError", "risk score service unavailable (HTTP 503)")
+            return
+        judge = self.llm(agent, score.end, "assess refund risk")
+        sub.children.append(judge)
+        self._close(sub, judge.end)
+        if roll < 0.12:
+            self._escalate(sub, "low_confidence", f"Order {order} matches a refund-abuse pattern; a fraud analyst "
+                                                   "should review it.")
 
     def _sub_kb_search_agent(self, sub: SpanPlan, agent: str) -> None:
         empty = self.rng.random() < 0.12
@@ -343,124 +366,3 @@ class TraceGenerator:
                 continue
             produced += 1
             yield self.trace(at)
-
-
-# ---------------------------------------------------------------------------------------------
-# Emitters
-# ---------------------------------------------------------------------------------------------
-
-
-def _ns(moment: datetime) -> int:
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-
-
-def plan_to_span_inputs(plan: TracePlan) -> list[SpanInput]:
-    """The spans an OpenTelemetry SDK would send for ``plan`` (fresh random ids)."""
-    trace_id = secrets.token_hex(16)
-    spans: list[SpanInput] = []
-
-    def visit(node: SpanPlan, parent_id: str) -> None:
-        span_id = secrets.token_hex(8)
-        spans.append(SpanInput(
-            trace_id=trace_id, span_id=span_id, parent_span_id=parent_id, name=node.name,
-            start_unix_nano=_ns(node.start), end_unix_nano=_ns(node.end), status_code=node.status,
-            status_message=node.status_message, attributes=dict(node.attributes),
-            events=[EventInput(name, _ns(at), dict(attrs)) for name, at, attrs in node.events],
-            resource={"service.name": plan.service},
-        ))
-        for child in node.children:
-            visit(child, span_id)
-
-    visit(plan.root, "")
-    return spans
-
-
-class RegistryPromptRouter:
-    """Asks the registry which prompt version an agent serves (``GET /api/v1/agents/<slug>/prompt``),
-    as an agent that takes part in rollouts would, and splits sessions with the same hash the
-    registry uses. Each agent's answer is kept ``ttl`` seconds; an agent the registry does not know
-    (or an unreachable server) falls back to the simulator's built-in versions (None)."""
-
-    def __init__(self, endpoint: str, api_key: str, ttl: float = 15.0, timeout: float = 2.0) -> None:
-        self.endpoint, self.api_key, self.ttl, self.timeout = endpoint.rstrip("/"), api_key, ttl, timeout
-        self._cache: dict[str, tuple[float, dict | None]] = {}
-
-    def __call__(self, agent: str, session: str) -> int | None:
-        answer = self._answer(agent)
-        if answer is None:
-            return None
-        rollout = answer.get("rollout")
-        if rollout and session and gets_candidate(agent, session, rollout["share"]):
-            return rollout["candidate_version"]
-        return answer["version"]
-
-    def _answer(self, agent: str) -> dict | None:
-        now = time.monotonic()
-        cached = self._cache.get(agent)
-        if cached is not None and now - cached[0] < self.ttl:
-            return cached[1]
-        try:
-            response = requests.get(f"{self.endpoint}/api/v1/agents/{agent}/prompt", timeout=self.timeout,
-                                    headers={"Authorization": f"Bearer {self.api_key}"})
-            answer = response.json() if response.status_code == 200 else None
-        except (requests.RequestException, ValueError):
-            answer = None
-        self._cache[agent] = (now, answer)
-        return answer
-
-
-class SdkEmitter:
-    """Sends plans through the real OpenTelemetry SDK: one TracerProvider per agent service, each with
-    a BatchSpanProcessor and an OTLP/HTTP protobuf exporter using gzip."""
-
-    def __init__(self, endpoint: str, api_key: str, *, timeout: float = 10.0) -> None:
-        self.endpoint = endpoint.rstrip("/") + "/v1/traces"
-        self.api_key, self.timeout = api_key, timeout
-        self._providers: dict[str, Any] = {}
-
-    def _tracer(self, service: str):
-        from opentelemetry.exporter.otlp.proto.http import Compression
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        if service not in self._providers:
-            provider = TracerProvider(resource=Resource.create({"service.name": service}))
-            exporter = OTLPSpanExporter(
-                endpoint=self.endpoint, headers={"Authorization": f"Bearer {self.api_key}"},
-                compression=Compression.Gzip, timeout=self.timeout,
-            )
-            provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
-            self._providers[service] = provider
-        return self._providers[service].get_tracer("agentops.simulator")
-
-    def emit(self, plan: TracePlan) -> None:
-        from opentelemetry import trace
-        from opentelemetry.trace import Status, StatusCode
-
-        tracer = self._tracer(plan.service)
-        codes = {STATUS_OK: StatusCode.OK, STATUS_ERROR: StatusCode.ERROR}
-
-        def visit(node: SpanPlan, parent) -> None:
-            context = trace.set_span_in_context(parent) if parent is not None else None
-            span = tracer.start_span(node.name, context=context, start_time=_ns(node.start),
-                                     attributes=node.attributes)
-            for child in node.children:
-                visit(child, span)
-            for name, at, attrs in node.events:
-                span.add_event(name, attributes=attrs, timestamp=_ns(at))
-            if node.status in codes:
-                span.set_status(Status(codes[node.status], node.status_message or None))
-            span.end(end_time=_ns(node.end))
-
-        visit(plan.root, None)
-
-    def flush(self) -> None:
-        for provider in self._providers.values():
-            provider.force_flush()
-
-    def shutdown(self) -> None:
-        for provider in self._providers.values():
-            provider.shutdown()

@@ -18,7 +18,8 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 SIMULATOR_SLUGS = {
-    "support-orchestrator", "billing-agent", "refund-agent", "kb-search-agent", "it-helpdesk-agent",
+    "support-orchestrator", "billing-agent", "refund-agent", "kb-search-agent", "fraud-check-agent",
+    "it-helpdesk-agent",
     "invoice-processor", "sales-qualifier", "contract-reviewer", "hr-policy-bot", "expense-auditor",
     "translation-agent", "legacy-faq-bot",
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from demo.simulator import TraceGenerator, plan_to_span_inputs
+from demo.simulator import SUB_AGENTS_ONLY, TraceGenerator, plan_to_span_inputs
 from monitoring.intake.normalize import normalize_spans
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -78,6 +78,28 @@ def test_live_plans_end_now_not_in_the_future():
     assert plan.root.end == T0 and all(node.end <= T0 + timedelta(milliseconds=1) for node in plan.root.walk())
 
 
-def test_support_sub_agents_also_have_runs_of_their_own():
-    roots = Counter(p.service for p in TraceGenerator(9).history(T0, T0 + timedelta(days=1), 400))
-    assert all(roots[agent] > 0 for agent in ("billing-agent", "refund-agent", "kb-search-agent"))
+def test_some_sub_agents_are_never_called_directly_and_billing_agent_is_called_both_ways():
+    plans = list(TraceGenerator(9).history(T0, T0 + timedelta(days=1), 400))
+    roots = Counter(p.service for p in plans)
+    nested = Counter(node.attributes["gen_ai.agent.name"] for p in plans for node in p.root.walk()
+                     if node is not p.root and node.attributes.get("gen_ai.operation.name") == "invoke_agent")
+    assert not any(roots[agent] for agent in SUB_AGENTS_ONLY)
+    assert all(nested[agent] > 0 for agent in SUB_AGENTS_ONLY)
+    assert roots["billing-agent"] and nested["billing-agent"]
+    assert roots["translation-agent"] and nested["translation-agent"]
+
+
+def test_refund_agent_invokes_fraud_check_agent_which_fails_or_escalates_on_its_own_span():
+    generator = TraceGenerator(12)
+    plans = [generator.trace(T0, agent="support-orchestrator") for _ in range(400)]
+    checks = []
+    for plan in plans:
+        for node in plan.root.walk():
+            if node.attributes.get("gen_ai.agent.name") == "refund-agent":
+                checks += [c for c in node.children if c.attributes.get("gen_ai.agent.name") == "fraud-check-agent"]
+    assert checks and all(c.attributes["gen_ai.operation.name"] == "invoke_agent" for c in checks)
+    assert any(c.attributes.get("error.type") == "RiskServiceError" for c in checks)
+    assert any(e[0] == "agentops.escalation" for c in checks for e in c.events)
+    # Each invocation is judged on its own span: the sub-agents have a quality of their own.
+    assert all(sum(e[0] == "gen_ai.evaluation.result" for e in c.events) == 1 for c in checks)
+
