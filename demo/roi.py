@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agentops.models import Agent, Department
+from demo.simulator import SUB_AGENTS_ONLY
 from roi.calculations import add_months
 from roi.models import REPORT_CURRENCY, AssumptionKind, AssumptionRow, Budget
 from roi.services import AssumptionChange, record_assumption, set_budget
@@ -141,7 +142,10 @@ def seed_run_history(now: datetime) -> int:
         return 0
     start = datetime.combine(add_months(_first_of_month(now.date()), -HISTORY_MONTHS), datetime.min.time(), tzinfo=UTC)
     rng = random.Random(2026)
-    agents = list(Agent.objects.exclude(baseline_human_minutes__isnull=True).order_by("slug"))
+    # A run is a trace, started by its root agent: the sub-agents the simulator only ever invokes from
+    # other agents (demo.simulator.SUB_AGENTS_ONLY) start none; their work is inside their callers' tasks.
+    agents = list(Agent.objects.exclude(baseline_human_minutes__isnull=True).exclude(slug__in=SUB_AGENTS_ONLY)
+                  .order_by("slug"))
     runs: list[Run] = []
     span = (history_end - start).total_seconds()
     if span <= 0:

@@ -181,7 +181,7 @@ class TraceGenerator:
 
     def _evaluate_invocation(self, span: SpanPlan, agent: str) -> None:
         """A sub-agent's own answer to its caller, judged on its own span (its invocation's quality)."""
-        base = {"kb-search-agent": 0.78, "fraud-check-agent": 0.86, "translation-agent": 0.9}.get(agent, 0.84)
+        base = {"fraud-check-agent": 0.86, "translation-agent": 0.9}.get(agent, 0.84)
         if agent == "billing-agent":
             base = {1: 0.7, 2: 0.72, 3: 0.91}.get(span.attributes["agentops.prompt.version"], 0.89)
         self._score(span, base - (0.35 if span.status == STATUS_ERROR else 0))
@@ -325,7 +325,7 @@ class TraceGenerator:
                           {"order": order}, f'{{"score": {self.rng.randrange(1, 100)}}}')
         sub.children.append(score)
         roll = self.rng.random()
-        if roll < 0.06:
+        if roll < 0.04:
             score.fail("RiskServiceError", "risk score service unavailable (HTTP 503)")
             self._close(sub, score.end)
             sub.fail("RiskServiceError", "risk score service unavailable (HTTP 503)")
@@ -333,7 +333,7 @@ class TraceGenerator:
         judge = self.llm(agent, score.end, "assess refund risk")
         sub.children.append(judge)
         self._close(sub, judge.end)
-        if roll < 0.12:
+        if roll < 0.10:
             self._escalate(sub, "low_confidence", f"Order {order} matches a refund-abuse pattern; a fraud analyst "
                                                    "should review it.")
 

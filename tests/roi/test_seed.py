@@ -23,6 +23,10 @@ def test_seed_is_idempotent_and_populates_history():
     assert change is not None and "pay review" in change.reason
     months = Run.objects.filter(name=roi_seed.HISTORY_RUN_NAME).dates("started_at", "month")
     assert len(months) >= 12
+    # Sub-agents that are only ever invoked by other agents start no trace, in the history either.
+    from demo.simulator import SUB_AGENTS_ONLY
+
+    assert not Run.objects.filter(agent__slug__in=SUB_AGENTS_ONLY).exists()
 
     roi_seed.seed(io.StringIO())
     assert (AssumptionRow.objects.count(), Budget.objects.count(), Run.objects.count()) == counts
