@@ -1,0 +1,55 @@
+"""An operations manager opens the dashboard of a sub-agent that is only ever invoked by an orchestrator
+and sees its own runs, success, escalations, quality, latency and cost."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from agentops.models import ROLE_OPERATIONS
+from monitoring.ingest.write import write_records
+from monitoring.intake.normalize import normalize_spans
+from tests.conftest import PASSWORD
+from tests.factories import make_price
+from tests.monitoring.otlp_builders import orchestrated_trace
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SLOW = 45_000  # ms: an upper bound for a page with plotly.js on a busy 2-core machine
+
+
+def stat(page, label: str):
+    return page.locator(f'.tile-grid > div:has(> .stat-label:text-is("{label}")) .stat')
+
+
+def test_a_sub_agents_dashboard_shows_its_own_invocations(new_page, live_server):
+    group, _ = Group.objects.get_or_create(name=ROLE_OPERATIONS)
+    olivia = User.objects.create_user(username="olivia", password=PASSWORD, first_name="Olivia")
+    olivia.groups.add(group)
+    make_price("gpt-4o", inp="2.50", out="10.00")
+    now = timezone.now()
+    # Two tasks: support-orchestrator invokes refund-agent (fails; 800 + 150 tokens) and kb-search-agent
+    # (escalates, scored 0.4, 400 ms). Neither sub-agent is ever the root of a trace.
+    for minutes in (6, 4):
+        with transaction.atomic():
+            write_records(normalize_spans(orchestrated_trace(start=now - timedelta(minutes=minutes)), now=now).records)
+
+    page = new_page(olivia)
+    page.goto(f"{live_server.url}/monitoring/agents/kb-search-agent/?range=1h")
+    expect(page.locator("#agent-runs")).to_have_text("2", timeout=SLOW)
+    expect(stat(page, "Escalation rate")).to_have_text("100.0 %")
+    expect(stat(page, "Quality")).to_have_text("0.40")
+    expect(stat(page, "p50 / p95 / p99")).to_have_text(re.compile(r"^\s*\d{3} ms / \d{3} ms / \d{3} ms\s*$"))
+    expect(page.locator("#chart-volume")).to_have_attribute("data-rendered", "1", timeout=SLOW)
+
+    page.goto(f"{live_server.url}/monitoring/agents/refund-agent/?range=1h")
+    expect(page.locator("#agent-runs")).to_have_text("2", timeout=SLOW)
+    expect(stat(page, "Success")).to_have_text("0.0 %")
+    expect(stat(page, "Cost / run")).to_have_text("$0.0035")  # its own 800 + 150 gpt-4o tokens, not the task's
+    expect(stat(page, "p50 / p95 / p99")).to_have_text(re.compile(r"^\s*1\.(19|20|21) s /"))  # 1,200 ms, sketch ±1 %
