@@ -133,7 +133,7 @@ class Evidence:
     tickets: int = 0
     reopened: int = 0
     open_alerts: int = 0
-    experiment: ExperimentEvidence | None = None  # None: no experiments app installed
+    experiment: ExperimentEvidence | None = None  # None: not measured (the criterion is off)
     roi_percent: Decimal | None = None
     payback_months: Decimal | None = None
     roi_note: str = ""
@@ -158,7 +158,7 @@ class Result:
     label: str
     target: str
     measured: str
-    passed: bool | None  # None: not available (skipped, never blocks)
+    passed: bool | None  # None: not available (kept for stage events recorded with such a result)
     evidence_url: str = ""
 
     @property
@@ -224,10 +224,9 @@ def _alerts(c: Criteria, e: Evidence) -> Result:
 
 
 def _experiment(c: Criteria, e: Evidence) -> Result:
-    if e.experiment is None:
-        return Result(EXPERIMENT, CRITERION_LABELS[EXPERIMENT], f"pass rate ≥ {_pct(c.min_experiment_pass_rate)}",
-                      "not available (no experiments app installed)", None)
     target = f"pass rate ≥ {_pct(c.min_experiment_pass_rate)}"
+    if e.experiment is None:
+        return Result(EXPERIMENT, CRITERION_LABELS[EXPERIMENT], target, "no experiment measured", False)
     rate = e.experiment.pass_rate
     passed = rate >= c.min_experiment_pass_rate if rate is not None else bool(e.experiment.passed)
     return Result(EXPERIMENT, CRITERION_LABELS[EXPERIMENT], target, e.experiment.summary, passed, e.experiment.url)

@@ -6,7 +6,7 @@ Sources, each read once per call:
 - open alerts: monitoring alert events not yet resolved;
 - ROI and payback: roi's own calculation (``roi.queries.daily_activity`` + the assumptions ledger),
   the same figures as the ROI report for that window;
-- the experiment: whichever provider ``lifecycle.experiments`` finds (none without an evals app).
+- the experiment: the latest completed evals experiment of the active prompt (``lifecycle.experiments``).
 Days are UTC days; "today" is the day of ``now``.
 """
 
@@ -199,7 +199,7 @@ def measure(agents: Iterable[Agent], stage_of: dict[int, str], now: datetime | N
         evidence = c.Evidence(
             runs=figures.summary.runs, slo_days=slo_days, slo_targets_set=has_slo_targets(agent),
             tickets=sum(t[0] for t in agent_tickets), reopened=sum(t[1] for t in agent_tickets),
-            open_alerts=alerts.get(agent.id, 0), experiment=exp.get(agent.id) if exp is not None else None,
+            open_alerts=alerts.get(agent.id, 0), experiment=exp.get(agent.id),
             roi_percent=roi_pct, payback_months=payback, roi_note=roi_note, owner=owner,
         )
         results = c.evaluate(cr, evidence)

@@ -1,55 +1,35 @@
-"""The "passing experiment for the active prompt version" criterion, pluggable.
+"""The "passing experiment for the active prompt version" criterion, read from the evals app.
 
-Experiments live in the ``evals`` app when it is installed: the evidence is the latest completed
-experiment of the agent's active prompt version and its pass rate (items that produced an output and
-passed every evaluator, over all its items), which the criterion compares with its threshold.
-Without evals the criterion reads "not available" and never blocks a promotion.
-``register_provider`` replaces the lookup (tests, or another experiments source): a provider takes a
-list of agents and returns ``{agent id: ExperimentEvidence}`` (agents left out fail), or None for
-"not available".
+The evidence is the latest completed experiment of the agent's active prompt version and its pass rate
+(items that produced an output and passed every evaluator, over all its items), which the criterion
+compares with its threshold. An agent with no active prompt version or no completed experiment fails.
+lifecycle sits above evals in the import rule, so it reads evals' models directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 
-from django.apps import apps
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from agentops.models import Agent, PromptVersion
+from evals.models import Experiment, ExperimentItem, ExperimentStatus, ItemStatus
 
 from .criteria import ExperimentEvidence
 
-Provider = Callable[[list[Agent]], dict[int, ExperimentEvidence] | None]
-_provider: Provider | None = None
 
-
-def register_provider(provider: Provider | None) -> None:
-    global _provider
-    _provider = provider
-
-
-def evidence_for(agents: list[Agent]) -> dict[int, ExperimentEvidence] | None:
-    """Evidence per agent, or None when no experiments source exists (the criterion is skipped)."""
+def evidence_for(agents: list[Agent]) -> dict[int, ExperimentEvidence]:
+    """Evidence per agent; an agent without a completed experiment of its active prompt fails."""
     if not agents:
         return {}
-    if _provider is not None:
-        found = _provider(agents)
-    elif apps.is_installed("evals"):
-        found = evals_evidence(agents)
-    else:
-        found = None
-    if found is None:
-        return None
+    found = evals_evidence(agents)
     missing = ExperimentEvidence(False, "no experiment for the active prompt version")
     return {a.id: found.get(a.id, missing) for a in agents}
 
 
 def evals_evidence(agents: list[Agent]) -> dict[int, ExperimentEvidence]:
     """The latest completed experiment of each agent's active prompt version: two queries for all agents."""
-    from evals.models import Experiment, ExperimentItem, ExperimentStatus, ItemStatus
 
     def items(**filters) -> Subquery:
         # Counted in subqueries: DISTINCT ON (the latest per prompt) cannot be combined with GROUP BY.

@@ -1,7 +1,9 @@
+from dataclasses import replace
+
 import pytest
 import time_machine
 
-from lifecycle import experiments
+from lifecycle import criteria
 
 from .factories import NOW
 
@@ -13,8 +15,7 @@ def frozen():
 
 
 @pytest.fixture(autouse=True)
-def _experiments_not_available():
-    """Most tests leave the experiment criterion out ("not available"); test_experiments.py wires evals."""
-    experiments.register_provider(lambda agents: None)
-    yield
-    experiments.register_provider(None)
+def _experiments_not_required(monkeypatch):
+    """Most tests switch the experiment criterion off in the stage defaults; test_experiments.py keeps it."""
+    for stage, defaults in list(criteria.DEFAULTS.items()):
+        monkeypatch.setitem(criteria.DEFAULTS, stage, replace(defaults, check_experiment=False))

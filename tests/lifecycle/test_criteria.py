@@ -1,5 +1,6 @@
 """Pure criteria logic: defaults, override resolution, evaluation of measured evidence."""
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -43,11 +44,14 @@ def _evidence(**kw) -> c.Evidence:
     return c.Evidence(**base)
 
 
-def test_all_criteria_pass_and_the_experiment_is_not_available_without_an_evals_app():
-    results = c.evaluate(c.DEFAULTS["integrate"], _evidence())
-    by_key = {r.key: r for r in results}
-    assert by_key["experiment"].passed is None and "not available" in by_key["experiment"].measured
+def test_all_criteria_pass_with_a_passing_experiment_and_none_measured_fails():
+    criteria = replace(c.DEFAULTS["integrate"], check_experiment=True)
+    passing = c.ExperimentEvidence(None, "9 of 10 passed", "/evals/1/", Decimal("90"))
+    results = c.evaluate(criteria, _evidence(experiment=passing))
+    assert {r.key: r for r in results}["experiment"].passed is True
     assert c.all_met(results)
+    results = c.evaluate(criteria, _evidence())
+    assert {r.key: r for r in results}["experiment"].passed is False and not c.all_met(results)
 
 
 def test_handoff_rate_is_tickets_per_run_and_blocks_above_its_ceiling():

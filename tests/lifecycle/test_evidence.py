@@ -5,8 +5,6 @@ from decimal import Decimal
 
 import pytest
 
-from lifecycle import experiments
-from lifecycle.criteria import ExperimentEvidence
 from lifecycle.evidence import measure, measure_one
 from lifecycle.models import StageCriteria
 from monitoring.models import AlertEvent, AlertRule
@@ -129,15 +127,6 @@ def test_department_and_agent_overrides_apply_in_order(frozen, ops_user):
     assert measured[sibling.id].criteria.min_runs == 100
     assert results(measured[sibling.id])["runs"].passed is True
     assert "alerts" not in results(measured[sibling.id])
-
-
-def test_a_registered_experiment_provider_makes_the_criterion_count(frozen, ops_user):
-    agent, other = make_agent(owner=ops_user), make_agent(owner=ops_user)
-    experiments.register_provider(lambda agents: {agent.id: ExperimentEvidence(True, "v3 beat v2", "/evals/1/")})
-    measured = measure([agent, other], {agent.id: "integrate", other.id: "integrate"})
-    assert results(measured[agent.id])["experiment"].passed is True
-    assert results(measured[agent.id])["experiment"].evidence_url == "/evals/1/"
-    assert results(measured[other.id])["experiment"].passed is False
 
 
 def test_measuring_many_agents_takes_a_fixed_number_of_queries(frozen, ops_user, django_assert_max_num_queries):

@@ -43,7 +43,7 @@ def test_promotion_with_all_criteria_met_moves_the_stage_and_records_an_event(fr
     assert event.occurred_at == NOW and event.reason == "pilot went well"
     snapshot = event.criteria
     assert snapshot["stage"] == "integrate" and snapshot["all_met"] is True
-    assert {r["key"] for r in snapshot["results"]} >= {"runs", "slo", "owner", "experiment"}
+    assert {r["key"] for r in snapshot["results"]} >= {"runs", "slo", "owner", "handoff_rate"}
     assert snapshot["criteria"]["min_runs"] == 200
 
 
