@@ -3,7 +3,8 @@ app (agentops/templatetags/units.py and the app filters that delegate here) and 
 
 - A latency: whole milliseconds under a second ("850 ms"), seconds with two decimals from one second
   on ("1.25 s", "1,234.50 s"). Compared at the same precision where a threshold is shown (alerts).
-- Counts and money carry thousands separators ("12,345", "$1,234.56").
+- Counts and money carry thousands separators ("12,345", "$1,234.56"); a money amount in a table that
+  names its currency reads "1,234.56"; other figures keep their decimals ("1,234.5").
 - A human working time (ticket handling, SLA countdowns): "45 s", "12 min", "3 h 05 min", "2 d 4 h".
 """
 
@@ -37,6 +38,16 @@ def format_latency(ms: float | Decimal | None) -> str:
 
 def format_count(value: int | float | Decimal | None) -> str:
     return DASH if value is None else f"{value:,.0f}"
+
+
+def format_decimal(value: int | float | Decimal | None, places: int = 1) -> str:
+    """A figure with ``places`` decimals and thousands separators ("1,234.5")."""
+    return DASH if value is None else f"{Decimal(str(value)):,.{int(places)}f}"
+
+
+def format_money(value: Decimal | float | None) -> str:
+    """A money amount where the currency is named by the table or column: cents, separators ("1,234.56")."""
+    return format_decimal(value, 2)
 
 
 def format_usd(value: Decimal | float | None) -> str:

@@ -30,7 +30,7 @@ from monitoring.rollups.queries import Summary
 
 from . import criteria as c
 from . import experiments
-from .models import StageCriteria
+from .models import WATCH_ALERT_SOURCE, StageCriteria
 
 
 def utc_day_start(day: date) -> datetime:
@@ -129,7 +129,9 @@ def _tickets(agent_ids: list[int], first: date) -> dict[int, dict[date, tuple[in
 
 
 def _open_alerts(agent_ids: list[int]) -> dict[int, int]:
+    # The watch's own alert is the consequence of failing criteria, not evidence against them.
     return dict(AlertEvent.objects.filter(agent_id__in=agent_ids, resolved_at__isnull=True)
+                .exclude(rule__source=WATCH_ALERT_SOURCE)
                 .values("agent_id").annotate(n=Count("id")).values_list("agent_id", "n").order_by())
 
 

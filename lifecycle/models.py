@@ -204,6 +204,10 @@ class WatchCheck(models.Model):
         return f"{self.agent_id} on {self.day}: {'passed' if self.passed else 'failed'}"
 
 
+# The key of the monitoring alert rule whose alerts the watch raises, one per flagged agent.
+WATCH_ALERT_SOURCE = "lifecycle.watch"
+
+
 class WatchFlag(models.Model):
     """Raised by the watch: the agent failed its stage's criteria for ``days`` days in a row; a demotion
     to ``suggested_stage`` is suggested. Resolved when it passes again, changes stage, or is dismissed."""

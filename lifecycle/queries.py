@@ -1,15 +1,13 @@
-"""Read-only selectors for the lifecycle pages: board, agent readiness and history, portfolio.
+"""Read-only selectors for the lifecycle pages: board, agent readiness and history (the portfolio is in
+portfolio.py).
 
 Every selector reads a fixed number of queries whatever the number of agents (asserted in tests).
 """
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 
 from django.utils import timezone
 
@@ -155,126 +153,3 @@ def criteria_rows() -> tuple[dict[str, StageCriteria | None], list[StageCriteria
 
 def settings_row() -> LifecycleSettings:
     return LifecycleSettings.load()
-
-
-# ---------------------------------------------------------------------------------------------
-# Portfolio
-
-
-@dataclass
-class PortfolioRow:
-    department: str
-    stage: str
-    agents: int = 0
-    runs: int = 0
-    cost: Decimal = Decimal(0)
-    value: Decimal = Decimal(0)
-    net_benefit: Decimal = Decimal(0)
-
-    @property
-    def stage_label(self) -> str:
-        return stages.label(self.stage) if self.stage else "Department costs (no stage)"
-
-
-@dataclass
-class Portfolio:
-    start: date
-    end: date  # inclusive
-    rows: list[PortfolioRow]
-    total: PortfolioRow
-    median_days: list[tuple[str, float | None]]  # (stage label, median days of finished stays)
-    pilot_to_scale_days: float | None
-    problem: str = ""
-
-
-def stage_stays(events: list[StageEvent], created: dict[int, datetime], now: datetime) -> dict[str, list[float]]:
-    """Completed stays per stage in days: from entering a stage to the next event of that agent.
-
-    An agent's first stay starts at its registration in the event's ``from_stage``. Ongoing stays are
-    left out (they have not ended), so the median is of finished stays only.
-    """
-    per_agent: dict[int, list[StageEvent]] = defaultdict(list)
-    for event in events:
-        per_agent[event.agent_id].append(event)
-    stays: dict[str, list[float]] = defaultdict(list)
-    for agent_id, agent_events in per_agent.items():
-        agent_events.sort(key=lambda e: (e.occurred_at, e.id))
-        entered, stage = created.get(agent_id), agent_events[0].from_stage
-        for event in agent_events:
-            if entered is not None and event.from_stage == stage:
-                stays[stage].append((event.occurred_at - entered).total_seconds() / 86400)
-            entered, stage = event.occurred_at, event.to_stage
-    return stays
-
-
-def pilot_to_scale(events: list[StageEvent], created: dict[int, datetime]) -> list[float]:
-    """Days from registration (in Pilot) to first reaching Scale, per agent that got there."""
-    first_scale: dict[int, datetime] = {}
-    starts_in_pilot: dict[int, bool] = {}
-    for event in sorted(events, key=lambda e: (e.occurred_at, e.id)):
-        starts_in_pilot.setdefault(event.agent_id, event.from_stage == stages.PILOT)
-        if event.to_stage == stages.SCALE and event.agent_id not in first_scale:
-            first_scale[event.agent_id] = event.occurred_at
-    return [(moment - created[a]).total_seconds() / 86400 for a, moment in first_scale.items()
-            if starts_in_pilot.get(a) and a in created]
-
-
-def _median(values: list[float]) -> float | None:
-    return round(statistics.median(values), 1) if values else None
-
-
-def portfolio(days: int = 30, now: datetime | None = None) -> Portfolio:
-    """Per department and current stage over the last ``days`` UTC days: agents, runs, cost, value and
-    net benefit (roi's calculation, so the figures equal the ROI report for the same days), plus the
-    median days agents spend per stage and from Pilot to Scale (from the stage history)."""
-    from roi.calculations import MissingExchangeRate, compute_report, custom_period
-    from roi.queries import agent_directory, daily_activity, load_ledger
-
-    now = now or timezone.now()
-    today = now.astimezone(UTC).date()
-    start = today - timedelta(days=days - 1)
-    agents = list(Agent.objects.filter(discovered=False).select_related("department"))
-    by_id = {a.id: a for a in agents}
-    rows: dict[tuple[str, str], PortfolioRow] = {}
-
-    def row(dept: str, stage: str) -> PortfolioRow:
-        if (dept, stage) not in rows:
-            rows[(dept, stage)] = PortfolioRow(dept, stage)
-        return rows[(dept, stage)]
-
-    for agent in agents:
-        row(agent.department.name if agent.department else "No department", agent.lifecycle_stage).agents += 1
-    problem = ""
-    directory, departments = agent_directory()
-    try:
-        report = compute_report(custom_period(start, today), "agent", daily_activity(start, today + timedelta(days=1)),
-                                directory, departments, load_ledger())
-    except MissingExchangeRate as exc:
-        report, problem = None, str(exc)
-    for roi_row in report.rows if report else []:
-        kind, ident = roi_row.key
-        if kind == "agent" and ident not in by_id:
-            continue  # a discovered agent: not part of the portfolio yet
-        if kind == "agent":
-            agent = by_id[ident]
-            target = row(agent.department.name if agent.department else "No department", agent.lifecycle_stage)
-        else:
-            target = row(departments.get(ident, "No department"), "")
-        target.runs += roi_row.runs
-        target.cost += roi_row.total_cost
-        target.value += roi_row.value.base
-        target.net_benefit += roi_row.net_benefit.base
-    order = {s: i for i, s in enumerate(stages.COLUMNS)}
-    ordered = sorted(rows.values(), key=lambda r: (r.department.lower(), order.get(r.stage, 99)))
-    total = PortfolioRow("All departments", "")
-    for r in ordered:
-        total.agents += r.agents
-        total.runs += r.runs
-        total.cost += r.cost
-        total.value += r.value
-        total.net_benefit += r.net_benefit
-    events = list(StageEvent.objects.only("agent_id", "occurred_at", "from_stage", "to_stage"))
-    created = dict(Agent.objects.values_list("id", "created_at"))
-    stays = stage_stays(events, created, now)
-    return Portfolio(start, today, ordered, total, [(stages.label(s), _median(stays.get(s, []))) for s in stages.LADDER],
-                     _median(pilot_to_scale(events, created)), problem)

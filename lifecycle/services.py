@@ -8,7 +8,7 @@ agent at once are serialised and the second sees the first's result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -17,11 +17,20 @@ from django.utils import timezone
 
 from agentops.models import Agent
 from agentops.permissions import OPERATIONS, has_role
+from monitoring.alerts import raised
 
 from . import stages
-from .criteria import KEYS
+from .criteria import CRITERION_LABELS, KEYS
 from .evidence import measure, measure_one, snapshot
-from .models import LifecycleSettings, PendingPromotion, StageCriteria, StageEvent, WatchCheck, WatchFlag
+from .models import (
+    WATCH_ALERT_SOURCE,
+    LifecycleSettings,
+    PendingPromotion,
+    StageCriteria,
+    StageEvent,
+    WatchCheck,
+    WatchFlag,
+)
 
 
 class LifecycleRefused(Exception):
@@ -191,6 +200,29 @@ class WatchResult:
     failed: int = 0
     flagged: int = 0
     cleared: int = 0
+    # (alert event id, delivery kind) of watch alerts opened or resolved: the task delivers them.
+    deliveries: list[tuple[int, str]] = field(default_factory=list)
+
+
+WATCH_ALERT_RULE_NAME = "Lifecycle watch: stage criteria failing"
+
+
+def _watch_message(agent: Agent, flag: WatchFlag) -> str:
+    failing = ", ".join(CRITERION_LABELS.get(k, k).lower() for k in flag.failing) or "criteria"
+    return (f"Lifecycle watch: {agent.name} has failed its {stages.label(flag.stage)} criteria for {flag.days:,} "
+            f"days ({failing}); suggested: demote to {stages.label(flag.suggested_stage)}")
+
+
+@transaction.atomic
+def sync_watch_alerts(now: datetime) -> list[tuple[int, str]]:
+    """Every open watch flag has an open alert of the watch's rule; every other watch alert resolves
+    (flag cleared, dismissed, or the agent moved stage). Idempotent: run by every watch."""
+    rule = raised.rule_for(WATCH_ALERT_SOURCE, WATCH_ALERT_RULE_NAME)
+    flags = list(WatchFlag.objects.filter(resolved_at__isnull=True).select_related("agent"))
+    deliveries = raised.resolve_alerts(rule, [f.agent_id for f in flags], now)
+    for flag in flags:
+        deliveries += raised.raise_alert(rule, flag.agent, _watch_message(flag.agent, flag), flag.days, now)
+    return deliveries
 
 
 @transaction.atomic
@@ -242,6 +274,7 @@ def run_watch(now: datetime | None = None) -> WatchResult:
             flag.resolved_at, flag.resolution = now, "criteria met again"
             flag.save(update_fields=["resolved_at", "resolution"])
             result.cleared += 1
+    result.deliveries = sync_watch_alerts(now)
     return result
 
 

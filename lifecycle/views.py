@@ -12,7 +12,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from agentops.models import Agent
 from agentops.permissions import FINANCE, OPERATIONS, has_role, role_required
 
-from . import queries, services, stages
+from . import portfolio as portfolio_figures
+from . import queries, services, stages, tasks
 from .criteria import DEFAULTS, resolve
 from .forms import (
     BoardFilterForm,
@@ -91,6 +92,7 @@ def promote(request: HttpRequest, slug: str) -> HttpResponse:
                                   "it waits for a second operations user to approve it.")
     else:
         messages.success(request, f"{agent.name} promoted to {stages.label(result.to_stage)}.")
+        tasks.sync_watch_alerts.delay()  # a move resolves the agent's watch flag, and so its alert
     return redirect(_back(request, page))
 
 
@@ -107,6 +109,7 @@ def demote(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"{agent.name} moved to {stages.label(event.to_stage)}.")
+        tasks.sync_watch_alerts.delay()
     return redirect(_back(request, reverse("lifecycle:agent", args=[agent.slug])))
 
 
@@ -120,6 +123,7 @@ def decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
         if decision == "approve":
             services.approve(pending, request.user)
             messages.success(request, f"{pending.agent.name} promoted to {stages.label(pending.to_stage)}.")
+            tasks.sync_watch_alerts.delay()
         else:
             services.reject(pending, request.user, note=note)
             messages.success(request, f"The promotion of {pending.agent.name} was rejected.")
@@ -135,6 +139,7 @@ def dismiss_flag(request: HttpRequest, pk: int) -> HttpResponse:
     form = DecisionForm(request.POST)
     services.dismiss_flag(flag, request.user, form.cleaned_data["note"] if form.is_valid() else "")
     messages.success(request, f"The watch flag on {flag.agent.name} was dismissed.")
+    tasks.sync_watch_alerts.delay()
     return redirect(_back(request, reverse("lifecycle:agent", args=[flag.agent.slug])))
 
 
@@ -210,7 +215,7 @@ def portfolio(request: HttpRequest) -> HttpResponse:
     form = PortfolioForm(request.GET)
     if not form.is_valid():
         return render(request, "lifecycle/portfolio.html", {"form": form}, status=400)
-    data = queries.portfolio(form.cleaned_data["days"] or 30)
+    data = portfolio_figures.portfolio(form.cleaned_data["days"] or 30)
     template = "lifecycle/portfolio.html#portfolio" if request.htmx else "lifecycle/portfolio.html"
     return render(request, template, {"form": form, "p": data})
 

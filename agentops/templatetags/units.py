@@ -28,3 +28,13 @@ def usd(value):
 @register.filter
 def work_time(value):
     return formatting.format_work_time(value)
+
+
+@register.filter
+def money(value):
+    return formatting.format_money(value)
+
+
+@register.filter
+def decimal(value, places=1):
+    return formatting.format_decimal(value, places)

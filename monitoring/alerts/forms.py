@@ -8,14 +8,9 @@ from agentops import outbound
 from monitoring.alerts.models import AlertMetric, AlertRule
 
 
-class AlertRuleForm(forms.ModelForm):
+class ChannelsMixin(forms.ModelForm):
     webhook_url = forms.URLField(required=False, assume_scheme="https", label="Webhook URL",
                                  help_text=AlertRule._meta.get_field("webhook_url").help_text)
-
-    class Meta:
-        model = AlertRule
-        fields = ["name", "agent", "metric", "threshold", "window_minutes", "min_runs", "enabled", "webhook_url",
-                  "email_to"]
 
     def clean_webhook_url(self) -> str:
         url = self.cleaned_data["webhook_url"]
@@ -35,6 +30,26 @@ class AlertRuleForm(forms.ModelForm):
             except forms.ValidationError as exc:
                 raise forms.ValidationError(f"“{address}” is not an e-mail address.") from exc
         return value
+
+
+class RaisedRuleForm(ChannelsMixin):
+    """A rule whose alerts a check raises: only its name, switch and channels are edited here."""
+
+    class Meta:
+        model = AlertRule
+        fields = ["name", "enabled", "webhook_url", "email_to"]
+
+
+class AlertRuleForm(ChannelsMixin):
+    class Meta:
+        model = AlertRule
+        fields = ["name", "agent", "metric", "threshold", "window_minutes", "min_runs", "enabled", "webhook_url",
+                  "email_to"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # "raised" rules are created by the check that raises them, never by hand.
+        self.fields["metric"].choices = [c for c in self.fields["metric"].choices if c[0] != AlertMetric.RAISED]
 
     def clean(self) -> dict:
         cleaned = super().clean()

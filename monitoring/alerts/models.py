@@ -21,6 +21,9 @@ class AlertMetric(models.TextChoices):
     ESCALATION_RATE = "escalation_rate", "escalation rate (%) above"
     COST_PER_RUN = "cost_per_run", "cost per run (USD) above"
     BURN_RATE = "burn_rate", "error-budget burn rate above"
+    # Not a metric: the rule's alerts are raised and resolved by a check of another app through
+    # monitoring.alerts.raised (the rule's ``source`` names the check); rule evaluation skips it.
+    RAISED = "raised", "raised by a check"
 
 
 # Metrics that fire when the value falls *below* the threshold; all others fire above it.
@@ -58,15 +61,26 @@ class AlertRule(models.Model):
     enabled = models.BooleanField(default=True)
     webhook_url = models.URLField(blank=True, help_text="POSTed a JSON body when the alert opens or resolves.")
     email_to = models.CharField(max_length=500, blank=True, help_text="Comma-separated addresses.")
+    source = models.CharField(
+        max_length=60, blank=True, default="",
+        help_text="The check that raises this rule's alerts (metric “raised”); empty for metric rules.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["source"], condition=~models.Q(source=""), name="alert_rule_one_per_source"),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_raised(self) -> bool:
+        """Alerts raised by another app's check, not evaluated from a metric."""
+        return self.metric == AlertMetric.RAISED
 
     @property
     def fires_below(self) -> bool:
@@ -109,8 +123,10 @@ class AlertEvent(models.Model):
     class Meta:
         ordering = ["-opened_at"]
         constraints = [
-            models.UniqueConstraint(fields=["rule"], condition=models.Q(resolved_at__isnull=True),
-                                    name="alert_one_open_event_per_rule"),
+            # One open event per rule and agent (a metric rule has one agent or the fleet; a raised
+            # rule has one per agent its check flags): NULL (the fleet) counts as one value.
+            models.UniqueConstraint(fields=["rule", "agent"], condition=models.Q(resolved_at__isnull=True),
+                                    nulls_distinct=False, name="alert_one_open_event_per_rule_agent"),
         ]
         indexes = [models.Index(fields=["agent", "-opened_at"], name="alert_event_agent_idx")]
 

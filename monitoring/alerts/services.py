@@ -87,6 +87,8 @@ def format_metric(metric: str, value: float | Decimal | None) -> str:
         return f"{value:.3f}"
     if metric == AlertMetric.COST_PER_RUN:
         return f"${value:,.4f}"
+    if metric == AlertMetric.RAISED:
+        return formatting.format_count(value)
     return f"{value:,.1f}x"
 
 
@@ -101,7 +103,7 @@ def _message(rule: AlertRule, value: float) -> str:
 def evaluate_rules(now: datetime | None = None) -> Evaluation:
     """Open or resolve one event per enabled rule according to its current value."""
     now = now or timezone.now()
-    rules = list(AlertRule.objects.filter(enabled=True).select_related("agent"))
+    rules = list(AlertRule.objects.filter(enabled=True).exclude(metric=AlertMetric.RAISED).select_related("agent"))
     values = _window_summaries(rules, now)
     open_events = {e.rule_id: e for e in AlertEvent.objects.filter(resolved_at__isnull=True, rule__in=rules)}
     judged = 0
@@ -151,8 +153,11 @@ def _update_or_resolve(event: AlertEvent, rule: AlertRule, value: float, now: da
 
 
 def _payload(rule: AlertRule, kind: str, event: AlertEvent | None) -> dict:
+    agent = event.agent if event is not None and event.agent_id else rule.agent
     base = {"kind": kind, "rule": rule.name, "metric": rule.metric, "threshold": str(rule.threshold),
-            "window_minutes": rule.window_minutes, "agent": rule.agent.slug if rule.agent else None}
+            "window_minutes": rule.window_minutes, "agent": agent.slug if agent else None}
+    if rule.source:
+        base["source"] = rule.source
     if event is not None:
         base.update({"message": event.message, "value": event.value, "last_value": event.last_value,
                      "opened_at": event.opened_at.isoformat(),
@@ -208,7 +213,7 @@ def deliver(rule: AlertRule, kind: str, event: AlertEvent | None = None) -> list
 
 
 def deliver_event(event_id: int, kind: str) -> list[AlertDelivery]:
-    event = AlertEvent.objects.select_related("rule__agent").filter(pk=event_id).first()
+    event = AlertEvent.objects.select_related("rule__agent", "agent").filter(pk=event_id).first()
     if event is None:
         return []
     return deliver(event.rule, kind, event)

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from agentops.permissions import OPERATIONS, role_required
 from monitoring.alerts import services as alerts
-from monitoring.alerts.forms import AlertRuleForm
+from monitoring.alerts.forms import AlertRuleForm, RaisedRuleForm
 from monitoring.alerts.models import AlertDelivery, AlertEvent, AlertRule
 
 
@@ -42,7 +42,8 @@ def alert_list(request: HttpRequest) -> HttpResponse:
 
 
 def _rule_form(request: HttpRequest, rule: AlertRule | None) -> HttpResponse:
-    form = AlertRuleForm(request.POST or None, instance=rule)
+    form_class = RaisedRuleForm if rule is not None and rule.is_raised else AlertRuleForm
+    form = form_class(request.POST or None, instance=rule)
     if request.method == "POST" and form.is_valid():
         saved = form.save(commit=False)
         if saved.created_by_id is None:

@@ -178,6 +178,8 @@ def test_portfolio_for_finance_sums_roi_figures_per_department_and_stage(frozen,
 
     dept = make_department("Billing")
     a = make_agent("Biller", department=dept, lifecycle_stage="scale", owner=ops_user)
+    Agent.objects.filter(pk=a.pk).update(created_at=NOW - timedelta(days=60))
+    a.refresh_from_db()  # promoted 20 and 40 days ago: in Scale for the whole 30-day period
     standard_ledger(finance_user, dept, a)
     for i in range(5):
         make_run(a, NOW - timedelta(hours=i + 1))
