@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agentops.models import Agent
+from demo.roi import top_invocations
 from handoffs import routing, services
 from handoffs.models import Outcome, Queue, RootCause, Ticket, TicketStatus
 from monitoring.models import Escalation, Run, RunStatus, Step, StepKind
@@ -231,6 +232,7 @@ def _make_escalated_run(agent: Agent, trace_id: str, started: datetime, reason: 
         run=run, agent=agent, trace_id=trace_id, span_id=f"{trace_id[16:28]}esc0", reason=reason, summary=summary,
         priority=priority, occurred_at=run.ended_at,
     )
+    top_invocations([run])
 
 
 # --- walking tickets through their states ---------------------------------------------------------

@@ -163,8 +163,28 @@ def seed_run_history(now: datetime) -> int:
                 runs.append(_history_run(agent, started, max_cost, rng))
     with transaction.atomic():
         Run.objects.bulk_create(runs, batch_size=1000)
+        top_invocations(runs)
         _history_tickets([r for r in runs if r.has_escalation], rng)
     return len(runs)
+
+
+def top_invocations(runs: list) -> None:
+    """Each stored run of one agent, written without its spans, gets its one invocation with the run's
+    own figures (what ingest derives for a single-agent trace): per-agent figures, ROI cost and
+    handoff metrics count invocations."""
+    from monitoring.models import Invocation
+
+    Invocation.objects.bulk_create([
+        Invocation(
+            run_id=run.pk, trace_id=run.trace_id, span_id=run.root_span_id, agent_id=run.agent_id, name=run.name,
+            started_at=run.started_at, ended_at=run.ended_at, duration_ms=run.duration_ms, status=run.status,
+            error_type=run.error_type, model=run.model, prompt_version=run.prompt_version, prompt_id=run.prompt_id,
+            step_count=run.step_count, input_tokens=run.input_tokens, output_tokens=run.output_tokens, cost=run.cost,
+            total_input_tokens=run.input_tokens, total_output_tokens=run.output_tokens, total_cost=run.cost,
+            quality_score=run.quality_score, escalations=int(run.has_escalation),
+        )
+        for run in runs
+    ], batch_size=1000)
 
 
 def _history_run(agent: Agent, started: datetime, max_cost: D, rng: random.Random):

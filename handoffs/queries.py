@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from agentops.dbfunctions import PercentileCont
 from agentops.models import ROLE_REVIEWERS
-from monitoring.models import Run, Step
+from monitoring.models import Invocation, Run, Step
 
 from . import context
 from .models import (
@@ -341,15 +341,17 @@ def queue_metrics(queue: Queue | None, since: datetime, until: datetime, now: da
     )
 
 
-def _run_rates(since: datetime, until: datetime, agent_ids: set[int], by_prompt: bool) -> dict[tuple, dict]:
-    """Per agent (and prompt version): runs started in the period, how many escalated, how many got a
-    ticket (1 query). The same runs, by the same start time, as the overview's escalation rate."""
+def _invocation_rates(since: datetime, until: datetime, agent_ids: set[int], by_prompt: bool) -> dict[tuple, dict]:
+    """Per agent (and its own prompt version): the agent's invocations started in the period (its own
+    runs, as a sub-agent too), how many raised an escalation, how many got a ticket (1 query). The
+    same invocations, by the same start time, as the overview's escalation rate of an agent."""
     keys = ["agent_id", "prompt_version"] if by_prompt else ["agent_id"]
+    ticketed = Exists(Ticket.objects.filter(run_id=OuterRef("run_id"), invocation_span_id=OuterRef("span_id")))
     rows = (
-        Run.objects.filter(agent_id__in=agent_ids, started_at__gte=since, started_at__lt=until)
+        Invocation.objects.filter(agent_id__in=agent_ids, started_at__gte=since, started_at__lt=until)
         .values(*keys)
-        .annotate(runs=Count("id"), escalated=Count("id", filter=Q(has_escalation=True)),
-                  ticketed=Count("id", filter=Q(Exists(Ticket.objects.filter(run_id=OuterRef("pk"))))))
+        .annotate(runs=Count("id"), escalated=Count("id", filter=Q(escalations__gt=0)),
+                  ticketed=Count("id", filter=Q(ticketed)))
     )
     return {tuple(r[k] for k in keys): r for r in rows}
 
@@ -359,18 +361,19 @@ def _with_rates(row: dict, figures: dict | None) -> dict:
     row["runs"] = figures.get("runs", 0)
     row["escalated"], row["ticketed"] = figures.get("escalated", 0), figures.get("ticketed", 0)
     row["escalation_rate"] = _ratio(row["escalated"], row["runs"])
-    row["rate"] = _ratio(row["ticketed"], row["runs"])  # runs handed to a person
+    row["rate"] = _ratio(row["ticketed"], row["runs"])  # invocations handed to a person
     return row
 
 
 def _handoff_rate_by_prompt(in_period: QuerySet, since: datetime, until: datetime) -> list[dict]:
-    """For the (agent, prompt version) pairs with the most tickets: the share of their runs (started
-    in the period) that escalated, and that were handed to a person (2 queries)."""
+    """For the (agent, own prompt version) pairs with the most tickets: the share of that agent's
+    invocations on that version (started in the period) that escalated, and that were handed to a
+    person (2 queries). A ticket's agent and version are those of the invocation that raised it."""
     rows = list(
         in_period.values("agent_id", "agent__name", "prompt_version").annotate(tickets=Count("id"))
         .order_by("-tickets", "agent__name")[:20]
     )
-    rates = _run_rates(since, until, {r["agent_id"] for r in rows}, by_prompt=True)
+    rates = _invocation_rates(since, until, {r["agent_id"] for r in rows}, by_prompt=True)
     return [_with_rates(row, rates.get((row["agent_id"], row["prompt_version"]))) for row in rows]
 
 
@@ -379,9 +382,10 @@ def _ratio(part: int | None, whole: int | None) -> float | None:
 
 
 def _handoff_rate_by_agent(in_period: QuerySet, since: datetime, until: datetime) -> list[dict]:
-    """For the agents with tickets in the period: the share of their runs (started in the period) that
-    escalated (the overview's escalation rate) and that were handed to a person, escalated or sent by
-    a queue rule (the handoff rate); also the tickets opened in the period (2 queries)."""
+    """For the agents with tickets in the period: the share of their invocations (started in the
+    period) that escalated (the overview's escalation rate of the agent) and that were handed to a
+    person, escalated or sent by a queue rule (the handoff rate); also the tickets opened in the
+    period (2 queries)."""
     per_agent = list(in_period.values("agent_id", "agent__name").annotate(tickets=Count("id")).order_by("-tickets"))
-    rates = _run_rates(since, until, {r["agent_id"] for r in per_agent}, by_prompt=False)
+    rates = _invocation_rates(since, until, {r["agent_id"] for r in per_agent}, by_prompt=False)
     return [_with_rates(row, rates.get((row["agent_id"],))) for row in per_agent]

@@ -91,10 +91,10 @@ class RaisedBy:
 def raised_by(escalations: list[Escalation]) -> dict[int, RaisedBy]:
     """Escalation id -> the agent invocation that raised it (``monitoring.ingest.attribution``): in a
     multi-agent trace, the sub-agent whose span carried the event, with the prompt version that agent's
-    spans carry, not the trace root's. ``escalations`` have their run loaded (select_related). When the
-    span is not stored, the escalation's own agent, with the run's prompt version if that agent is the
-    run's."""
-    owners = owning_invocations((esc.run, esc.span_id) for esc in escalations if esc.run is not None)
+    spans carry, not the trace root's. ``escalations`` have their run loaded (select_related). When no
+    invocation is found, the escalation's own agent, with the run's prompt version if that agent is
+    the run's."""
+    owners = owning_invocations((esc.run, esc.span_id, esc.agent_id) for esc in escalations if esc.run is not None)
     found = {}
     for esc in escalations:
         invocation = owners.get((esc.run_id, esc.span_id))
@@ -153,13 +153,18 @@ def open_tickets_for_escalations(escalation_ids: Iterable[int], now: datetime | 
     return created
 
 
-def reattribute_escalation_tickets(run_ids: Iterable[int], now: datetime | None = None) -> list[Ticket]:
+LATE_SPAN_NOTE = "whose spans arrived after the ticket opened"
+
+
+def reattribute_escalation_tickets(run_ids: Iterable[int], now: datetime | None = None,
+                                   note: str = LATE_SPAN_NOTE) -> list[Ticket]:
     """Escalation tickets of these runs whose raising invocation is now known better: a trace arrives
     in pieces, in any order, so the ticket may have opened before the span of the sub-agent that
     raised it (its agent, its prompt version) was stored. Each such ticket takes the raising
     invocation's agent, prompt version and span; one that is still open and never claimed is routed
-    again for its agent. Logged on the ticket; returns the tickets changed (their context packet is
-    then taken again). Only an attribution found among stored spans replaces what the ticket has."""
+    again for its agent. Logged on the ticket (``note`` says why); returns the tickets changed (their
+    context packet is then taken again). Only an attribution found among stored invocations
+    replaces what the ticket has."""
     ids = sorted(set(run_ids))
     if not ids:
         return []
@@ -198,9 +203,26 @@ def reattribute_escalation_tickets(run_ids: Iterable[int], now: datetime | None 
             version = f" · prompt v{who.prompt_version}" if who.prompt_version else ""
             _log(ticket, EventKind.NOTE, None, ticket.status, at=now, data=data,
                  note=f"Raised by {names.get(who.agent_id, who.agent_id)}{version} (invocation"
-                      f" {who.invocation_span_id}, whose spans arrived after the ticket opened).")
+                      f" {who.invocation_span_id}, {note}).")
             changed.append(ticket)
     return changed
+
+
+def attribute_stored_tickets(after_id: int = 0, chunk: int = 500) -> tuple[int, int | None]:
+    """Tickets stored without an invocation (opened before tickets named one): escalation tickets
+    take the invocation that raised them (``reattribute_escalation_tickets``), rule tickets the run's
+    top invocation. One chunk of tickets after ``after_id``, in id order; returns (tickets changed,
+    the last id read, None when none was left) so a caller can go on from there."""
+    rows = list(Ticket.objects.filter(pk__gt=after_id, invocation_span_id="", run__isnull=False)
+                .order_by("pk").values_list("pk", "run_id", "escalation_id", "run__root_span_id")[:chunk])
+    if not rows:
+        return 0, None
+    changed = reattribute_escalation_tickets({run_id for _, run_id, esc, _ in rows if esc},
+                                             note="attributed to the invocation that raised it")
+    rule = [(pk, root) for pk, _, esc, root in rows if not esc and root]
+    for pk, root in rule:
+        Ticket.objects.filter(pk=pk, invocation_span_id="").update(invocation_span_id=root)
+    return len(changed) + len(rule), rows[-1][0]
 
 
 def _rule_trigger(run: Run) -> str | None:

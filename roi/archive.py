@@ -1,10 +1,13 @@
 """ROI's daily run figures kept past telemetry retention.
 
-The report counts runs per agent and UTC day from ``monitoring.Run`` (it needs per-run facts, such as
-whether a run had a handoff ticket, that rollup cells do not keep). Before runs are dropped
+The report counts runs per root agent and UTC day from ``monitoring.Run`` (it needs per-run facts,
+such as whether a run had a handoff ticket, that rollup cells do not keep) and each agent's own cost
+per UTC day from ``monitoring.Invocation``. Before they are dropped
 (``monitoring.signals.telemetry_expiring``), their figures are added to ``ArchivedRunDay`` in the
-same transaction as the drop, so each run is counted exactly once: from the raw rows while they are
-stored, from the archive after. Reports over old periods read the archive.
+same transaction as the drop, by the same rule (``queries.run_activity_before``: tasks by the run's
+day, own cost by the invocation's day, each table by its own start, as retention drops it), so each
+run and each invocation is counted exactly once: from the raw rows while they are stored, from the
+archive after. Reports over old periods read the archive.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from .queries import run_activity_before
 
 
 def archive_expiring(before: datetime) -> int:
-    """Add the figures of every run that started before ``before`` to the archive (upsert, adding
-    to a day archived before: late runs of an archived day are counted when they go). Returns the
-    (agent, day) rows written."""
+    """Add the figures of every run and invocation that started before ``before`` to the archive
+    (upsert, adding to a day archived before: late runs of an archived day are counted when they go).
+    Returns the (agent, day) rows written."""
     rows = run_activity_before(before)
     if not rows:
         return 0

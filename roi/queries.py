@@ -1,6 +1,7 @@
 """Read-only selectors for the ROI pages.
 
-The monthly report aggregates ``monitoring.Run`` directly (GROUP BY agent and UTC day over an
+The monthly report aggregates ``monitoring.Run`` (customer tasks, on their root agent) and
+``monitoring.Invocation`` (each agent's own spend) directly (GROUP BY agent and UTC day over an
 indexed ``started_at`` range) rather than the live-dashboard rollups: a finance report is read a few
 times a month, must reconcile to the cent with the raw rows, and needs per-run facts (was there a
 handoff ticket?) that rollup cells do not keep. Tickets come from ``handoffs.Ticket``. Days whose
@@ -14,12 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, Exists, OuterRef, Q, Sum
+from django.conf import settings
+from django.db.models import Count, DecimalField, Exists, Max, OuterRef, Q, Sum
 from django.db.models.functions import Cast, TruncDate
 
 from agentops.models import Agent, Department
 from handoffs.models import Ticket, TicketStatus
-from monitoring.models import Run, RunStatus
+from monitoring.models import Invocation, Run, RunStatus
 
 from .calculations import (
     ZERO,
@@ -71,8 +73,13 @@ def agent_directory() -> tuple[dict[int, AgentInfo], dict[int, str]]:
 
 
 def run_activity(start: date, end: date) -> list[dict]:
-    """Per agent and UTC start day: runs, automated runs, handoffs, model cost; from the stored runs
+    """Per agent and UTC day: runs, automated runs, handoffs and model cost, from the stored telemetry
     and, for days past telemetry retention, from their archived figures (``roi.archive``).
+
+    Value is counted once per customer task: runs, automated runs and handoffs are traces, on their
+    root agent and the day the trace started. Cost is each agent's own spend: the own cost of its
+    invocations (nested invocations of other agents excluded), on the day each started, so an
+    orchestrator is not charged for its sub-agents and no cost is counted twice.
 
     Automated: finished OK, no escalation and no handoff ticket (a reopened case always has a
     ticket on the run, so it is never counted as automated).
@@ -81,28 +88,43 @@ def run_activity(start: date, end: date) -> list[dict]:
         ArchivedRunDay.objects.filter(day__gte=start, day__lt=end)
         .values("agent_id", "day", "runs", "automated", "handoffs", "ai_cost")
     )
-    return _run_activity(Run.objects.filter(started_at__gte=utc_start(start), started_at__lt=utc_start(end))) + archived
+    since, until = utc_start(start), utc_start(end)
+    return _activity(Run.objects.filter(started_at__gte=since, started_at__lt=until),
+                     Invocation.objects.filter(started_at__gte=since, started_at__lt=until)) + archived
 
 
 def run_activity_before(before: datetime) -> list[dict]:
-    """``run_activity`` of every stored run that started before ``before`` (what retention drops)."""
-    return _run_activity(Run.objects.filter(started_at__lt=before))
+    """``run_activity`` of the stored runs and invocations that started before ``before`` (what
+    retention drops: each table by its own start)."""
+    return _activity(Run.objects.filter(started_at__lt=before), Invocation.objects.filter(started_at__lt=before))
 
 
-def _run_activity(runs) -> list[dict]:
+def _activity(runs, invocations) -> list[dict]:
+    """Task figures of ``runs`` (root agent, start day) and own cost of ``invocations`` (their agent,
+    start day), one dict per (agent, day): two grouped queries."""
     ticketed = Exists(Ticket.objects.filter(run_id=OuterRef("pk")))
-    return list(
-        runs
-        .annotate(day=TruncDate("started_at", tzinfo=UTC))
-        .values("agent_id", "day")
+    merged: dict[tuple[int, date], dict] = {}
+
+    def row(agent_id: int, day: date) -> dict:
+        return merged.setdefault((agent_id, day), {"agent_id": agent_id, "day": day, "runs": 0, "automated": 0,
+                                                   "handoffs": 0, "ai_cost": ZERO})
+
+    for r in (
+        runs.annotate(day=TruncDate("started_at", tzinfo=UTC)).values("agent_id", "day")
         .annotate(
             runs=Count("id"),
             automated=Count("id", filter=Q(status=RunStatus.OK, has_escalation=False) & ~ticketed),
             handoffs=Count("id", filter=Q(has_escalation=True) | ticketed),
-            ai_cost=Sum("cost"),
         )
         .order_by()
-    )
+    ):
+        row(r["agent_id"], r["day"]).update(runs=r["runs"], automated=r["automated"], handoffs=r["handoffs"])
+    for agent_id, day, cost in (
+        invocations.annotate(day=TruncDate("started_at", tzinfo=UTC)).values("agent_id", "day")
+        .annotate(cost=Sum("cost")).order_by().values_list("agent_id", "day", "cost")
+    ):
+        row(agent_id, day)["ai_cost"] = cost or ZERO
+    return list(merged.values())
 
 
 def ticket_activity(start: date, end: date) -> list[dict]:
@@ -256,8 +278,8 @@ def spend_watch(month: date, today: date) -> list[SpendLine]:
     agents, _ = agent_directory()
     ledger = load_ledger()
     model_cost: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for agent_id, total in (
-        Run.objects.filter(started_at__gte=utc_start(month), started_at__lt=utc_start(cutoff))
+    for agent_id, total in (  # each agent's own spend (docs/roi.md)
+        Invocation.objects.filter(started_at__gte=utc_start(month), started_at__lt=utc_start(cutoff))
         .values("agent_id").annotate(total=Sum("cost")).order_by().values_list("agent_id", "total")
     ):
         model_cost[agent_id] += total or ZERO
@@ -307,17 +329,33 @@ def tickets_behind(agent_ids: list[int], start: date, end: date, limit: int = 50
 
 
 def runs_behind(agent_ids: list[int], start: date, end: date, limit: int = 500) -> list[Run]:
-    """The runs the report counted for these agents and UTC days, newest first, each annotated with
-    ``ticketed`` and ``automated`` exactly as the report's run figures define them."""
+    """The runs the report counted for these agents and UTC days, newest first: the tasks they are
+    the root agent of (``task`` true; each annotated with ``ticketed`` and ``automated`` exactly as
+    the report's run figures define them) and the runs they spent in as sub-agents. ``own_cost`` is
+    what the report's model cost counted of each run: the own cost of these agents' invocations that
+    started in the period (two queries)."""
+    since, until = utc_start(start), utc_start(end)
+    own = dict(  # the newest ``limit`` runs they spent in (no more can be listed)
+        Invocation.objects.filter(agent_id__in=agent_ids, started_at__gte=since, started_at__lt=until)
+        .values("run_id").annotate(total=Sum("cost"), last=Max("started_at")).order_by("-last")
+        .values_list("run_id", "total")[:limit]
+    )
     ticketed = Exists(Ticket.objects.filter(run_id=OuterRef("pk")))
+    rooted = Q(agent_id__in=agent_ids, started_at__gte=since, started_at__lt=until)
+    # An invocation starts within its run, so its run started at most a trace window before it.
+    spent = Q(pk__in=list(own), started_at__gte=since - timedelta(hours=settings.TELEMETRY_TRACE_WINDOW_HOURS),
+              started_at__lt=until)
     runs = list(
-        Run.objects.filter(agent_id__in=agent_ids, started_at__gte=utc_start(start), started_at__lt=utc_start(end))
+        Run.objects.filter(rooted | spent)
         .annotate(ticketed=ticketed)
         .select_related("agent")
         .order_by("-started_at", "-id")[:limit]
     )
+    chosen = set(agent_ids)
     for run in runs:
-        run.automated = run.status == RunStatus.OK and not run.has_escalation and not run.ticketed
+        run.task = run.agent_id in chosen and since <= run.started_at < until
+        run.automated = run.task and run.status == RunStatus.OK and not run.has_escalation and not run.ticketed
+        run.own_cost = own.get(run.pk) or ZERO
     return runs
 
 

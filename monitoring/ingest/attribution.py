@@ -16,13 +16,13 @@ from collections.abc import Iterable
 from monitoring.ingest.models import Invocation, Run, Step
 
 
-def owning_invocations(spans: Iterable[tuple[Run, str]]) -> dict[tuple[int, str], Invocation]:
-    """(run id, span id) -> the stored invocation that span belongs to, for each (run, span id) given.
-
-    A span that is not stored (not arrived yet, or past retention) or whose run has no invocation
-    above it is left out: callers keep what they knew."""
+def owning_invocations(spans: Iterable[tuple[Run, str, int | None]]) -> dict[tuple[int, str], Invocation]:
+    """(run id, span id) -> the stored invocation that span belongs to, for each (run, span id, agent
+    id) given. A span that is not stored (written without its steps, as an escalation row can be)
+    belongs to the first invocation of its agent in the run, when the agent is given and has one.
+    A span with no invocation found is left out: callers keep what they knew."""
     spans = list(spans)
-    runs = {run.pk: run for run, _ in spans}
+    runs = {run.pk: run for run, _, _ in spans}
     if not runs:
         return {}
     start = min(run.started_at for run in runs.values())
@@ -38,9 +38,16 @@ def owning_invocations(spans: Iterable[tuple[Run, str]]) -> dict[tuple[int, str]
         for i in Invocation.objects.filter(run_id__in=runs, started_at__gte=start, started_at__lte=end)
         .select_related("agent", "prompt")
     }
+    first_of_agent: dict[tuple[int, int], Invocation] = {}
+    for invocation in sorted(heads.values(), key=lambda i: (i.started_at, i.span_id), reverse=True):
+        first_of_agent[(invocation.run_id, invocation.agent_id)] = invocation
     found: dict[tuple[int, str], Invocation] = {}
-    for run, span_id in spans:
+    for run, span_id, agent_id in spans:
         key, seen = (run.pk, span_id), set()
+        if key not in parents:
+            if (run.pk, agent_id) in first_of_agent:
+                found[key] = first_of_agent[(run.pk, agent_id)]
+            continue
         while key in parents and key not in seen:  # ``seen`` guards a malformed cycle
             if key in heads:
                 found[(run.pk, span_id)] = heads[key]

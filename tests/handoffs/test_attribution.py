@@ -4,20 +4,25 @@ order the trace's spans arrive in."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from handoffs import queries
 from handoffs.models import EventKind, Ticket
+from monitoring import timerange
 from monitoring.ingest import outbox
 from monitoring.ingest.write import write_records
 from monitoring.intake.normalize import EventInput, normalize_spans
 from monitoring.models import Run
+from monitoring.rollups import queries as rollup_queries
 from tests.factories import make_agent, make_prompt
 from tests.handoffs.factories import make_queue
 from tests.monitoring.otlp_builders import ns, span_input
@@ -127,3 +132,48 @@ def test_an_unclaimed_ticket_moves_to_the_queue_of_the_agent_that_turns_out_to_h
     ticket = Ticket.objects.get()
     assert ticket.queue == refunds
     assert ticket.events.get(kind=EventKind.NOTE).data["to_queue"] == "Refunds"
+
+
+def test_queue_metrics_count_the_raising_agents_own_invocations_on_its_own_prompt_version(registry):
+    """No line reads "Refund Agent · prompt 3 · 108 tickets · 0 runs": tickets, escalations and runs
+    are the refund agent's own invocations on its own version (2), also when it only ever runs as a
+    sub-agent; its escalation rate is the overview's."""
+    now = timezone.now()
+    for minutes in (9, 8, 7):
+        ingest(refund_handoff_trace(now - timedelta(minutes=minutes)).values())
+    calm = refund_handoff_trace(now - timedelta(minutes=6))
+    calm["tool"].events.clear()  # the fourth time the refund agent settles the case itself
+    ingest(calm.values())
+    metrics = queries.queue_metrics(None, now - timedelta(hours=24), now + timedelta(seconds=1))
+    [by_prompt] = metrics.by_prompt
+    assert (by_prompt["agent__name"], by_prompt["prompt_version"], by_prompt["tickets"]) == ("Refund Agent", "2", 3)
+    assert (by_prompt["runs"], by_prompt["escalated"], by_prompt["ticketed"]) == (4, 3, 3)
+    [by_agent] = metrics.by_agent
+    assert (by_agent["agent__name"], by_agent["runs"], by_agent["rate"]) == ("Refund Agent", 4, 0.75)
+    overview, _ = rollup_queries.summaries(timerange.parse_range({"range": "24h"}, now=now), [registry["refund"].pk],
+                                           now=now)
+    assert overview[registry["refund"].pk].escalation_rate == pytest.approx(by_agent["escalation_rate"] * 100)
+    fleet, _ = rollup_queries.summaries(timerange.parse_range({"range": "24h"}, now=now), None, now=now)
+    assert (fleet[None].runs, fleet[None].escalations) == (4, 3)  # the fleet counts tasks (traces)
+
+
+def test_tickets_stored_before_they_named_an_invocation_are_attributed_by_the_command(registry):
+    spans = refund_handoff_trace(datetime.now(UTC) - timedelta(minutes=3))
+    ingest(spans.values())
+    orchestrator = registry["orchestrator"]
+    # As a ticket of that trace was stored before: on the trace's root agent and version, no invocation.
+    Ticket.objects.update(agent=orchestrator, prompt_version="3", invocation_span_id="")
+    out = io.StringIO()
+    call_command("attribute_tickets", "--chunk", "1", stdout=out)
+    ticket = Ticket.objects.get()
+    assert (ticket.agent, ticket.prompt_version, ticket.invocation_span_id) == (
+        registry["refund"], "2", spans["refund"].span_id)
+    assert ticket.context["invocation"]["agent"] == "Refund Agent"
+    assert "done: 1 tickets attributed" in out.getvalue()
+    call_command("attribute_tickets", stdout=io.StringIO())  # again: nothing left to do
+    assert Ticket.objects.get().version == ticket.version
+
+
+def test_the_command_refuses_a_bad_chunk():
+    with pytest.raises(CommandError):
+        call_command("attribute_tickets", "--chunk", "0")
