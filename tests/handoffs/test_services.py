@@ -181,10 +181,11 @@ def test_reassign_to_non_reviewer_is_refused(queue, reviewer, finance_user, ops_
 
 def test_every_transition_lands_in_the_event_log(queue, reviewer, cause):
     t = make_ticket(queue)
-    t = _claimed(t, reviewer, T0)
-    t = services.add_note(t.pk, reviewer, t.version, "called customer", now=T0 + timedelta(minutes=1))
+    start = max(T0, t.created_at + timedelta(seconds=1))  # after the handoff, however long the suite has run
+    t = _claimed(t, reviewer, start)
+    t = services.add_note(t.pk, reviewer, t.version, "called customer", now=start + timedelta(minutes=1))
     t = services.resolve_ticket(t.pk, reviewer, t.version, outcome=Outcome.ACTION_TAKEN, root_cause=cause,
-                                now=T0 + timedelta(minutes=2))
+                                now=start + timedelta(minutes=2))
     kinds = list(t.events.order_by("at", "id").values_list("kind", "to_status"))
     assert kinds[1:] == [("claimed", "claimed"), ("note", "claimed"), ("resolved", "resolved")]
     assert kinds[0] == ("created", "open")
