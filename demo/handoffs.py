@@ -222,7 +222,7 @@ def _make_escalated_run(agent: Agent, trace_id: str, started: datetime, reason: 
     for i, (kind, name, status, err, output) in enumerate(steps):
         at = started + timedelta(seconds=1 + i * 2.5)
         Step.objects.create(
-            run=run, trace_id=trace_id, span_id=f"{trace_id[16:28]}{i:04d}", parent_span_id=run.root_span_id,
+            run=run, span_id=f"{trace_id[16:28]}{i:04d}", parent_span_id=run.root_span_id,
             agent=agent, name=name, kind=kind, tool_name=name if kind == StepKind.TOOL else "", started_at=at,
             ended_at=at + timedelta(seconds=2), duration_ms=2000, status=RunStatus.ERROR if status == "error" else "ok",
             error_type=err.split(":")[0] if err else "", error_message=err, model=agent.model if kind == StepKind.LLM else "",

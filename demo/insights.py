@@ -70,7 +70,7 @@ class TraceBuilder:
         span_id = hashlib.md5(f"{self.trace_id}:{len(self.steps)}".encode()).hexdigest()[:16]  # noqa: S324
         started = self.start + timedelta(milliseconds=self.clock_ms)
         self.clock_ms += duration_ms * 0.6
-        step = Step(trace_id=self.trace_id, span_id=span_id, parent_span_id=parent.span_id if parent else "",
+        step = Step(span_id=span_id, parent_span_id=parent.span_id if parent else "",
                     agent=agent, name=name, kind=kind, started_at=started,
                     ended_at=started + timedelta(milliseconds=duration_ms), duration_ms=duration_ms, **fields)
         self.steps.append(step)

@@ -114,20 +114,30 @@ def insert_ignoring_conflicts(
 
 def insert_lines_ignoring_conflicts(
     cursor, table: str, columns: Sequence[str], lines: list[str], *,
-    constants: Sequence[tuple[str, str, Any]] = (), returning: Sequence[str] = (),
+    constants: Sequence[tuple[str, str, Any]] = (), returning: Sequence[str] = (), absent: Sequence[str] = (),
 ) -> list[tuple]:
     """``insert_ignoring_conflicts`` for lines already formatted as ``copy_lines`` takes them. Must run
-    inside a transaction: the staging table empties itself at every commit."""
+    inside a transaction: the staging table empties itself at every commit.
+
+    ``absent`` (columns, a subset of ``columns``): skip the rows whose values of these columns are
+    stored already, for a table with no unique index on them. Only safe while no other transaction
+    can insert such rows (the caller holds a lock that excludes them)."""
     if not lines:
         return []
     stage = staging_table(cursor, table, columns)
     copy_lines(cursor, stage, columns, lines)
     # Constants: one bound parameter each, cast to the column's type (a type name from model metadata).
     values = sql.SQL("").join(sql.SQL(", %s::") + sql.SQL(sql_type) for _c, sql_type, _v in constants)
+    if absent:
+        match = sql.SQL(" AND ").join(sql.SQL("t.{c} = s.{c}").format(c=sql.Identifier(c)) for c in absent)
+        skip = sql.SQL(" s WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})").format(
+            table=sql.Identifier(table), match=match)
+    else:
+        skip = sql.SQL(" ON CONFLICT DO NOTHING")
     statement = compose(
-        "INSERT INTO {table} ({names}) SELECT {columns}{values} FROM {stage} ON CONFLICT DO NOTHING{returning}",
+        "INSERT INTO {table} ({names}) SELECT {columns}{values} FROM {stage}{skip}{returning}",
         table=sql.Identifier(table), names=identifiers((*columns, *(c for c, _t, _v in constants))),
-        columns=identifiers(columns), values=values, stage=sql.Identifier(stage),
+        columns=identifiers(columns), values=values, stage=sql.Identifier(stage), skip=skip,
         returning=sql.SQL(" RETURNING ") + identifiers(returning) if returning else sql.SQL(""),
     )
     cursor.execute(statement, [v for _c, _t, v in constants])

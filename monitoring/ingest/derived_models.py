@@ -24,7 +24,7 @@ class InteractionEdge(models.Model):
     """
 
     run = models.ForeignKey("monitoring.Run", on_delete=models.CASCADE, related_name="edges", db_index=False,
-                            db_constraint=False)  # edge_unique_per_run leads with it
+                            db_constraint=False)  # edge_run_idx
     started_at = models.DateTimeField()  # the run's start, so a range filter needs no join
     department = models.ForeignKey("agentops.Department", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+", db_index=False)  # the source agent's department at ingest
@@ -32,7 +32,7 @@ class InteractionEdge(models.Model):
     source = models.ForeignKey("agentops.Agent", on_delete=models.CASCADE, related_name="outgoing_edges")
     target_kind = models.CharField(max_length=8, choices=EdgeKind.choices)
     target_agent = models.ForeignKey("agentops.Agent", null=True, blank=True, on_delete=models.CASCADE,
-                                     related_name="incoming_edges")
+                                     related_name="incoming_edges", db_index=False)  # edge_target_agent_idx
     target_name = models.CharField(max_length=255)  # agent slug, tool name or HUMAN_QUEUE
     calls = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
@@ -40,11 +40,13 @@ class InteractionEdge(models.Model):
     cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["run", "source", "target_kind", "target_name", "started_at"],
-                                    name="edge_unique_per_run"),
-        ]
+        # A run's edges are replaced together (under its trace lock), one per (source, target) by
+        # construction: an index on run_id serves that, no unique key or primary key in the database.
         indexes = [
+            models.Index(fields=["run"], name="edge_run_idx"),
+            # Only agent targets (tool and human-queue edges have none).
+            models.Index(fields=["target_agent"], name="edge_target_agent_idx",
+                         condition=models.Q(target_agent__isnull=False)),
             models.Index(fields=["started_at"], name="edge_time_idx"),
             models.Index(fields=["department", "started_at"], name="edge_dept_time_idx"),
         ]

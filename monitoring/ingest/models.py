@@ -48,7 +48,10 @@ class Run(models.Model):
     error_type = models.CharField(max_length=255, blank=True)
     model = models.CharField(max_length=120, blank=True)
     prompt_version = models.CharField(max_length=64, blank=True)
-    prompt = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    # Indexed only where set (run_prompt_idx): a run links a prompt version only when the agent
+    # registered the version it sent.
+    prompt = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs",
+                               db_index=False)
     step_count = models.PositiveIntegerField(default=0)
     input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
@@ -66,7 +69,10 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["agent", "-started_at", "-id"], name="run_agent_time_idx"),
             models.Index(fields=["-started_at", "-id"], name="run_time_idx"),
-            models.Index(fields=["status", "-started_at"], name="run_status_time_idx"),
+            # The run explorer's error filter; only failed runs (a few percent) are indexed: a query for
+            # ok runs reads run_time_idx, which finds them among the first rows it scans.
+            models.Index(fields=["-started_at", "-id"], name="run_error_time_idx", condition=models.Q(status="error")),
+            models.Index(fields=["prompt"], name="run_prompt_idx", condition=models.Q(prompt__isnull=False)),
             # Failure groups: a group's runs, its first and latest run without reading the others. A
             # query uses it when the planner can tell its fingerprint is not blank (a literal, or
             # fingerprint <> '' spelled out).
@@ -83,14 +89,19 @@ class Run(models.Model):
 
 
 class Step(models.Model):
-    """One span. ``agent`` is the nearest agent ancestor's agent (or the run's)."""
+    """One span. ``agent`` is the nearest agent ancestor's agent (or the run's).
+
+    Kept narrow, since a span is the bulk of what is stored: the trace id is the run's (not repeated
+    here); token counts fit an integer (a span's are capped at ``MAX_SPAN_TOKENS``); ``attributes``
+    holds what the columns do not (the normaliser leaves out the keys it maps to columns)."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False,
-                            db_constraint=False)  # step_unique_span leads with it
-    trace_id = models.CharField(max_length=32)
+                            db_constraint=False)  # step_run_idx
     span_id = models.CharField(max_length=16)
     parent_span_id = models.CharField(max_length=16, blank=True)
-    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="steps")
+    # No index: no page reads steps by agent (they are read by run). Deleting an agent (PROTECT) scans
+    # the kept days' steps once; an index would cost every span ≈ 10 bytes and an insert.
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="steps", db_index=False)
     # True when the span named its agent itself (gen_ai.agent.*); otherwise ``agent`` is inherited from
     # the nearest such ancestor, re-derived by ingest as more spans of the trace arrive.
     declared_agent = models.BooleanField(default=True)
@@ -105,8 +116,8 @@ class Step(models.Model):
     status = models.CharField(max_length=8, choices=RunStatus.choices, default=RunStatus.OK)
     error_type = models.CharField(max_length=255, blank=True)
     error_message = models.TextField(blank=True)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
+    input_tokens = models.IntegerField(default=0)
+    output_tokens = models.IntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
     input = models.TextField(blank=True)  # messages / tool arguments, capped; "…[truncated]" marker when cut
     output = models.TextField(blank=True)
@@ -114,12 +125,13 @@ class Step(models.Model):
     events = models.JSONField(default=list, blank=True)
 
     class Meta:
-        # One key for idempotency and for a run's steps in order: a span is unique within its run (the
-        # write path maps a trace to one run) at its start (the partition column; a span's start never
-        # changes, so a resent span conflicts). Keyed on (trace_id, span_id) instead it took 119 bytes
-        # per span (two hex strings, inserted in random order) plus 13 for a separate (run, start)
-        # index; see docs/performance.md.
-        constraints = [models.UniqueConstraint(fields=["run", "started_at", "span_id"], name="step_unique_span")]
+        # Steps are read by run (a trace's steps, a run's recompute), so one index on run_id, which
+        # PostgreSQL deduplicates: a run's steps share one index entry (≈ 8 bytes a span instead of
+        # ≈ 58 for a unique (run_id, started_at, span_id) key). No unique index and no primary key in
+        # the database: a span is stored once per run (on run, start and span id) by the write path,
+        # which inserts a stored run's steps under its per-trace lock, skipping those already stored
+        # (``write._insert_steps``), the way it keeps one run per trace. ``id`` stays the ORM's key.
+        indexes = [models.Index(fields=["run"], name="step_run_idx")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name}"
@@ -222,7 +234,7 @@ class Invocation(models.Model):
     """
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="invocations", db_index=False,
-                            db_constraint=False)  # invocation_unique_span leads with it
+                            db_constraint=False)  # invocation_run_idx
     trace_id = models.CharField(max_length=32)
     span_id = models.CharField(max_length=16)
     parent_span_id = models.CharField(max_length=16, blank=True)  # the calling invocation's span; blank at the top
@@ -250,11 +262,13 @@ class Invocation(models.Model):
     escalations = models.PositiveIntegerField(default=0)  # escalations raised by its own spans
 
     class Meta:
-        constraints = [
-            # started_at: the partition column (a span's start never changes).
-            models.UniqueConstraint(fields=["run", "span_id", "started_at"], name="invocation_unique_span"),
+        # A run's invocations are replaced together (under its trace lock), so they are one per span
+        # by construction: an index on run_id serves that, no unique key or primary key in the
+        # database (``id`` stays the ORM's key).
+        indexes = [
+            models.Index(fields=["run"], name="invocation_run_idx"),
+            models.Index(fields=["agent", "started_at"], name="invocation_agent_time_idx"),
         ]
-        indexes = [models.Index(fields=["agent", "started_at"], name="invocation_agent_time_idx")]
 
     def __str__(self) -> str:
         return f"invocation {self.trace_id}/{self.span_id}"

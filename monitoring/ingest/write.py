@@ -88,7 +88,7 @@ def inherit_agent_keys(records: list[SpanRecord]) -> None:
     outside = {(r.trace_id, r.parent_span_id) for r in undeclared} - by_key.keys()
     stored: dict[tuple[str, str], tuple[str, str]] = {}
     if outside:
-        # Steps are keyed by their run (step_unique_span leads with run_id): the traces' runs first.
+        # Steps are found by their run (step_run_idx): the traces' runs first.
         traces = dict(Run.objects.filter(trace_id__in={t for t, _ in outside}, started_at__range=_trace_window(records))
                       .values_list("id", "trace_id"))
         for run_id, span_id, slug, name in Step.objects.filter(
@@ -277,7 +277,7 @@ def step_cost(record: SpanRecord, prices: dict[str, list[ModelPrice]]) -> Decima
 
 
 STEP_COLUMNS = (
-    "run_id", "trace_id", "span_id", "parent_span_id", "agent_id", "declared_agent", "name", "kind", "operation",
+    "run_id", "span_id", "parent_span_id", "agent_id", "declared_agent", "name", "kind", "operation",
     "model", "tool_name", "started_at", "ended_at", "duration_ms", "status", "error_type", "error_message",
     "input_tokens", "output_tokens", "cost", "input", "output", "attributes", "events",
 )
@@ -312,7 +312,7 @@ def _insert_steps(
         agent_id = agent_of.get(key) or agents[r.agent_key]
         # Ids are validated hex and kind/status our own constants: no COPY escaping needed.
         (direct if r.trace_id in new_traces else lines).append("\t".join((
-            str(run_id), r.trace_id, r.span_id, r.parent_span_id, str(agent_id),
+            str(run_id), r.span_id, r.parent_span_id, str(agent_id),
             "t" if r.declared_agent else "f", esc(r.name), r.kind, esc(r.operation), esc(r.model),
             esc(r.tool_name), r.started_at.isoformat(), r.ended_at.isoformat(), repr(float(r.duration_ms)),
             r.status, esc(r.error_type), esc(r.error_message), str(int(r.input_tokens)),
@@ -322,7 +322,9 @@ def _insert_steps(
     if direct:
         with connection.cursor() as cursor:
             bulk.copy_lines(cursor.cursor, Step._meta.db_table, STEP_COLUMNS, direct)
-    _insert_ignoring_conflicts(Step, STEP_COLUMNS, lines=lines)
+    # A span is stored once per run: the step table has no unique index (see Step), and this
+    # transaction holds the trace locks (_lock_traces), so no other one inserts these runs' steps.
+    _insert_ignoring_conflicts(Step, STEP_COLUMNS, lines=lines, absent=("run_id", "started_at", "span_id"))
 
 
 def _insert_scores(records: list[SpanRecord], runs: dict[str, Run]) -> None:
@@ -337,13 +339,14 @@ def _insert_scores(records: list[SpanRecord], runs: dict[str, Run]) -> None:
 
 def _insert_ignoring_conflicts(
     model: type[models.Model], columns: tuple[str, ...], rows: list[tuple] = (), returning: tuple[str, ...] = (), *,
-    lines: list[str] | None = None,
+    lines: list[str] | None = None, absent: tuple[str, ...] = (),
 ) -> list[tuple]:
     """``bulk_create(..., ignore_conflicts=True)`` without model instances: ``rows`` give ``columns``
     (or ``lines``, already COPY-formatted); every other column (but the primary key) gets its
     field's default, evaluated once per call, as bulk_create would. Rows are COPYed through a staging
     table (``bulk``), then one INSERT ... SELECT ... ON CONFLICT DO NOTHING. With ``returning``
-    (column names), returns those columns of the rows actually inserted."""
+    (column names), returns those columns of the rows actually inserted. ``absent``: see
+    ``bulk.insert_lines_ignoring_conflicts``."""
     lines = [bulk.line(row) for row in rows] if lines is None else lines
     if not lines:
         return []
@@ -352,7 +355,8 @@ def _insert_ignoring_conflicts(
     # savepoint=False: only makes sure of a transaction (the staging table empties at each commit).
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         return bulk.insert_lines_ignoring_conflicts(
-            cursor.cursor, model._meta.db_table, columns, lines, constants=constants, returning=returning
+            cursor.cursor, model._meta.db_table, columns, lines, constants=constants, returning=returning,
+            absent=absent,
         )
 
 

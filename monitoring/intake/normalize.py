@@ -230,6 +230,37 @@ def first(attributes: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
+def first_key(attributes: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    """The key ``first`` takes its value from (None when no key has a value)."""
+    for key in keys:
+        if attributes.get(key) not in (None, ""):
+            return key
+    return None
+
+
+def _holds(sent: Any, stored: Any) -> bool:
+    """Whether a column holding ``stored`` keeps all of the attribute value ``sent`` (a capped or
+    converted value does not: the attribute stays as sent)."""
+    if stored is None or stored == "" or isinstance(sent, bool):
+        return False
+    if isinstance(stored, str):
+        return sent == stored
+    if isinstance(stored, Decimal):
+        try:
+            return Decimal(str(sent).strip()) == stored
+        except InvalidOperation:
+            return False
+    return type(sent) is int and sent == stored
+
+
+def stored_attributes(attrs: dict[str, Any], omit: set[str]) -> dict[str, Any]:
+    """A span's attributes as the step keeps them: the first 128, values capped, without ``omit`` (the
+    keys whose values the step's columns hold: operation, model, tool name, token counts, cost, error
+    type, input and output), so a span's bytes are not stored twice. Agent, session and prompt
+    version keys stay: the step has no column for them."""
+    return {_key(k): _json_safe(v, 2000) for k, v in islice(attrs.items(), 128) if k not in omit}
+
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -399,6 +430,17 @@ def normalize_span(span: SpanInput, *, now: datetime, text_cap: int = 16384) -> 
     status, error_type, error_message = _status(span)
     model = _short(first(attrs, MODEL_KEYS))
     prompt_version = _short(attrs.get(PROMPT_VERSION_KEY), 64)
+    tool_name = _short(first(attrs, TOOL_NAME_KEYS), NAME_CAP)
+    input_tokens, output_tokens = as_tokens(first(attrs, INPUT_TOKEN_KEYS)), as_tokens(first(attrs, OUTPUT_TOKEN_KEYS))
+    cost = as_cost(attrs.get(COST_KEY))
+    mapped = {
+        first_key(attrs, ("gen_ai.operation.name",)): operation, first_key(attrs, MODEL_KEYS): model,
+        first_key(attrs, TOOL_NAME_KEYS): tool_name, first_key(attrs, INPUT_TOKEN_KEYS): input_tokens,
+        first_key(attrs, OUTPUT_TOKEN_KEYS): output_tokens, COST_KEY: cost, "error.type": error_type,
+    }
+    # The content keys' values are in ``input``/``output`` (with a larger cap than attributes get).
+    omit = {key for key, value in mapped.items() if key is not None and _holds(attrs.get(key), value)}
+    omit.update(key for key in (first_key(attrs, INPUT_KEYS), first_key(attrs, OUTPUT_KEYS)) if key is not None)
     return SpanRecord(
         trace_id=span.trace_id,
         span_id=span.span_id,
@@ -416,15 +458,15 @@ def normalize_span(span: SpanInput, *, now: datetime, text_cap: int = 16384) -> 
         error_type=error_type,
         error_message=cap_text(error_message, 4000),
         model=model,
-        tool_name=_short(first(attrs, TOOL_NAME_KEYS), NAME_CAP),
+        tool_name=tool_name,
         session_id=_short(first(attrs, SESSION_KEYS), NAME_CAP),
         prompt_version=prompt_version,
-        input_tokens=as_tokens(first(attrs, INPUT_TOKEN_KEYS)),
-        output_tokens=as_tokens(first(attrs, OUTPUT_TOKEN_KEYS)),
-        cost=as_cost(attrs.get(COST_KEY)),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost=cost,
         input=_content(span, INPUT_KEYS, LEGACY_INPUT_EVENTS, text_cap),
         output=_content(span, OUTPUT_KEYS, LEGACY_OUTPUT_EVENTS, text_cap),
-        attributes={_key(k): _json_safe(v, 2000) for k, v in islice(attrs.items(), 128)},
+        attributes=stored_attributes(attrs, omit),
         events=_event_summaries(span, 2000),
         scores=_scores(span),
         escalation=_escalation(span, ended),

@@ -90,7 +90,8 @@ def create_day(cursor, table: str, day: date) -> int:
     if cursor.fetchone()[0] is not None:
         return 0
     start, end = day_start(day), day_start(day + timedelta(days=1))
-    cursor.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)")
+    cursor.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE"
+                   " INCLUDING COMPRESSION)")
     cursor.execute(f"ALTER TABLE {name} ADD CONSTRAINT {name}_range"
                    f" CHECK ({column} >= %s AND {column} < %s)", [start, end])
     moved = 0

@@ -38,7 +38,7 @@ def make_step(run: Run, *, kind: str = "tool", name: str = "lookup_order", statu
               error_message: str = "", offset_s: float = 0.5, **kw) -> Step:
     start = run.started_at + timedelta(seconds=offset_s)
     return Step.objects.create(
-        run=run, trace_id=run.trace_id, span_id=secrets.token_hex(8), parent_span_id=run.root_span_id,
+        run=run, span_id=secrets.token_hex(8), parent_span_id=run.root_span_id,
         agent=run.agent, name=name, kind=kind, tool_name=name if kind == "tool" else "", started_at=start,
         ended_at=start + timedelta(milliseconds=200), duration_ms=200, status=status,
         error_type="ToolError" if status == "error" else "", error_message=error_message, **kw,

@@ -159,7 +159,6 @@ def make_step(
         fields.setdefault("error_type", "Error")
     return Step.objects.create(
         run=run,
-        trace_id=run.trace_id,
         span_id=span_id or new_span_id(),
         parent_span_id=run.root_span_id if parent_span_id is None else parent_span_id,
         agent=agent or run.agent,

@@ -25,7 +25,7 @@ def _run(status: str = "error", escalated: bool = False, agent_id: int = 1, erro
 def _step(span: str, parent: str = "", *, kind: str = "tool", name: str = "call", tool: str = "",
           status: str = "ok", error_type: str = "", message: str = "", end: int = 1, agent_id: int = 1,
           events: list | None = None) -> Step:
-    return Step(trace_id="t", span_id=span, parent_span_id=parent, kind=kind, name=name, tool_name=tool,
+    return Step(span_id=span, parent_span_id=parent, kind=kind, name=name, tool_name=tool,
                 status=status, error_type=error_type, error_message=message, agent_id=agent_id,
                 started_at=T0, ended_at=T0 + timedelta(seconds=end), events=events or [])
 

@@ -176,3 +176,33 @@ def test_screening_makes_the_same_decision_as_normalizing(attrs, duration, allow
     screened = screen_spans([span], now=NOW, allowed_agent=allowed)
     normalized = normalize_spans([span], now=NOW, allowed_agent=allowed)
     assert (screened.rejected, screened.errors) == (normalized.rejected, normalized.errors)
+
+
+def test_attributes_a_column_holds_are_not_stored_twice():
+    record = normalize_span(span_input(attributes={
+        "gen_ai.operation.name": "chat", "gen_ai.response.model": "gpt-4o-2024", "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 120, "gen_ai.usage.output_tokens": 30, "gen_ai.usage.cost": 0.0125,
+        "gen_ai.prompt": "Where is my order?", "gen_ai.completion": "On its way.", "gen_ai.system": "openai",
+        "gen_ai.agent.name": "Support", "agentops.prompt.version": "v3", "session.id": "s-9"}), now=NOW)
+    # The columns keep the values; the request model (not the stored one) and everything without a
+    # column stay in the attributes.
+    assert (record.operation, record.model, record.input_tokens, record.output_tokens, record.cost,
+            record.input, record.output) == ("chat", "gpt-4o-2024", 120, 30, Decimal("0.012500"),
+                                             "Where is my order?", "On its way.")
+    assert record.attributes == {"gen_ai.request.model": "gpt-4o", "gen_ai.system": "openai",
+                                 "gen_ai.agent.name": "Support", "agentops.prompt.version": "v3", "session.id": "s-9"}
+
+
+def test_attributes_a_column_changed_on_the_way_in_are_kept_as_sent():
+    long_model = "m" * 300  # capped in the column
+    record = normalize_span(span_input(attributes={
+        "gen_ai.request.model": long_model, "gen_ai.usage.input_tokens": "40", "gen_ai.usage.cost": "0.00000012",
+        "error.type": "Timeout"}, status=1), now=NOW)  # status OK: the error type is not the step's
+    assert record.model != long_model and record.status == "ok"
+    assert record.attributes == {"gen_ai.request.model": long_model, "gen_ai.usage.input_tokens": "40",
+                                 "gen_ai.usage.cost": "0.00000012", "error.type": "Timeout"}
+
+
+def test_error_type_attribute_is_held_by_the_failed_step():
+    record = normalize_span(span_input(attributes={"error.type": "Timeout"}, status=2), now=NOW)
+    assert (record.error_type, record.attributes) == ("Timeout", {})

@@ -37,6 +37,23 @@ def test_every_telemetry_table_is_partitioned_by_day_with_a_default():
             assert partitions.default_name(table) in partitions.partitions(cursor, table)
 
 
+def _compression(table: str, column: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT attcompression FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = %s",
+                       [table, column])
+        return cursor.fetchone()[0]
+
+
+def test_new_day_partitions_compress_the_step_text_with_lz4_where_the_server_has_it():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+        expected = "l" if cursor.fetchone()[0] else ""  # "": the server's default (pglz)
+    services.ensure_partitions(NOW)
+    name = partitions.partition_name("monitoring_step", NOW.date() + timedelta(days=1))
+    assert {_compression(name, column) for column in ("input", "output", "attributes", "events")} == {expected}
+    assert _compression(partitions.partition_name("monitoring_run", NOW.date()), "input_preview") == ""
+
+
 def test_ensure_prepares_yesterday_today_and_the_days_ahead_once():
     created = services.ensure_partitions(NOW, ahead=2)
     assert created["monitoring_step"] == 4

@@ -101,7 +101,7 @@ def test_worker_killed_mid_batch_then_sweep_stores_every_span_exactly_once(tmp_p
     expected = sum(len(spans) for spans in batches)
     assert stored_before < expected
     assert Step.objects.count() == expected
-    assert Step.objects.values("trace_id", "span_id").distinct().count() == expected
+    assert Step.objects.values("run__trace_id", "span_id").distinct().count() == expected
     assert Run.objects.count() == 12
     assert InboxBatch.objects.filter(status="done").count() == 3
 
