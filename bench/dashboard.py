@@ -115,15 +115,20 @@ STORAGE_TABLES = ("monitoring_step", "monitoring_run", "monitoring_invocation", 
 
 
 def bytes_per_span() -> tuple[int, dict[str, float], dict[str, float]]:
-    """Spans stored; bytes on disk per span of each table (all partitions, TOAST and indexes) and of
-    each of its indexes (all partitions)."""
+    """Spans stored; bytes on disk per span of each telemetry and rollup table (all partitions, TOAST
+    and indexes) and of each of its indexes (all partitions)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM monitoring_step")
         spans = max(cursor.fetchone()[0], 1)
+        # Every app's rollups count too (tables named for their cells or rollups, outside partitions).
+        cursor.execute("SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') AND NOT relispartition"
+                       " AND relnamespace = 'public'::regnamespace AND (relname LIKE '%%rollup%%' OR relname LIKE"
+                       " '%%cell%%') ORDER BY relname")
+        tables = [*STORAGE_TABLES, *(name for (name,) in cursor.fetchall() if name not in STORAGE_TABLES)]
         sizes, indexes = {}, {}
-        for table in STORAGE_TABLES:
+        for table in tables:
             cursor.execute("SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree(%s)", [table])
             sizes[table] = cursor.fetchone()[0] / spans
             cursor.execute(

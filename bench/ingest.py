@@ -13,7 +13,8 @@ same step table as the reference limit. The last line is
     ingest: <N> spans/s sustained, raw COPY <M> spans/s, ratio <R>
 
 ``--preload N`` first loads N spans (bench/dashboard.py's generated data over 30 days, in day
-partitions), so ingest and the raw COPY are measured against tables that already hold them.
+partitions), so ingest and the raw COPY are measured against tables that already hold them;
+``--reuse-database NAME`` runs in a database already loaded that way (bench/dashboard.py's) instead.
 
 The benchmark creates its own database on the DATABASE_URL server (dropped at the end unless
 --keep) and uses REDIS_URL as the broker:
@@ -68,14 +69,16 @@ def _admin_connection():
     return conn, config
 
 
-def create_database() -> None:
-    """A database of our own, so the benchmark neither reads nor pollutes anyone's data."""
+def create_database(name: str = BENCH_DB, *, create: bool = True) -> None:
+    """A database of our own, so the benchmark neither reads nor pollutes anyone's data (``create``
+    False: one that exists, named on purpose)."""
     conn, config = _admin_connection()
-    with conn.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    if create:
+        with conn.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
     conn.close()
     auth = config["USER"] + (f":{config['PASSWORD']}" if config["PASSWORD"] else "")
-    os.environ["DATABASE_URL"] = f"postgres://{auth}@{config['HOST']}:{config['PORT'] or 5432}/{BENCH_DB}"
+    os.environ["DATABASE_URL"] = f"postgres://{auth}@{config['HOST']}:{config['PORT'] or 5432}/{name}"
 
 
 @contextmanager
@@ -457,7 +460,14 @@ def main() -> None:
     parser.add_argument("--preload", type=int, default=0, metavar="N",
                         help="first load N spans over 30 days (bench/dashboard.py's data), so ingest and the raw "
                              "COPY run against tables that already hold them")
+    parser.add_argument("--reuse-database", metavar="NAME",
+                        help="run in this existing database (for example bench/dashboard.py's, holding its spans)"
+                             " instead of a scratch one; it is kept, with the spans ingested added")
     args = parser.parse_args()
+    if args.reuse_database:
+        create_database(args.reuse_database, create=False)
+        run_benchmark(args)
+        return
     with scratch_database(keep=args.keep):
         run_benchmark(args)
 
