@@ -107,7 +107,7 @@ def send_orchestrated_trace(endpoint: str, token: str, start: datetime) -> Sent:
 
 
 def ingested(sent: Sent) -> bool:
-    return (Step.objects.filter(trace_id=sent.trace_id).count() == sent.spans
+    return (Step.objects.filter(run__trace_id=sent.trace_id).count() == sent.spans
             and not InboxBatch.objects.filter(status=InboxBatch.Status.PENDING).exists()
             and Ticket.objects.exists())
 
