@@ -129,12 +129,14 @@ def bytes_per_span() -> tuple[int, dict[str, float], dict[str, float]]:
         tables = [*STORAGE_TABLES, *(name for (name,) in cursor.fetchall() if name not in STORAGE_TABLES)]
         sizes, indexes = {}, {}
         for table in tables:
-            cursor.execute("SELECT coalesce(sum(pg_total_relation_size(relid)), 0) FROM pg_partition_tree(%s)", [table])
+            # pg_partition_tree is empty for a plain table (or index): then its own size.
+            cursor.execute("SELECT coalesce((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree(%s)),"
+                           " pg_total_relation_size(%s))", [table, table])
             sizes[table] = cursor.fetchone()[0] / spans
             cursor.execute(
-                "SELECT i.indexrelid::regclass::text, coalesce(sum(pg_relation_size(t.relid)), 0) FROM pg_index i"
-                " CROSS JOIN LATERAL pg_partition_tree(i.indexrelid) t WHERE i.indrelid = to_regclass(%s)"
-                " GROUP BY 1", [table])
+                "SELECT i.indexrelid::regclass::text, coalesce((SELECT sum(pg_relation_size(t.relid))"
+                " FROM pg_partition_tree(i.indexrelid) t), pg_relation_size(i.indexrelid)) FROM pg_index i"
+                " WHERE i.indrelid = to_regclass(%s)", [table])
             indexes.update((name, size / spans) for name, size in cursor.fetchall())
     return spans, sizes, indexes
 
