@@ -70,7 +70,7 @@ def compress_with_default(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0015_invocations'),
+        ('monitoring', '0016_raised_alert_rules'),
     ]
 
     operations = [
