@@ -7,6 +7,7 @@ class AgentopsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from . import serving  # noqa: F401 - registers the deploy check on the SECRET_KEY
         from .audit import track_registry
 
         track_registry()

@@ -12,6 +12,17 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@signals.worker_init.connect
+@signals.beat_init.connect
+def refuse_insecure_serving(**_kwargs) -> None:
+    """A worker or beat serves the product: not with DEBUG off and the development SECRET_KEY.
+    SystemExit, because Celery logs and swallows any Exception a signal handler raises."""
+    from agentops.serving import insecure_reason
+
+    if reason := insecure_reason():
+        raise SystemExit(reason)
+
+
 @signals.task_prerun.connect
 @signals.task_postrun.connect
 def recycle_database_connections(task=None, **_kwargs) -> None:

@@ -35,7 +35,7 @@ from .forms import (
 from .models import ApiKey, Department, ModelPrice
 from .permissions import OPERATIONS, role_required
 from .prompt_diff import change_counts, side_by_side, unified_diff
-from .scoping import allows_agent, scope_agents
+from .scoping import allows_agent, department_ids, scope_agents, scope_form, scope_rows
 
 AGENTS_PER_PAGE = 50
 
@@ -123,7 +123,7 @@ def agent_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @operations_page
 @require_http_methods(["GET", "POST"])
 def agent_create(request: HttpRequest) -> HttpResponse:
-    form = AgentForm(request.POST or None)
+    form = scope_form(AgentForm(request.POST or None), request.user)
     if request.method == "POST" and form.is_valid():
         agent = form.save()
         messages.success(request, f"Agent “{agent.name}” registered as {agent.slug}.")
@@ -135,7 +135,7 @@ def agent_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def agent_edit(request: HttpRequest, slug: str) -> HttpResponse:
     agent = _agent_or_404(slug, request.user)
-    form = AgentForm(request.POST or None, instance=agent)
+    form = scope_form(AgentForm(request.POST or None, instance=agent), request.user)
     if request.method == "POST" and form.is_valid():
         agent = form.save()
         messages.success(request, f"Agent “{agent.name}” saved.")
@@ -152,7 +152,7 @@ def agent_adopt(request: HttpRequest, slug: str) -> HttpResponse:
         messages.info(request, f"“{agent.name}” is already a registered agent.")
         return redirect(agent)
     initial = {"owner": request.user.pk, "department": agent.department_id}
-    form = AdoptAgentForm(request.POST or None, initial=initial)
+    form = scope_form(AdoptAgentForm(request.POST or None, initial=initial), request.user)
     if request.method == "POST" and form.is_valid():
         services.adopt_agent(agent, **form.cleaned_data)
         messages.success(request, f"“{agent.name}” adopted into {agent.department}.")
@@ -164,7 +164,7 @@ def agent_adopt(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def agent_archive(request: HttpRequest, slug: str) -> HttpResponse:
     """Archive the agent, or bring it back (``restore``); back to its page."""
-    agent = _agent_or_404(slug)
+    agent = _agent_or_404(slug, request.user)
     restore = request.POST.get("restore") == "1"
     services.set_archived(agent, not restore, request.user)
     messages.success(request, f"“{agent.name}” {'restored' if restore else 'archived: hidden from the overview and lists unless shown'}.")
@@ -312,7 +312,8 @@ def prompt_diff(request: HttpRequest, slug: str) -> HttpResponse:
 
 @operations_page
 def apikey_list(request: HttpRequest) -> HttpResponse:
-    context = {"keys": queries.api_keys(), "form": ApiKeyForm()}
+    keys = scope_rows(queries.api_keys(), request.user)  # a scoped user: only their agents' keys
+    context = {"keys": keys, "form": _apikey_form(request)}
     return render(request, "agentops/apikey_list.html", context)
 
 
@@ -320,7 +321,7 @@ def apikey_list(request: HttpRequest) -> HttpResponse:
 @operations_page
 @require_http_methods(["GET", "POST"])
 def apikey_create(request: HttpRequest) -> HttpResponse:
-    form = ApiKeyForm(request.POST or None, initial={"agent": request.GET.get("agent")})
+    form = _apikey_form(request, request.POST or None, initial={"agent": request.GET.get("agent")})
     if request.method == "POST" and form.is_valid():
         key, token = services.create_api_key(
             form.cleaned_data["label"], form.cleaned_data["agent"], created_by=request.user
@@ -335,12 +336,22 @@ def apikey_create(request: HttpRequest) -> HttpResponse:
 NEW_TOKEN_SESSION_KEY = "new_api_token_"
 
 
+def _apikey_form(request: HttpRequest, *args, **kwargs) -> ApiKeyForm:
+    """A scoped user's keys are restricted to one of their agents: an unrestricted key could send any
+    department's telemetry."""
+    form = scope_form(ApiKeyForm(*args, **kwargs), request.user)
+    if department_ids(request.user) is not None:
+        form.fields["agent"].required = True
+        form.fields["agent"].empty_label = None
+    return form
+
+
 @never_cache  # the response carries the only copy of the token: browsers and proxies must not keep it
 @operations_page
 @require_GET
 def apikey_created(request: HttpRequest, pk: int) -> HttpResponse:
     """The new key's token, once: taken out of the session, so a reload shows that it was shown."""
-    key = get_object_or_404(ApiKey.objects.select_related("agent"), pk=pk)
+    key = get_object_or_404(scope_rows(ApiKey.objects.select_related("agent"), request.user), pk=pk)
     token = request.session.pop(f"{NEW_TOKEN_SESSION_KEY}{key.pk}", None)
     context = {"key": key, "token": token, "intake_url": request.build_absolute_uri("/v1/traces")}
     return render(request, "agentops/apikey_created.html", context)
@@ -349,7 +360,7 @@ def apikey_created(request: HttpRequest, pk: int) -> HttpResponse:
 @operations_page
 @require_http_methods(["GET", "POST"])
 def apikey_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    key = get_object_or_404(ApiKey.objects.select_related("agent"), pk=pk)
+    key = get_object_or_404(scope_rows(ApiKey.objects.select_related("agent"), request.user), pk=pk)
     if request.method == "POST":
         services.revoke_api_key(key)
         messages.success(request, f"Key “{key.label}” (ao_{key.prefix}_…) revoked; it no longer authenticates.")
@@ -394,7 +405,8 @@ def modelprice_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @operations_page
 def department_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "agentops/department_list.html", {"departments": queries.departments()})
+    departments = scope_agents(queries.departments(), request.user, "pk")
+    return render(request, "agentops/department_list.html", {"departments": departments})
 
 
 @operations_page
@@ -406,7 +418,7 @@ def department_create(request: HttpRequest) -> HttpResponse:
 @operations_page
 @require_http_methods(["GET", "POST"])
 def department_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    department = get_object_or_404(Department, pk=pk)
+    department = get_object_or_404(scope_agents(Department.objects.all(), request.user, "pk"), pk=pk)
     return _department_form(request, DepartmentForm(request.POST or None, instance=department))
 
 

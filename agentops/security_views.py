@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -20,10 +21,26 @@ from . import signin
 from .exports import csv_writer
 from .models import AuditEvent, Department, UserDepartment
 from .permissions import OPERATIONS, role_required
+from .scoping import allowed_agent_ids, department_ids, require_unscoped
 from .services import set_user_departments
 
 AUDIT_PER_PAGE = 50
 AUDIT_EXPORT_LIMIT = 100_000
+
+
+def _scoped_events(events, user):
+    """A user limited to departments sees the changes to their agents and to rows tied to those agents
+    or departments (``agent_id``/``department_id`` in the snapshot); not users, prices or other
+    departments' changes."""
+    departments = department_ids(user)
+    if departments is None:
+        return events
+    agents = list(allowed_agent_ids(user))
+    return events.filter(
+        Q(object_type="agent", object_id__in=[str(a) for a in agents])
+        | Q(after__agent_id__in=agents) | Q(before__agent_id__in=agents)
+        | Q(after__department_id__in=list(departments)) | Q(before__department_id__in=list(departments))
+    )
 
 
 class AuditFilterForm(forms.Form):
@@ -45,8 +62,8 @@ class AuditFilterForm(forms.Form):
                 self.add_error(name, "Remove the NUL character.")
         return data
 
-    def events(self):
-        qs = AuditEvent.objects.all()
+    def events(self, user=None):
+        qs = _scoped_events(AuditEvent.objects.all(), user)
         if not self.is_valid():
             return qs
         data = self.cleaned_data
@@ -65,12 +82,12 @@ class AuditFilterForm(forms.Form):
 @role_required(OPERATIONS)
 def audit_log(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
-    page = Paginator(form.events(), AUDIT_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(form.events(request.user), AUDIT_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "form": form, "page": page, "events": page.object_list, "querystring": query.urlencode(),
-        "object_types": AuditEvent.objects.order_by("object_type").values_list("object_type", flat=True).distinct(),
+        "object_types": _scoped_events(AuditEvent.objects, request.user).order_by("object_type").values_list("object_type", flat=True).distinct(),
     }
     status = 400 if form.is_bound and not form.is_valid() else 200
     return render(request, "agentops/audit_log.html", context, status=status)
@@ -86,7 +103,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     writer.writerow(["At (UTC)", "Who", "Action", "What", "Id", "Description", "Before", "After"])
 
 
-    for e in form.events()[:AUDIT_EXPORT_LIMIT].iterator():
+    for e in form.events(request.user)[:AUDIT_EXPORT_LIMIT].iterator():
         writer.writerow([e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"), e.actor_name or "system",
                          e.action, e.object_type, e.object_id, e.object_repr,
                          json.dumps(e.before, sort_keys=True) if e.before is not None else "",
@@ -121,6 +138,7 @@ class UserDepartmentsForm(forms.Form):
 
 @role_required(OPERATIONS)
 def user_list(request: HttpRequest) -> HttpResponse:
+    require_unscoped(request.user)  # a scoped manager must not widen their own (or anyone's) scope
     users = get_user_model().objects.order_by("username").prefetch_related("groups", "department_scopes__department")
     page = Paginator(users, 100).get_page(request.GET.get("page"))
     return render(request, "agentops/user_list.html", {"page": page, "users": page.object_list})
@@ -129,6 +147,7 @@ def user_list(request: HttpRequest) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_http_methods(["GET", "POST"])
 def user_departments(request: HttpRequest, pk: int) -> HttpResponse:
+    require_unscoped(request.user)
     user = get_object_or_404(get_user_model(), pk=pk)
     current = Department.objects.filter(scoped_users__user=user)
     form = UserDepartmentsForm(request.POST or None, initial={"departments": list(current)})

@@ -15,10 +15,10 @@ import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 from agentops.csp import DEFAULT_POLICY as DEFAULT_CSP
+from agentops.serving import DEV_SECRET_KEY
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-for-production-use-only"
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -33,11 +33,11 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
+# The development key is accepted here so that administration commands (migrate, makemigrations,
+# check) run with no environment; serving with it and DEBUG off is refused (agentops.serving).
 SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
-if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
-    raise ImproperlyConfigured(
-        "Refusing to start with DEBUG off and the development SECRET_KEY: set SECRET_KEY to a long random value."
-    )
+# Decided from the environment at start-up (a test runner that turns DEBUG off afterwards does not change it).
+REFUSE_TO_SERVE = not DEBUG and SECRET_KEY == DEV_SECRET_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -210,8 +210,9 @@ if env_bool("SECURE_PROXY_SSL_HEADER", not DEBUG):
 # Scripts only from our static files (agentops.csp); CONTENT_SECURITY_POLICY="" turns the header off.
 CONTENT_SECURITY_POLICY = os.environ.get("CONTENT_SECURITY_POLICY", DEFAULT_CSP)
 
-# Outbound calls to user-given URLs (alert webhooks) may not reach private, loopback or link-local
-# addresses unless listed here: host names or networks (CIDR), comma separated (agentops.outbound).
+# Outbound calls to user-given URLs (alert webhooks, evals endpoints) may not reach private, loopback
+# or link-local addresses unless listed here: host names, addresses or networks (CIDR), each optionally
+# with ":port", comma separated (agentops.outbound).
 OUTBOUND_ALLOWED_HOSTS = env_list("OUTBOUND_ALLOWED_HOSTS", "")
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

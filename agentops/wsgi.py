@@ -4,3 +4,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentops.settings")
 application = get_wsgi_application()
+
+from agentops.serving import refuse_insecure_serving  # noqa: E402 - needs the settings loaded above
+
+refuse_insecure_serving()

@@ -17,6 +17,7 @@ from typing import TextIO
 from django.contrib.auth.models import User
 from django.db.models import Count
 
+from agentops import outbound
 from agentops.models import Agent, PromptVersion
 from evals import runner, services
 from evals.models import Dataset, Endpoint, Evaluator, Experiment, OnlineEvaluation
@@ -126,7 +127,7 @@ def seed(stdout: TextIO) -> None:
     draft = _draft(agent, fingerprint, olivia)
     active = agent.active_prompt()
     created = 0
-    with serve() as responder:
+    with serve() as responder, outbound.allowing(responder.host_port):  # exactly the seeder's own model
         for prompt in (active, draft):
             if prompt is None or Experiment.objects.filter(dataset=dataset, prompt_version=prompt).exists():
                 continue

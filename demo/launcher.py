@@ -157,6 +157,10 @@ def main() -> int:
     env = os.environ.copy()
     env.setdefault("DEBUG", "1")
     env["PYTHONUNBUFFERED"] = "1"
+    # The demo model listens on loopback, which the outbound guard refuses unless allow-listed: admit
+    # exactly its host:port (and whatever the environment already admits).
+    responder_entry = f"{HOST}:{env.get('DEMO_RESPONDER_PORT', '8765')}"
+    env["OUTBOUND_ALLOWED_HOSTS"] = ",".join(filter(None, [env.get("OUTBOUND_ALLOWED_HOSTS", ""), responder_entry]))
     if port_open(HOST, PORT):
         raise SystemExit(f"port {PORT} on {HOST} is already in use: stop the other server or set DEMO_PORT")
 

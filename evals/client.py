@@ -1,8 +1,10 @@
 """Outbound calls to configured endpoints only: OpenAI-compatible chat completions and agent invoke URLs.
 
 The URL always comes from an ``Endpoint`` row that operations saved; nothing a case, a dataset or a
-model answer contains ever becomes a URL, and redirects are not followed (a redirect could point
-anywhere). Every failure becomes ``CallFailed`` with a reason fit to show next to the case, and says
+model answer contains ever becomes a URL. Every call goes through the outbound guard
+(``agentops.outbound``): private, loopback and link-local targets are refused unless allow-listed in
+``OUTBOUND_ALLOWED_HOSTS``, the connection goes to the address that was checked, redirects are not
+followed and proxies from the environment are not used. Every failure becomes ``CallFailed`` with a reason fit to show next to the case, and says
 whether trying again could help (timeouts, refused connections, 429 and 5xx) or not (401, 4xx,
 malformed answers).
 """
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
+
+from agentops import outbound
 
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 _local = threading.local()
@@ -37,13 +41,12 @@ class Answer:
     latency_ms: float = 0.0
 
 
-def _session() -> requests.Session:
-    # One keep-alive session per thread: a new TCP connection per case would dominate local runs.
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = _local.session = requests.Session()
-        session.trust_env = False  # no proxy settings from the environment: the configured URL only
-    return session
+def _sessions() -> dict[str, requests.Session]:
+    # Keep-alive sessions per thread and host: a new TCP connection per case would dominate local runs.
+    sessions = getattr(_local, "sessions", None)
+    if sessions is None:
+        sessions = _local.sessions = {}
+    return sessions
 
 
 def chat_url(base_url: str) -> str:
@@ -58,8 +61,10 @@ def post_json(url: str, payload: dict, *, api_key: str = "", timeout: float = 30
     host = urlsplit(url).netloc
     started = time.perf_counter()
     try:
-        response = _session().post(url, data=json.dumps(payload), headers=headers, timeout=timeout,
-                                   allow_redirects=False)
+        response = outbound.send(url, data=json.dumps(payload), headers=headers, timeout=timeout,
+                                 sessions=_sessions())
+    except outbound.OutboundRefused as exc:
+        raise CallFailed(f"refused: {exc}") from exc
     except requests.Timeout as exc:
         raise CallFailed(f"timeout: no answer from {host} within {timeout:g} s", transient=True) from exc
     except requests.ConnectionError as exc:

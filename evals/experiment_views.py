@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from agentops.permissions import OPERATIONS, role_required
+from agentops.scoping import scope_form, scope_rows
 
 from . import queries, runner, tasks
 from .forms import ExperimentForm, add_service_error
@@ -18,7 +19,7 @@ from .services import EvalsError
 @role_required(OPERATIONS)
 def experiment_list(request: HttpRequest) -> HttpResponse:
     initial = {k: request.GET[k] for k in ("dataset", "prompt_version", "endpoint") if request.GET.get(k, "").isdigit()}
-    form = ExperimentForm(request.POST or None, initial=initial)
+    form = scope_form(ExperimentForm(request.POST or None, initial=initial), request.user)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -36,23 +37,29 @@ def experiment_list(request: HttpRequest) -> HttpResponse:
                 return redirect(experiment)
         status = 400
     return render(request, "evals/experiment_list.html",
-                  {"experiments": queries.experiments()[:100], "form": form}, status=status)
+                  {"experiments": _mine(queries.experiments(), request)[:100], "form": form}, status=status)
 
 
-def _detail_context(experiment: Experiment, status_filter: str = "") -> dict:
+def _mine(queryset, request: HttpRequest):
+    """Experiments on an agent of a scoped user's departments, and those on no agent."""
+    return scope_rows(queryset, request.user, keep_null="agent")
+
+
+def _detail_context(experiment: Experiment, status_filter: str, request: HttpRequest) -> dict:
     return {"experiment": experiment, "progress": queries.progress(experiment),
             "summary": queries.summary(experiment), "items": queries.items(experiment, status_filter),
             "status_filter": status_filter, "statuses": ItemStatus.choices,
-            "others": queries.experiments(dataset=experiment.dataset).exclude(pk=experiment.pk)
+            "others": _mine(queries.experiments(dataset=experiment.dataset), request).exclude(pk=experiment.pk)
             .filter(status="completed")[:20]}
 
 
 @role_required(OPERATIONS)
 @require_GET
 def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    experiment = get_object_or_404(Experiment.objects.select_related("dataset", "prompt_version__agent", "endpoint",
-                                                                     "agent"), pk=pk)
-    return render(request, "evals/experiment_detail.html", _detail_context(experiment, request.GET.get("status", "")))
+    experiment = get_object_or_404(_mine(Experiment.objects.select_related("dataset", "prompt_version__agent", "endpoint",
+                                                                           "agent"), request), pk=pk)
+    return render(request, "evals/experiment_detail.html",
+                  _detail_context(experiment, request.GET.get("status", ""), request))
 
 
 @role_required(OPERATIONS)
@@ -60,7 +67,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def experiment_progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The progress bar (htmx polls it every second while the experiment runs). When it has just
     finished, the page reloads once to show the results."""
-    experiment = get_object_or_404(Experiment, pk=pk)
+    experiment = get_object_or_404(_mine(Experiment.objects.all(), request), pk=pk)
     response = render(request, "evals/experiment_detail.html#progress",
                       {"experiment": experiment, "progress": queries.progress(experiment)})
     if request.htmx and not experiment.is_running:
@@ -71,7 +78,7 @@ def experiment_progress(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_POST
 def experiment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    experiment = get_object_or_404(Experiment, pk=pk)
+    experiment = get_object_or_404(_mine(Experiment.objects.all(), request), pk=pk)
     if runner.cancel_experiment(experiment):
         messages.success(request, "Experiment cancelled: cases already answered keep their results.")
     else:
@@ -86,7 +93,7 @@ def experiment_compare(request: HttpRequest) -> HttpResponse:
     if not all(i.isdigit() for i in ids):
         return render(request, "evals/compare.html", {"error": "Choose two experiments to compare (?a=…&b=…)."},
                       status=400)
-    found = {e.pk: e for e in Experiment.objects.select_related("dataset", "prompt_version", "agent")
+    found = {e.pk: e for e in _mine(Experiment.objects.select_related("dataset", "prompt_version", "agent"), request)
              .filter(pk__in=[int(i) for i in ids])}
     a, b = found.get(int(ids[0])), found.get(int(ids[1]))
     if a is None or b is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
+from agentops import outbound
 from agentops.models import Agent, PromptVersion
 
 from . import judge
@@ -61,6 +62,16 @@ class EndpointForm(forms.ModelForm):
     class Meta:
         model = Endpoint
         fields = ["name", "kind", "base_url", "model", "agent", "timeout_seconds"]
+
+    def clean_base_url(self) -> str:
+        url = self.cleaned_data["base_url"]
+        try:
+            outbound.check_url(url)  # checked again, and pinned, at every call
+        except outbound.OutboundUnresolved:
+            pass  # not resolvable from here now (DNS, offline): each call checks it again
+        except outbound.OutboundRefused as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return url
 
 
 class EvaluatorForm(forms.ModelForm):

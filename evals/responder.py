@@ -86,6 +86,12 @@ class Responder:
         return f"http://{host}:{port}/v1"
 
     @property
+    def host_port(self) -> str:
+        """``host:port``, as the outbound allow-list (``OUTBOUND_ALLOWED_HOSTS``) names it."""
+        host, port = self.server.server_address[:2]
+        return f"{host}:{port}"
+
+    @property
     def invoke_url(self) -> str:
         return self.url + "/invoke"
 

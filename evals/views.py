@@ -11,12 +11,15 @@ import re
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from agentops.models import Agent
 from agentops.permissions import OPERATIONS, role_required
+from agentops.scoping import department_ids, scope_agents, scope_form, scope_rows
+from handoffs.models import Ticket
 from monitoring import timerange
 from monitoring.dashboards import queries as dashboard_queries
 from monitoring.dashboards.forms import RunFilterForm
@@ -42,7 +45,7 @@ RUNS_SHOWN = 100
 
 @role_required(OPERATIONS)
 def dataset_list(request: HttpRequest) -> HttpResponse:
-    form = DatasetForm(request.POST or None)
+    form = scope_form(DatasetForm(request.POST or None), request.user)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -56,23 +59,29 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
                                           "corrected tickets or a file.")
                 return redirect(dataset)
         status = 400
-    return render(request, "evals/dataset_list.html", {"datasets": queries.datasets(), "form": form}, status=status)
+    return render(request, "evals/dataset_list.html", {"datasets": _mine(queries.datasets(), request), "form": form},
+                  status=status)
 
 
 @role_required(OPERATIONS)
 @require_GET
 def dataset_detail(request: HttpRequest, pk: int, **forms) -> HttpResponse:
-    dataset = get_object_or_404(Dataset.objects.select_related("agent"), pk=pk)
+    dataset = get_object_or_404(_mine(Dataset.objects.select_related("agent"), request), pk=pk)
     version = request.GET.get("version", "")
     version = int(version) if version.isdigit() and 0 < int(version) <= dataset.version else dataset.version
     page = Paginator(queries.dataset_cases(dataset, version), 50).get_page(request.GET.get("page"))
     context = {
         "dataset": dataset, "version": version, "page": page,
-        "experiments": queries.experiments(dataset=dataset)[:20],
+        "experiments": _mine(queries.experiments(dataset=dataset), request)[:20],
         "case_form": forms.get("case_form") or CaseForm(), "upload_form": forms.get("upload_form") or UploadForm(),
         "upload_errors": forms.get("upload_errors", []),
     }
     return render(request, "evals/dataset_detail.html", context, status=forms.get("status", 200))
+
+
+def _mine(queryset, request: HttpRequest):
+    """Rows tied to an agent of a scoped user's departments, and rows tied to none (shared)."""
+    return scope_rows(queryset, request.user, keep_null="agent")
 
 
 def _request_with_get(request: HttpRequest) -> HttpRequest:
@@ -83,7 +92,7 @@ def _request_with_get(request: HttpRequest) -> HttpRequest:
 @role_required(OPERATIONS)
 @require_POST
 def add_case(request: HttpRequest, pk: int) -> HttpResponse:
-    dataset = get_object_or_404(Dataset, pk=pk)
+    dataset = get_object_or_404(_mine(Dataset.objects.all(), request), pk=pk)
     form = CaseForm(request.POST)
     if not form.is_valid():
         return dataset_detail(_request_with_get(request), pk, case_form=form, status=400)
@@ -96,7 +105,7 @@ def add_case(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_POST
 def upload_cases(request: HttpRequest, pk: int) -> HttpResponse:
-    dataset = get_object_or_404(Dataset, pk=pk)
+    dataset = get_object_or_404(_mine(Dataset.objects.all(), request), pk=pk)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return dataset_detail(_request_with_get(request), pk, upload_form=form, status=400)
@@ -114,7 +123,7 @@ def upload_cases(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_POST
 def remove_case(request: HttpRequest, pk: int, case_id: int) -> HttpResponse:
-    dataset = get_object_or_404(Dataset, pk=pk)
+    dataset = get_object_or_404(_mine(Dataset.objects.all(), request), pk=pk)
     try:
         services.remove_case(dataset, case_id)
     except EvalsError as exc:
@@ -142,7 +151,7 @@ def _added(request: HttpRequest, dataset: Dataset, added: int, what: str) -> Htt
 def _run_filters(request: HttpRequest):
     """The run explorer's own filters and range (same form, same selector), plus a trace id or a
     failure fingerprint; raises ValueError with a message on bad input."""
-    form = RunFilterForm(request.GET)
+    form = scope_form(RunFilterForm(request.GET), request.user)
     time_range = timerange.parse_range(request.GET)
     if not form.is_valid():
         raise ValueError("Some filters are not valid: " + "; ".join(
@@ -150,6 +159,7 @@ def _run_filters(request: HttpRequest):
     runs = dashboard_queries.filter_runs(form.cleaned_data, time_range)
     if request.GET.get("trace"):
         runs = Run.objects.filter(trace_id=request.GET["trace"].strip())
+    runs = scope_rows(runs, request.user)
     if FINGERPRINT_RE.match(request.GET.get("fingerprint", "")):
         runs = runs.filter(fingerprint=request.GET["fingerprint"])
     return (runs.select_related("agent").order_by("-started_at", "-id")
@@ -159,10 +169,11 @@ def _run_filters(request: HttpRequest):
 @role_required(OPERATIONS)
 def add_runs(request: HttpRequest) -> HttpResponse:
     """Pick runs (the run explorer's filters carried in the query string) and add them to a dataset."""
-    form = DatasetChoiceForm(request.POST or None)
+    form = scope_form(DatasetChoiceForm(request.POST or None), request.user)
     status = 200
     if request.method == "POST":
         run_ids = [int(r) for r in request.POST.getlist("run") if r.isdigit()]
+        run_ids = list(scope_rows(Run.objects.filter(pk__in=run_ids), request.user).values_list("pk", flat=True))
         if not run_ids:
             form.add_error(None, "Select at least one run.")
         elif form.is_valid():
@@ -199,14 +210,20 @@ def _back(request: HttpRequest) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_POST
 def add_failure_group(request: HttpRequest, fingerprint: str) -> HttpResponse:
-    form = DatasetChoiceForm(request.POST)
+    form = scope_form(DatasetChoiceForm(request.POST), request.user)
     if not FINGERPRINT_RE.match(fingerprint):
         return render(request, "error.html", {"message": "Not a failure fingerprint."}, status=400)
     if not form.is_valid():
         messages.error(request, " ".join(form.non_field_errors()) or "Choose a dataset.")
         return _back(request)
     try:
-        cases = services.cases_from_failure_group(fingerprint)
+        if department_ids(request.user) is None:
+            cases = services.cases_from_failure_group(fingerprint)
+        else:  # a scoped user: the group's runs of their own agents only
+            cases = [c for agent in scope_agents(Agent.objects.filter(runs__fingerprint=fingerprint), request.user)
+                     .distinct() for c in services.cases_from_failure_group(fingerprint, agent=agent)]
+            if not cases:
+                raise Http404("No runs have this failure fingerprint.")
         dataset = _target_dataset(request, form)
     except EvalsError as exc:
         messages.error(request, str(exc))
@@ -217,10 +234,11 @@ def add_failure_group(request: HttpRequest, fingerprint: str) -> HttpResponse:
 @role_required(OPERATIONS)
 def add_tickets(request: HttpRequest) -> HttpResponse:
     """Resolved tickets with a corrected agent answer: the correction becomes the expected output."""
-    form = DatasetChoiceForm(request.POST or None)
+    form = scope_form(DatasetChoiceForm(request.POST or None), request.user)
     status = 200
     if request.method == "POST":
         ids = [int(t) for t in request.POST.getlist("ticket") if t.isdigit()]
+        ids = list(scope_rows(Ticket.objects.filter(pk__in=ids), request.user).values_list("pk", flat=True))
         if not ids:
             form.add_error(None, "Select at least one ticket.")
         elif form.is_valid():
@@ -231,7 +249,8 @@ def add_tickets(request: HttpRequest) -> HttpResponse:
             except EvalsError as exc:
                 add_service_error(form, str(exc))
         status = 400
-    tickets = services.correctable_tickets().select_related("agent", "run").order_by("-resolved_at", "-id")
+    tickets = scope_rows(services.correctable_tickets(), request.user).select_related("agent", "run").order_by(
+        "-resolved_at", "-id")
     if request.GET.get("agent"):
         tickets = tickets.filter(agent__slug=request.GET["agent"])
     selected = {int(t) for t in request.POST.getlist("ticket") or request.GET.getlist("ticket") if t.isdigit()}
@@ -244,8 +263,8 @@ def add_tickets(request: HttpRequest) -> HttpResponse:
 
 @role_required(OPERATIONS)
 def endpoint_list(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    instance = get_object_or_404(Endpoint, pk=pk) if pk else None
-    form = EndpointForm(request.POST or None, instance=instance)
+    instance = get_object_or_404(_mine(Endpoint.objects.all(), request), pk=pk) if pk else None
+    form = scope_form(EndpointForm(request.POST or None, instance=instance), request.user)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -258,14 +277,14 @@ def endpoint_list(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                 messages.success(request, f"Endpoint {endpoint.name} saved.")
                 return redirect("evals:endpoint_list")
         status = 400
-    endpoints = Endpoint.objects.select_related("agent").order_by("name")
+    endpoints = _mine(Endpoint.objects.select_related("agent"), request).order_by("name")
     return render(request, "evals/endpoints.html", {"endpoints": endpoints, "form": form, "editing": instance},
                   status=status)
 
 
 @role_required(OPERATIONS)
 def evaluator_list(request: HttpRequest) -> HttpResponse:
-    form = EvaluatorForm(request.POST or None)
+    form = scope_form(EvaluatorForm(request.POST or None), request.user)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -285,7 +304,7 @@ def evaluator_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(OPERATIONS)
 def online_list(request: HttpRequest) -> HttpResponse:
-    form = OnlineEvaluationForm(request.POST or None)
+    form = scope_form(OnlineEvaluationForm(request.POST or None), request.user)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -298,14 +317,15 @@ def online_list(request: HttpRequest) -> HttpResponse:
                 messages.success(request, "Online evaluation saved: sampled runs will be scored as they arrive.")
                 return redirect("evals:online_list")
         status = 400
-    rows = OnlineEvaluation.objects.select_related("agent", "evaluator").order_by("agent__name", "evaluator__name")
+    rows = scope_rows(OnlineEvaluation.objects.select_related("agent", "evaluator"), request.user).order_by(
+        "agent__name", "evaluator__name")
     return render(request, "evals/online.html", {"rows": rows, "form": form}, status=status)
 
 
 @role_required(OPERATIONS)
 @require_POST
 def online_toggle(request: HttpRequest, pk: int) -> HttpResponse:
-    row = get_object_or_404(OnlineEvaluation, pk=pk)
+    row = get_object_or_404(scope_rows(OnlineEvaluation.objects.all(), request.user), pk=pk)
     OnlineEvaluation.objects.filter(pk=pk).update(enabled=not row.enabled)
     online.forget_active()
     messages.success(request, f"Online evaluation {'paused' if row.enabled else 'resumed'}.")

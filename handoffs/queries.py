@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from agentops.dbfunctions import PercentileCont
 from agentops.models import ROLE_REVIEWERS
+from agentops.scoping import scope_q, scope_rows
 from monitoring.models import Invocation, Run, Step
 
 from . import context
@@ -56,10 +57,12 @@ def _seconds(expr) -> Extract:
 # --- queues --------------------------------------------------------------------------------------
 
 
-def queue_summaries(now: datetime | None = None) -> list[Queue]:
-    """Active queues with their depth, held count, breached count and oldest open ticket (1 query)."""
+def queue_summaries(now: datetime | None = None, user=None) -> list[Queue]:
+    """Active queues with their depth, held count, breached count and oldest open ticket (1 query);
+    counting only the tickets of ``user``'s departments when they are limited."""
     now = now or timezone.now()
-    open_q = Q(tickets__status=TicketStatus.OPEN)
+    mine = scope_q(user, "tickets__agent__department_id")
+    open_q = Q(tickets__status=TicketStatus.OPEN) & mine
     breached = (open_q & Q(tickets__first_claimed_at__isnull=True, tickets__claim_due_at__lt=now)) | (
         Q(tickets__status__in=[TicketStatus.OPEN, TicketStatus.CLAIMED])
         & Q(tickets__first_claimed_at__isnull=False, tickets__resolve_due_at__lt=now)
@@ -68,9 +71,9 @@ def queue_summaries(now: datetime | None = None) -> list[Queue]:
         Queue.objects.filter(is_active=True)
         .annotate(
             open_count=Count("tickets", filter=open_q),
-            claimed_count=Count("tickets", filter=Q(tickets__status=TicketStatus.CLAIMED)),
-            pending_count=Count("tickets", filter=Q(tickets__status=TicketStatus.PENDING)),
-            breached_count=Count("tickets", filter=breached),
+            claimed_count=Count("tickets", filter=Q(tickets__status=TicketStatus.CLAIMED) & mine),
+            pending_count=Count("tickets", filter=Q(tickets__status=TicketStatus.PENDING) & mine),
+            breached_count=Count("tickets", filter=breached & mine),
             oldest_open_at=Min("tickets__created_at", filter=open_q),
         )
         .order_by("position", "name")
@@ -85,8 +88,8 @@ class TicketFilters:
     priority: int | None = None
 
 
-def _filtered(queue: Queue, filters: TicketFilters) -> QuerySet:
-    qs = Ticket.objects.filter(queue=queue)
+def _filtered(queue: Queue, filters: TicketFilters, user=None) -> QuerySet:
+    qs = scope_rows(Ticket.objects.filter(queue=queue), user)
     if filters.status == "active":
         qs = qs.filter(status__in=ACTIVE_STATUSES)
     else:
@@ -118,10 +121,10 @@ class TicketPage:
         return min(self.page * QUEUE_PAGE_SIZE, self.total)
 
 
-def queue_state(queue: Queue, filters: TicketFilters) -> tuple[int, dict[str, int], str]:
+def queue_state(queue: Queue, filters: TicketFilters, user=None) -> tuple[int, dict[str, int], str]:
     """Count of matching tickets, by status, and a state token (1 query): the token changes when a
     matching ticket is added, leaves the filter, or is written (every write bumps its version)."""
-    row = _filtered(queue, filters).aggregate(
+    row = _filtered(queue, filters, user).aggregate(
         total=Count("id"), versions=Sum("version"), top=Max("id"),
         open=Count("id", filter=Q(status=TicketStatus.OPEN)),
         claimed=Count("id", filter=Q(status=TicketStatus.CLAIMED)),
@@ -132,20 +135,21 @@ def queue_state(queue: Queue, filters: TicketFilters) -> tuple[int, dict[str, in
     return row["total"], by_status, token
 
 
-def queue_tickets(queue: Queue, filters: TicketFilters, page: int = 1) -> TicketPage:
-    """One page of the queue's tickets in work order (``models.work_order``), with counts (2 queries)."""
-    total, by_status, token = queue_state(queue, filters)
+def queue_tickets(queue: Queue, filters: TicketFilters, page: int = 1, user=None) -> TicketPage:
+    """One page of the queue's tickets in work order (``models.work_order``), with counts (2 queries);
+    ``user`` limited to departments: their agents' tickets only."""
+    total, by_status, token = queue_state(queue, filters, user)
     pages = max((total + QUEUE_PAGE_SIZE - 1) // QUEUE_PAGE_SIZE, 1)
     page = min(max(page, 1), pages)
     start = (page - 1) * QUEUE_PAGE_SIZE
     tickets = list(
-        _filtered(queue, filters).select_related("agent", "assignee")
+        _filtered(queue, filters, user).select_related("agent", "assignee")
         .order_by(*work_order())[start:start + QUEUE_PAGE_SIZE]
     )
     return TicketPage(tickets=tickets, total=total, by_status=by_status, page=page, pages=pages, state=token)
 
 
-def search_tickets(text: str, status: str = "") -> list[Ticket]:
+def search_tickets(text: str, status: str = "", user=None) -> list[Ticket]:
     """Tickets matching ``text``: a ticket number, an exact trace or session id, or words in the
     reason, summary or agent name; newest first, at most ``SEARCH_LIMIT`` (1 query)."""
     text = text.strip().lstrip("#")
@@ -155,7 +159,7 @@ def search_tickets(text: str, status: str = "") -> list[Ticket]:
              | Q(session_id=text) | Q(run__trace_id=text.lower()))
     if text.isdigit() and int(text) < 2**31:
         match |= Q(pk=int(text))
-    qs = Ticket.objects.filter(match)
+    qs = scope_rows(Ticket.objects.filter(match), user)
     if status:
         qs = qs.filter(status=status)
     return list(qs.select_related("agent", "queue", "assignee").order_by("-created_at", "-id")[:SEARCH_LIMIT])
@@ -169,10 +173,10 @@ def saved_replies_for(queue: Queue) -> list[SavedReply]:
     )
 
 
-def queue_agent_choices(queue: Queue) -> list[tuple[int, str]]:
+def queue_agent_choices(queue: Queue, user=None) -> list[tuple[int, str]]:
     """Agents with active tickets in the queue, for the filter (1 query)."""
     rows = (
-        Ticket.objects.filter(queue=queue, status__in=ACTIVE_STATUSES)
+        scope_rows(Ticket.objects.filter(queue=queue, status__in=ACTIVE_STATUSES), user)
         .values_list("agent_id", "agent__name")
         .distinct()
         .order_by("agent__name")
@@ -183,10 +187,10 @@ def queue_agent_choices(queue: Queue) -> list[tuple[int, str]]:
 def my_tickets(user, now: datetime | None = None) -> dict[str, list[Ticket]]:
     """The reviewer's held tickets (most urgent first) and what they resolved in the last 7 days (2 queries)."""
     now = now or timezone.now()
-    base = Ticket.objects.filter(assignee=user).select_related("agent", "queue")
+    base = scope_rows(Ticket.objects.filter(assignee=user), user).select_related("agent", "queue")
     held = list(base.filter(status__in=HELD_STATUSES).order_by(*work_order()))
     recent = list(
-        Ticket.objects.filter(resolved_by=user, resolved_at__gte=now - timedelta(days=7))
+        scope_rows(Ticket.objects.filter(resolved_by=user, resolved_at__gte=now - timedelta(days=7)), user)
         .select_related("agent", "queue", "root_cause")
         .order_by("-resolved_at")[:50]
     )
@@ -298,10 +302,12 @@ def _depth_by_age(tickets: QuerySet, now: datetime) -> list[tuple[str, int]]:
     return [(label, row[f"b{i}"]) for i, (label, _u) in enumerate(AGE_BUCKETS)]
 
 
-def queue_metrics(queue: Queue | None, since: datetime, until: datetime, now: datetime | None = None) -> QueueMetrics:
-    """Operations' view of a queue (or all queues) over [since, until), and its depth at ``now`` (8 queries)."""
+def queue_metrics(queue: Queue | None, since: datetime, until: datetime, now: datetime | None = None,
+                  user=None) -> QueueMetrics:
+    """Operations' view of a queue (or all queues) over [since, until), and its depth at ``now`` (8 queries);
+    ``user`` limited to departments: their agents' tickets only."""
     now = now or timezone.now()
-    tickets = Ticket.objects.all() if queue is None else Ticket.objects.filter(queue=queue)
+    tickets = scope_rows(Ticket.objects.all() if queue is None else Ticket.objects.filter(queue=queue), user)
     in_period = tickets.filter(created_at__gte=since, created_at__lt=until)
     resolved = Q(resolved_at__isnull=False)
     to_claim = _seconds(F("first_claimed_at") - F("created_at"))
@@ -319,7 +325,7 @@ def queue_metrics(queue: Queue | None, since: datetime, until: datetime, now: da
         reopened=Count("id", filter=Q(reopen_count__gt=0)),
         ever_resolved=Count("id", filter=resolved | Q(reopen_count__gt=0)),
     )
-    totals["lease_expiries"] = TicketEvent.objects.filter(
+    totals["lease_expiries"] = scope_rows(TicketEvent.objects.all(), user, "ticket__agent__department_id").filter(
         kind=EventKind.LEASE_EXPIRED, at__gte=since, at__lt=until,
         **({"ticket__queue": queue} if queue is not None else {}),
     ).count()

@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agentops.permissions import REVIEWERS, has_role
+from agentops.scoping import scope_q
 from handoffs.calculations import clock_seconds_between, due_at
 from handoffs.models import (
     HELD_STATUSES,
@@ -165,7 +166,8 @@ def claim_next(user, queue: Queue, now: datetime | None = None) -> Ticket | None
     priority, then the SLA deadline that applies, then age).
 
     ``SKIP LOCKED`` lets concurrent callers each take a different row instead of queueing behind
-    the same one; None when nothing is open (or every open ticket is being claimed right now).
+    the same one; None when nothing is open (or every open ticket is being claimed right now). A
+    user limited to departments gets only their agents' tickets (agentops.scoping).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -175,6 +177,7 @@ def claim_next(user, queue: Queue, now: datetime | None = None) -> Ticket | None
             Ticket.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("queue")
             .filter(queue=queue, status=TicketStatus.OPEN)
+            .filter(scope_q(user))
             .order_by(*work_order())
             .first()
         )

@@ -13,13 +13,22 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from agentops.models import Agent
 from agentops.permissions import OPERATIONS, REVIEWERS, has_role, role_required
-from agentops.scoping import allows_agent
+from agentops.scoping import (
+    allows_agent,
+    department_ids,
+    require_unscoped,
+    scope_agents,
+    scope_form,
+    scope_rows,
+)
 
 from . import bulk, charts, forms, queries, routing, services
 from .calculations import sla_state
@@ -35,7 +44,7 @@ LEASE_WARNING_SECONDS = 120
 @role_required(*BOTH)
 @require_GET
 def queue_list(request: HttpRequest) -> HttpResponse:
-    summaries = queries.queue_summaries()
+    summaries = queries.queue_summaries(user=request.user)
     return render(request, "handoffs/queue_list.html", {"queues": summaries, "now": timezone.now()})
 
 
@@ -50,17 +59,17 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """One page of the queue in work order, with counts. The htmx refresh sends the state token of
     what it shows; when nothing matching changed the answer is an empty 204 (htmx keeps the page)."""
     queue = get_object_or_404(Queue, slug=slug)
-    form = forms.TicketFilterForm(request.GET or None, agent_choices=queries.queue_agent_choices(queue))
+    form = forms.TicketFilterForm(request.GET or None, agent_choices=queries.queue_agent_choices(queue, request.user))
     if form.is_bound and not form.is_valid():
         return render(request, "handoffs/queue_detail.html", {"queue": queue, "form": form, "page": None},
                       status=400)
     filters = form.filters() if form.is_bound else queries.TicketFilters()
     if request.htmx and request.GET.get("state"):
-        if queries.queue_state(queue, filters)[2] == request.GET["state"]:
+        if queries.queue_state(queue, filters, request.user)[2] == request.GET["state"]:
             return HttpResponse(status=204)
     now = timezone.now()
-    page = queries.queue_tickets(queue, filters, _page_number(request))
-    tickets = [t for t in page.tickets if allows_agent(request.user, t.agent)]  # department scope
+    page = queries.queue_tickets(queue, filters, _page_number(request), user=request.user)  # department scope
+    tickets = page.tickets
     for t in tickets:
         t.sla_class = sla_state(t.sla_due_at, now)
     query = request.GET.copy()
@@ -85,11 +94,15 @@ def queue_bulk(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, f"Nothing was changed: {errors}")
         return redirect(back)
     data = form.cleaned_data
-    result = bulk.bulk_apply(request.user, data["action"], data["tickets"], to_user=data.get("to_user"),
+    allowed = set(scope_rows(Ticket.objects.filter(pk__in=[pk for pk, _v in data["tickets"]]), request.user)
+                  .values_list("pk", flat=True))  # another department's ticket does not exist for a scoped user
+    result = bulk.bulk_apply(request.user, data["action"], [t for t in data["tickets"] if t[0] in allowed], to_user=data.get("to_user"),
                              priority=data.get("priority"), note=(data.get("note") or "").strip())
     verb = {"reassign": "reassigned", "cancel": "cancelled", "priority": "re-prioritised"}[data["action"]]
     if result.done:
         messages.success(request, f"{len(result.done)} ticket{'s' if len(result.done) != 1 else ''} {verb}.")
+    for pk in sorted({pk for pk, _v in data["tickets"]} - allowed):
+        messages.error(request, f"#{pk} skipped: there is no such ticket.")
     for pk, why in result.skipped:
         messages.error(request, f"#{pk} skipped: {why}")
     return redirect(back)
@@ -98,12 +111,12 @@ def queue_bulk(request: HttpRequest, slug: str) -> HttpResponse:
 @role_required(*BOTH)
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
-    form = forms.SearchForm(request.GET or None)
+    form = scope_form(forms.SearchForm(request.GET or None), request.user)
     results = None
     if form.is_bound:
         if not form.is_valid():
             return render(request, "handoffs/search.html", {"form": form, "results": None}, status=400)
-        results = queries.search_tickets(form.cleaned_data["q"], form.cleaned_data["status"])
+        results = queries.search_tickets(form.cleaned_data["q"], form.cleaned_data["status"], user=request.user)
     return render(request, "handoffs/search.html", {"form": form, "results": results, "now": timezone.now(),
                                                     "limit": queries.SEARCH_LIMIT})
 
@@ -129,7 +142,7 @@ def claim_next(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def my_tickets(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    data = queries.my_tickets(request.user, now)
+    data = queries.my_tickets(request.user, now)  # scoped to the user's departments inside
     for t in data["held"]:
         t.sla_class = sla_state(t.sla_due_at, now)
     return render(request, "handoffs/my_tickets.html", {**data, "now": now})
@@ -304,10 +317,10 @@ def ticket_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    form = forms.MetricsForm(request.GET)
+    form = scope_form(forms.MetricsForm(request.GET), request.user)
     if not form.is_valid():
         return render(request, "handoffs/metrics.html", {"form": form}, status=400)
-    data = queries.queue_metrics(form.cleaned_data["queue"], *form.window())
+    data = queries.queue_metrics(form.cleaned_data["queue"], *form.window(), user=request.user)
     figures = {
         "depth": charts.depth_by_age(data.depth_by_age).to_json(),
         "arrivals": charts.arrivals(data.arrivals_by_day).to_json(),
@@ -321,7 +334,10 @@ def metrics(request: HttpRequest) -> HttpResponse:
 @require_GET
 def settings_page(request: HttpRequest) -> HttpResponse:
     return render(request, "handoffs/settings.html", {
-        "queues": Queue.objects.prefetch_related("agents").order_by("position", "name"),
+        # routing names agents: a scoped user sees only theirs (agentops.scoping)
+        "queues": Queue.objects.prefetch_related(Prefetch("agents", queryset=scope_agents(Agent.objects.all(), request.user)))
+        .order_by("position", "name"),
+        "can_route": department_ids(request.user) is None,
         "root_causes": RootCause.objects.all(),
         "saved_replies": SavedReply.objects.prefetch_related("queues"),
     })
@@ -341,6 +357,7 @@ def _edit(request: HttpRequest, form_class, instance, title: str) -> HttpRespons
 @role_required(OPERATIONS)
 @require_http_methods(["GET", "POST"])
 def queue_edit(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    require_unscoped(request.user)  # routing spans every department's agents
     queue = get_object_or_404(Queue, slug=slug) if slug else None
     return _edit(request, forms.QueueForm, queue, f"Edit queue {queue}" if queue else "New queue")
 
@@ -349,6 +366,7 @@ def queue_edit(request: HttpRequest, slug: str | None = None) -> HttpResponse:
 @require_POST
 def queue_reroute(request: HttpRequest, slug: str) -> HttpResponse:
     """Apply the current routing rules to the queue's open, never-claimed tickets."""
+    require_unscoped(request.user)
     queue = get_object_or_404(Queue, slug=slug)
     moved = routing.reroute_unclaimed_tickets(queue, actor=request.user)
     messages.success(request, f"Routed {moved} unclaimed ticket{'s' if moved != 1 else ''} out of {queue.name}.")

@@ -10,7 +10,10 @@ from django.db.models import F, Q, Sum
 
 from agentops.dbfunctions import PercentileCont
 from agentops.models import Agent
+from agentops.scoping import scope_agents, scope_rows
 from monitoring.ingest.derived_models import EdgeKind, InteractionEdge
+
+OTHER_DEPARTMENT = "an agent of another department"  # a scoped user's view of a cross-department call
 
 
 @dataclass
@@ -64,13 +67,16 @@ EDGE_SORTS = {
 
 
 def interaction_edges(start: datetime, end: datetime, department_id: int | None = None,
-                      sort: str = "calls", descending: bool = True) -> list[EdgeRow]:
-    """Edges summed over [start, end), optionally for agents of one department (two queries).
+                      sort: str = "calls", descending: bool = True, user=None) -> list[EdgeRow]:
+    """Edges summed over [start, end), optionally for agents of one department (two queries). For a
+    ``user`` limited to departments: edges from their agents only, and a call into another
+    department's agent is shown without that agent's name.
 
     p95 latency is taken over runs of the per-run mean call latency on the edge: exact when a run
     calls an edge once (the common case), an approximation for repeated calls within a run.
     """
-    edges = InteractionEdge.objects.filter(started_at__gte=start, started_at__lt=end)
+    edges = scope_rows(InteractionEdge.objects.filter(started_at__gte=start, started_at__lt=end), user,
+                       "source__department_id")
     if department_id is not None:
         edges = edges.filter(department_id=department_id)
     per_run_mean = F("total_ms") / F("calls")
@@ -78,9 +84,12 @@ def interaction_edges(start: datetime, end: datetime, department_id: int | None 
         calls_sum=Sum("calls"), errors_sum=Sum("errors"), ms_sum=Sum("total_ms"), cost_sum=Sum("cost"),
         p95=PercentileCont(per_run_mean, 0.95, filter=~Q(target_kind=EdgeKind.HUMAN)),
     ))
-    agents = Agent.objects.in_bulk({r["source_id"] for r in rows} | {r["target_agent_id"] for r in rows} - {None})
+    agents = scope_agents(Agent.objects.all(), user).in_bulk(
+        {r["source_id"] for r in rows} | {r["target_agent_id"] for r in rows} - {None})
     result = [
-        EdgeRow(source=agents[r["source_id"]], target_kind=r["target_kind"], target_name=r["target_name"],
+        EdgeRow(source=agents[r["source_id"]], target_kind=r["target_kind"],
+                target_name=r["target_name"] if r["target_agent_id"] is None or r["target_agent_id"] in agents
+                else OTHER_DEPARTMENT,
                 target_agent=agents.get(r["target_agent_id"]), calls=r["calls_sum"] or 0,
                 errors=r["errors_sum"] or 0, total_ms=r["ms_sum"] or 0.0, p95_ms=r["p95"],
                 cost=r["cost_sum"] or Decimal(0))

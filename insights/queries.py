@@ -11,6 +11,7 @@ from django.db.models import Count, F, Max, Min, Q
 from django.urls import reverse
 
 from agentops.models import Agent, PromptVersion
+from agentops.scoping import scope_agents, scope_rows
 from handoffs.models import Ticket
 from insights.models import FailureGroup, PromptDraftCase
 from monitoring.dashboards.failure_origin import FailureOrigin, failure_origin
@@ -187,12 +188,13 @@ class FailureGroupRow:
 
 
 def failure_groups(start: datetime, end: datetime, agent: Agent | None = None,
-                   fingerprint: str | None = None) -> list[FailureGroupRow]:
+                   fingerprint: str | None = None, user=None) -> list[FailureGroupRow]:
     """Failure groups with runs in [start, end), by count, with trend against the previous period.
 
-    Nine queries whatever the number of groups; ``fingerprint`` narrows to one group (drill-down).
+    Nine queries whatever the number of groups; ``fingerprint`` narrows to one group (drill-down);
+    ``user`` limited to departments: their agents' runs only (agentops.scoping).
     """
-    in_range = Run.objects.filter(started_at__gte=start, started_at__lt=end).exclude(fingerprint="")
+    in_range = scope_rows(Run.objects.filter(started_at__gte=start, started_at__lt=end), user).exclude(fingerprint="")
     if fingerprint is not None:
         in_range = in_range.filter(fingerprint=fingerprint)
     if agent is not None:
@@ -207,7 +209,8 @@ def failure_groups(start: datetime, end: datetime, agent: Agent | None = None,
         return []
     fps = [r.fingerprint for r in rows]
     previous_start = start - (end - start)
-    previous_runs = Run.objects.filter(fingerprint__in=fps, started_at__gte=previous_start, started_at__lt=start)
+    previous_runs = scope_rows(Run.objects.filter(fingerprint__in=fps, started_at__gte=previous_start,
+                                                  started_at__lt=start), user)
     if agent is not None:
         previous_runs = previous_runs.filter(agent=agent)
     previous = dict(previous_runs.values("fingerprint").annotate(n=Count("id")).values_list("fingerprint", "n"))
@@ -217,7 +220,7 @@ def failure_groups(start: datetime, end: datetime, agent: Agent | None = None,
     regressions = _regressions(fps, breakdown, previous_start, end)
     agent_ids = {a for per_fp in breakdown.values() for a in per_fp["agents"]}
     agent_ids |= {s.agent_id for s in signatures.values() if s is not None}
-    agents = Agent.objects.in_bulk(agent_ids)
+    agents = scope_agents(Agent.objects.all(), user).in_bulk(agent_ids)
     annotations = {g.fingerprint: g for g in FailureGroup.objects.filter(fingerprint__in=fps)
                    .select_related("owner", "root_cause")}
     for row in rows:
@@ -293,10 +296,10 @@ def _series(dimension: str, agent_id: int, fp: str, totals: list[dict], hits: li
     return sorted((VersionCount(k, first[k], total[k], hit[k]) for k in total), key=lambda v: v.first_seen)
 
 
-def reviewer_root_causes(start: datetime, end: datetime) -> list[dict]:
+def reviewer_root_causes(start: datetime, end: datetime, user=None) -> list[dict]:
     """Pareto rows of root causes reviewers assigned on tickets resolved in [start, end)."""
     rows = list(
-        Ticket.objects.filter(resolved_at__gte=start, resolved_at__lt=end, root_cause__isnull=False)
+        scope_rows(Ticket.objects.filter(resolved_at__gte=start, resolved_at__lt=end, root_cause__isnull=False), user)
         .values(name=F("root_cause__name")).annotate(n=Count("id")).order_by("-n", "name")
     )
     total = sum(r["n"] for r in rows)
@@ -321,20 +324,21 @@ class FailureGroupDetail:
     row: FailureGroupRow | None
 
 
-def failure_group_detail(fingerprint: str, start: datetime, end: datetime) -> FailureGroupDetail | None:
-    """A group's runs in the range (latest first), daily counts, tickets and where it failed first."""
+def failure_group_detail(fingerprint: str, start: datetime, end: datetime, user=None) -> FailureGroupDetail | None:
+    """A group's runs in the range (latest first), daily counts, tickets and where it failed first;
+    None when no run (of ``user``'s departments, when limited) has the fingerprint."""
     from django.db.models.functions import TruncDay
 
-    runs_qs = Run.objects.filter(fingerprint=fingerprint, started_at__gte=start, started_at__lt=end)
+    runs_qs = scope_rows(Run.objects.filter(fingerprint=fingerprint, started_at__gte=start, started_at__lt=end), user)
     runs = list(runs_qs.select_related("agent", "prompt").order_by("-started_at", "-id")[:GROUP_RUNS_SHOWN])
-    if not runs and not Run.objects.filter(fingerprint=fingerprint).exists():
+    if not runs and not scope_rows(Run.objects.filter(fingerprint=fingerprint), user).exists():
         return None
     daily = list(runs_qs.annotate(day=TruncDay("started_at")).values("day").annotate(n=Count("id"))
                  .order_by("day").values_list("day", "n"))
     signature = signatures_for([fingerprint]).get(fingerprint)
-    rows = failure_groups(start, end, fingerprint=fingerprint)
+    rows = failure_groups(start, end, fingerprint=fingerprint, user=user)
     row = rows[0] if rows else None
-    agents = Agent.objects.in_bulk([signature.agent_id] if signature and signature.agent_id else [])
+    agents = scope_agents(Agent.objects.all(), user).in_bulk([signature.agent_id] if signature and signature.agent_id else [])
     return FailureGroupDetail(
         fingerprint=fingerprint,
         description=describe_signature(signature, agents),

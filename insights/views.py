@@ -16,6 +16,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from agentops.models import Agent, PromptRollout, PromptVersion
 from agentops.permissions import OPERATIONS, role_required
+from agentops.scoping import department_ids, scope_agents, scope_form, scope_rows
+from handoffs.models import Ticket
 from insights import agent_map as map_queries
 from insights import charts
 from insights import compare as compare_queries
@@ -38,6 +40,16 @@ EDGE_COLUMNS = (("source", "From"), ("target", "To"), ("kind", "Kind"), ("calls"
 NUMERIC_EDGE_COLUMNS = ("calls", "failure_rate", "p95", "cost_per_call")
 
 
+def _group_agents(request: HttpRequest, fingerprint: str):
+    return scope_agents(Agent.objects.filter(runs__fingerprint=fingerprint), request.user).distinct()
+
+
+def _require_group(request: HttpRequest, fingerprint: str) -> None:
+    """404 for a failure group none of whose runs belong to a scoped user's departments."""
+    if department_ids(request.user) is not None and not _group_agents(request, fingerprint).exists():
+        raise Http404("No runs have this failure fingerprint.")
+
+
 def _render(request: HttpRequest, template: str, partial: str, context: dict, status: int = 200) -> HttpResponse:
     name = f"{template}#{partial}" if request.htmx and not request.htmx.boosted else template
     return render(request, name, context, status=status)
@@ -46,12 +58,12 @@ def _render(request: HttpRequest, template: str, partial: str, context: dict, st
 @role_required(OPERATIONS)
 @require_GET
 def root_causes(request: HttpRequest) -> HttpResponse:
-    form = RootCauseFilterForm(request.GET)
+    form = scope_form(RootCauseFilterForm(request.GET), request.user)
     if not form.is_valid():
         return render(request, "insights/root_causes.html", {"form": form}, status=400)
     start, end = form.window()
-    groups = insight_queries.failure_groups(start, end, agent=form.cleaned_data.get("agent"))
-    pareto = insight_queries.reviewer_root_causes(start, end)
+    groups = insight_queries.failure_groups(start, end, agent=form.cleaned_data.get("agent"), user=request.user)
+    pareto = insight_queries.reviewer_root_causes(start, end, user=request.user)
     context = {
         "form": form, "groups": groups, "pareto": pareto, "start": start, "end": end,
         "groups_fig": charts.groups_figure(groups).to_json() if groups else None,
@@ -68,10 +80,10 @@ def _group_context(request: HttpRequest, fingerprint: str, **extra) -> dict:
         range_form = RangeForm({})
         range_form.is_valid()
     start, end = range_form.window()
-    detail = insight_queries.failure_group_detail(fingerprint, start, end)
+    detail = insight_queries.failure_group_detail(fingerprint, start, end, user=request.user)
     if detail is None:
         raise Http404("No runs have this failure fingerprint.")
-    agents = Agent.objects.filter(runs__fingerprint=fingerprint).distinct().order_by("name")
+    agents = _group_agents(request, fingerprint).order_by("name")
     annotation = detail.annotation
     context = {
         "detail": detail, "range_form": range_form, "start": start, "end": end,
@@ -95,6 +107,7 @@ def failure_group(request: HttpRequest, fingerprint: str) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_POST
 def failure_group_mark(request: HttpRequest, fingerprint: str) -> HttpResponse:
+    _require_group(request, fingerprint)
     annotation = insights.annotation_for_fingerprint(fingerprint)
     form = MarkGroupForm(request.POST, current_cause=annotation.root_cause if annotation else None)
     if form.is_valid():
@@ -118,7 +131,8 @@ def _prompt_url(draft: PromptVersion) -> str:
 @role_required(OPERATIONS)
 @require_POST
 def draft_from_group(request: HttpRequest, fingerprint: str) -> HttpResponse:
-    agents = Agent.objects.filter(runs__fingerprint=fingerprint).distinct()
+    _require_group(request, fingerprint)
+    agents = _group_agents(request, fingerprint)
     form = DraftFromGroupForm(request.POST, agents=agents)
     if form.is_valid():
         try:
@@ -137,6 +151,8 @@ def draft_from_group(request: HttpRequest, fingerprint: str) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_POST
 def draft_from_ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    if department_ids(request.user) is not None and not scope_rows(Ticket.objects.filter(pk=ticket_id), request.user).exists():
+        raise Http404("There is nothing at this address.")
     form = DraftFromTicketForm(request.POST)
     form.is_valid()  # only an optional, length-limited note
     try:
@@ -152,7 +168,7 @@ def draft_from_ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_GET
 def compare(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = get_object_or_404(Agent.objects.select_related("department"), slug=slug)
+    agent = get_object_or_404(scope_agents(Agent.objects.select_related("department"), request.user), slug=slug)
     # The range decides which versions can be picked; a bad range is reported by CompareForm below.
     range_form = CompareRangeForm(request.GET if CompareRangeForm(request.GET).is_valid() else {})
     range_form.is_valid()
@@ -183,14 +199,15 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_GET
 def agent_map(request: HttpRequest) -> HttpResponse:
-    form = MapFilterForm(request.GET)
+    form = scope_form(MapFilterForm(request.GET), request.user)
     if not form.is_valid():
         return render(request, "insights/agent_map.html", {"form": form}, status=400)
     start, end = form.window()
     department = form.cleaned_data.get("department")
     sort = form.cleaned_data.get("sort") or "calls"
     descending = (form.cleaned_data.get("dir") or "desc") == "desc"
-    edges = map_queries.interaction_edges(start, end, department.id if department else None, sort, descending)
+    edges = map_queries.interaction_edges(start, end, department.id if department else None, sort, descending,
+                                          user=request.user)
     context = {
         "form": form, "edges": edges, "start": start, "end": end, "sort": sort, "descending": descending,
         "sankey_fig": charts.sankey_figure(edges).to_json() if edges else None,

@@ -18,7 +18,7 @@ def flagged_badge(user) -> int | None:
         return None
     from .queries import flagged_count
 
-    return flagged_count() or None
+    return flagged_count(user) or None
 
 
 def readiness_panel(request, agent) -> str:

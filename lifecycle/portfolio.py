@@ -19,6 +19,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from agentops.models import Agent
+from agentops.scoping import scope_agents, scope_rows
 
 from . import stages
 from .models import StageEvent
@@ -126,18 +127,19 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 1) if values else None
 
 
-def portfolio(days: int = 30, now: datetime | None = None) -> Portfolio:
+def portfolio(days: int = 30, now: datetime | None = None, user=None) -> Portfolio:
     """Per department and stage over the last ``days`` UTC days: agents that were in the stage, their
     runs, cost, value and net benefit in it (roi's calculation over each stretch), plus the median days
-    agents spend per stage and from Pilot to Scale (from the stage history)."""
+    agents spend per stage and from Pilot to Scale (from the stage history). For a ``user`` limited to
+    departments, from their agents and departments only (agentops.scoping)."""
     from roi.calculations import MissingExchangeRate, compute_report, custom_period
     from roi.queries import agent_directory, daily_activity, load_ledger
 
     now = now or timezone.now()
     today = now.astimezone(UTC).date()
     start = today - timedelta(days=days - 1)
-    agents = list(Agent.objects.filter(discovered=False).select_related("department"))
-    events = list(StageEvent.objects.only("id", "agent_id", "occurred_at", "from_stage", "to_stage"))
+    agents = list(scope_agents(Agent.objects.filter(discovered=False), user).select_related("department"))
+    events = list(scope_rows(StageEvent.objects.all(), user).only("id", "agent_id", "occurred_at", "from_stage", "to_stage"))
     per_agent = _by_agent(events)
     agent_stretches = {a.id: stretches(a.lifecycle_stage, per_agent.get(a.id, []), start, today) for a in agents}
     rows: dict[tuple[str, str], PortfolioRow] = {}
@@ -160,10 +162,10 @@ def portfolio(days: int = 30, now: datetime | None = None) -> Portfolio:
         for s in agent_stretches[agent.id]:
             by_days[(s.first, s.last)][agent.id] = s.stage
     problem = ""
-    directory, departments = agent_directory()
+    directory, departments = agent_directory(user)
     by_id = {a.id: a for a in agents}
-    activity = daily_activity(start, today + timedelta(days=1))
-    ledger = load_ledger()
+    activity = [d for d in daily_activity(start, today + timedelta(days=1)) if d.agent_id in directory]
+    ledger = load_ledger(user)
     try:
         whole = compute_report(custom_period(start, today), "agent", activity, directory, departments, ledger)
         for roi_row in whole.rows:  # its agent rows are split by stage below
@@ -191,7 +193,7 @@ def portfolio(days: int = 30, now: datetime | None = None) -> Portfolio:
         total.cost += r.cost
         total.value += r.value
         total.net_benefit += r.net_benefit
-    created = dict(Agent.objects.values_list("id", "created_at"))
+    created = dict(scope_agents(Agent.objects.all(), user).values_list("id", "created_at"))
     stays = stage_stays(events, created, now)
     return Portfolio(start, today, ordered, total, [(stages.label(s), _median(stays.get(s, []))) for s in stages.LADDER],
                      _median(pilot_to_scale(events, created)), problem)

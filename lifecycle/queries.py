@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db.models import Q
 from django.utils import timezone
 
 from agentops.models import Agent, Department
+from agentops.scoping import department_ids, scope_agents, scope_q, scope_rows
 
 from . import stages
 from .evidence import Measured, measure
@@ -106,9 +108,9 @@ class Column:
     cards: list[Card] = field(default_factory=list)
 
 
-def board(department: Department | None = None, now: datetime | None = None) -> list[Column]:
-    """Registered agents as cards in one column per stage (retired last)."""
-    agents = Agent.objects.filter(discovered=False).select_related("department", "owner").order_by("name")
+def board(department: Department | None = None, now: datetime | None = None, user=None) -> list[Column]:
+    """Registered agents (of ``user``'s departments when limited) as cards in one column per stage (retired last)."""
+    agents = scope_agents(Agent.objects.filter(discovered=False), user).select_related("department", "owner").order_by("name")
     if department is not None:
         agents = agents.filter(department=department)
     columns = {s: Column(s, stages.label(s)) for s in stages.COLUMNS}
@@ -127,18 +129,23 @@ def history(agent: Agent, limit: int | None = None) -> list[StageEvent]:
     return list(events[:limit] if limit else events)
 
 
-def pending_list() -> list[PendingPromotion]:
-    return list(PendingPromotion.objects.filter(status=PendingPromotion.Status.PENDING)
+def pending_list(user=None) -> list[PendingPromotion]:
+    return list(scope_rows(PendingPromotion.objects.filter(status=PendingPromotion.Status.PENDING), user)
                 .select_related("agent", "requested_by"))
 
 
-def flagged_count() -> int:
-    return WatchFlag.objects.filter(resolved_at__isnull=True).count()
+def flagged_count(user=None) -> int:
+    return scope_rows(WatchFlag.objects.filter(resolved_at__isnull=True), user).count()
 
 
-def criteria_rows() -> tuple[dict[str, StageCriteria | None], list[StageCriteria]]:
-    """The stage rows (None where the built-in defaults apply) and every override."""
-    rows = list(StageCriteria.objects.select_related("department", "agent").order_by("stage", "id"))
+def criteria_rows(user=None) -> tuple[dict[str, StageCriteria | None], list[StageCriteria]]:
+    """The stage rows (None where the built-in defaults apply) and every override (a user limited to
+    departments: only the overrides of their departments and agents)."""
+    rows = StageCriteria.objects.select_related("department", "agent").order_by("stage", "id")
+    if department_ids(user) is not None:
+        rows = rows.filter(Q(agent__isnull=True, department__isnull=True) | scope_q(user)
+                           | Q(agent__isnull=True) & scope_q(user, "department_id"))
+    rows = list(rows)
     own = {s: None for s in stages.GATED}
     overrides = []
     for row in rows:

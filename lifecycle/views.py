@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agentops.models import Agent
 from agentops.permissions import FINANCE, OPERATIONS, has_role, role_required
+from agentops.scoping import department_ids, require_agent, scope_agents, scope_form, scope_rows
 
 from . import portfolio as portfolio_figures
 from . import queries, services, stages, tasks
@@ -28,8 +29,15 @@ from .forms import (
 from .models import PendingPromotion, StageCriteria, WatchFlag
 
 
-def _agent(slug: str) -> Agent:
-    return get_object_or_404(Agent.objects.select_related("department", "owner"), slug=slug)
+def _agent(slug: str, user) -> Agent:
+    """The agent, 404 outside a scoped user's departments."""
+    return get_object_or_404(scope_agents(Agent.objects.select_related("department", "owner"), user), slug=slug)
+
+
+def _require_department(user, department_id: int) -> None:
+    ids = department_ids(user)
+    if ids is not None and department_id not in ids:
+        raise Http404("There is nothing at this address.")
 
 
 def _back(request: HttpRequest, fallback: str) -> str:
@@ -42,14 +50,14 @@ def _back(request: HttpRequest, fallback: str) -> str:
 @require_GET
 @role_required(OPERATIONS)
 def board(request: HttpRequest) -> HttpResponse:
-    form = BoardFilterForm(request.GET)
+    form = scope_form(BoardFilterForm(request.GET), request.user)
     if not form.is_valid():
         return render(request, "lifecycle/board.html", {"form": form, "columns": []}, status=400)
     department = form.cleaned_data["department"]
-    columns = queries.board(department)
+    columns = queries.board(department, user=request.user)
     context = {"form": form, "columns": columns, "agent_count": sum(len(c.cards) for c in columns),
                "department": department,
-               "pending": queries.pending_list(), "settings": queries.settings_row()}
+               "pending": queries.pending_list(request.user), "settings": queries.settings_row()}
     template = "lifecycle/board.html#board" if request.htmx else "lifecycle/board.html"
     return render(request, template, context)
 
@@ -67,14 +75,14 @@ def _agent_context(request: HttpRequest, agent: Agent, **forms) -> dict:
 @require_GET
 @role_required(OPERATIONS)
 def agent_page(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = _agent(slug)
+    agent = _agent(slug, request.user)
     return render(request, "lifecycle/agent.html", _agent_context(request, agent))
 
 
 @require_POST
 @role_required(OPERATIONS)
 def promote(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = _agent(slug)
+    agent = _agent(slug, request.user)
     form = PromoteForm(request.POST)
     page = reverse("lifecycle:agent", args=[agent.slug])
     if not form.is_valid():
@@ -99,7 +107,7 @@ def promote(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 @role_required(OPERATIONS)
 def demote(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = _agent(slug)
+    agent = _agent(slug, request.user)
     form = DemoteForm(request.POST, agent=agent)
     if not form.is_valid():
         return render(request, "lifecycle/agent.html", _agent_context(request, agent, demote_form=form), status=400)
@@ -116,7 +124,7 @@ def demote(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 @role_required(OPERATIONS)
 def decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
-    pending = get_object_or_404(PendingPromotion.objects.select_related("agent"), pk=pk)
+    pending = get_object_or_404(scope_rows(PendingPromotion.objects.select_related("agent"), request.user), pk=pk)
     form = DecisionForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     try:
@@ -135,7 +143,7 @@ def decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
 @require_POST
 @role_required(OPERATIONS)
 def dismiss_flag(request: HttpRequest, pk: int) -> HttpResponse:
-    flag = get_object_or_404(WatchFlag.objects.select_related("agent"), pk=pk)
+    flag = get_object_or_404(scope_rows(WatchFlag.objects.select_related("agent"), request.user), pk=pk)
     form = DecisionForm(request.POST)
     services.dismiss_flag(flag, request.user, form.cleaned_data["note"] if form.is_valid() else "")
     messages.success(request, f"The watch flag on {flag.agent.name} was dismissed.")
@@ -155,7 +163,7 @@ def criteria(request: HttpRequest) -> HttpResponse:
         services.save_settings(settings_form.cleaned_data, request.user)
         messages.success(request, "Lifecycle settings saved.")
         return redirect("lifecycle:criteria")
-    own, overrides = queries.criteria_rows()
+    own, overrides = queries.criteria_rows(request.user)
     stage_list = [{"stage": s, "label": stages.label(s), "row": own[s],
                    "criteria": resolve(s, own[s].values() if own[s] else {})} for s in stages.GATED]
     return render(request, "lifecycle/criteria.html", {
@@ -183,6 +191,10 @@ def criteria_stage(request: HttpRequest, stage: str) -> HttpResponse:
 @role_required(OPERATIONS)
 def criteria_override(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     row = get_object_or_404(StageCriteria, pk=pk, stage__in=stages.GATED) if pk else None
+    if row is not None and row.agent_id:
+        require_agent(request.user, row.agent)
+    elif row is not None and row.department_id:
+        _require_department(request.user, row.department_id)
     if row is not None and row.agent_id is None and row.department_id is None:
         return redirect("lifecycle:criteria_stage", stage=row.stage)
     if request.method == "POST" and row is not None and "delete" in request.POST:
@@ -193,8 +205,8 @@ def criteria_override(request: HttpRequest, pk: int | None = None) -> HttpRespon
     stage = row.stage if row else request.POST.get("stage") or request.GET.get("stage") or stages.INTEGRATE
     stage_row = StageCriteria.objects.filter(stage=stage, department__isnull=True, agent__isnull=True).first()
     inherited = resolve(stage, stage_row.values() if stage_row else {}) if stage in stages.GATED else None
-    form = OverrideForm(request.POST or None, instance=row or StageCriteria(stage=stage), inherited=inherited,
-                        initial=initial)
+    form = scope_form(OverrideForm(request.POST or None, instance=row or StageCriteria(stage=stage), inherited=inherited,
+                        initial=initial), request.user)
     if request.method == "POST" and form.is_valid():
         services.save_criteria(form.instance, request.user)
         messages.success(request, "Override saved.")
@@ -212,10 +224,10 @@ def criteria_override(request: HttpRequest, pk: int | None = None) -> HttpRespon
 @require_GET
 @role_required(FINANCE, OPERATIONS)
 def portfolio(request: HttpRequest) -> HttpResponse:
-    form = PortfolioForm(request.GET)
+    form = scope_form(PortfolioForm(request.GET), request.user)
     if not form.is_valid():
         return render(request, "lifecycle/portfolio.html", {"form": form}, status=400)
-    data = portfolio_figures.portfolio(form.cleaned_data["days"] or 30)
+    data = portfolio_figures.portfolio(form.cleaned_data["days"] or 30, user=request.user)
     template = "lifecycle/portfolio.html#portfolio" if request.htmx else "lifecycle/portfolio.html"
     return render(request, template, {"form": form, "p": data})
 

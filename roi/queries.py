@@ -20,6 +20,7 @@ from django.db.models import Count, DecimalField, Exists, Max, OuterRef, Q, Sum
 from django.db.models.functions import Cast, TruncDate
 
 from agentops.models import Agent, Department
+from agentops.scoping import department_ids, scope_agents, scope_q
 from handoffs.models import Ticket, TicketStatus
 from monitoring.models import Invocation, Run, RunStatus
 
@@ -52,23 +53,35 @@ def utc_start(day: date) -> datetime:
 # --- inputs ---------------------------------------------------------------------------------------
 
 
-def load_ledger() -> Ledger:
+def _scoped_rows(rows, user):
+    """Assumption rows (or budgets) a user limited to departments may use: their agents' and
+    departments' rows, and company-wide rates; not another department's rows, and not company-wide
+    costs (those are not their department's figures)."""
+    if department_ids(user) is None:
+        return rows
+    company_rate = Q(agent__isnull=True, department__isnull=True)
+    if rows.model is AssumptionRow:
+        company_rate &= ~Q(kind__in=[AssumptionKind.OTHER_COST, AssumptionKind.ONE_OFF_COST])
+    return rows.filter(scope_q(user) | Q(agent__isnull=True) & scope_q(user, "department_id") | company_rate)
+
+
+def load_ledger(user=None) -> Ledger:
     return Ledger(
         Assumption(
             id=r.id, kind=r.kind, low=r.value_low, base=r.value_base, high=r.value_high,
             effective_from=r.effective_from, agent_id=r.agent_id, department_id=r.department_id,
             currency=r.currency,
         )
-        for r in AssumptionRow.objects.all()
+        for r in _scoped_rows(AssumptionRow.objects.all(), user)
     )
 
 
-def agent_directory() -> tuple[dict[int, AgentInfo], dict[int, str]]:
+def agent_directory(user=None) -> tuple[dict[int, AgentInfo], dict[int, str]]:
     agents = {
         a.id: AgentInfo(a.id, a.name, a.slug, a.department_id, a.department.name if a.department else "")
-        for a in Agent.objects.select_related("department")
+        for a in scope_agents(Agent.objects.select_related("department"), user)
     }
-    departments = dict(Department.objects.values_list("id", "name"))
+    departments = dict(scope_agents(Department.objects.all(), user, "pk").values_list("id", "name"))
     return agents, departments
 
 
@@ -177,18 +190,19 @@ class ReportBundle:
     agents: dict[int, AgentInfo]
 
 
-def report_bundle(period: Period, grouping: str) -> ReportBundle:
+def report_bundle(period: Period, grouping: str, user=None) -> ReportBundle:
     """Everything the report page shows: rows, comparisons, a 12-month trend and the assumptions used.
 
     Reads activity once for the union of all the periods (two grouped queries), the ledger once and
-    the assumption rows used once. Raises MissingExchangeRate (see calculations).
+    the assumption rows used once. Raises MissingExchangeRate (see calculations). For a ``user``
+    limited to departments every figure, totals included, is computed from their agents only.
     """
     prev, earlier, months = previous_period(period), year_earlier(period), trailing_months(period)
     start = min(period.start, prev.start, earlier.start, months[0].start)
     end = max(period.end, months[-1].end)
-    activity = daily_activity(start, end)
-    ledger = load_ledger()
-    agents, departments = agent_directory()
+    ledger = load_ledger(user)
+    agents, departments = agent_directory(user)
+    activity = [day for day in daily_activity(start, end) if day.agent_id in agents]
 
     def compute(p: Period, g: str) -> Report:
         return compute_report(p, g, activity, agents, departments, ledger)
@@ -219,9 +233,9 @@ class Series:
     history: list[AssumptionRow]
 
 
-def ledger_series(today: date) -> list[Series]:
+def ledger_series(today: date, user=None) -> list[Series]:
     """Every assumption series with the row in force today and its full history (newest first)."""
-    rows = AssumptionRow.objects.select_related("agent", "department", "changed_by", "previous").order_by(
+    rows = _scoped_rows(AssumptionRow.objects.all(), user).select_related("agent", "department", "changed_by", "previous").order_by(
         "kind", "agent__name", "department__name", "currency", "-effective_from", "-id"
     )
     grouped: dict[tuple, list[AssumptionRow]] = {}
@@ -257,7 +271,7 @@ class SpendLine:
         return self.forecast * 100 / self.budget_usd if self.budget_usd else None
 
 
-def spend_watch(month: date, today: date) -> list[SpendLine]:
+def spend_watch(month: date, today: date, user=None) -> list[SpendLine]:
     """Budgets of ``month`` with month-to-date cost and a straight-line forecast to month end.
 
     Month to date runs from the 1st through ``today`` (today counts as a day, so early in the day
@@ -266,7 +280,7 @@ def spend_watch(month: date, today: date) -> list[SpendLine]:
     forecast is its actual cost; a future month's is its other costs.
     """
     budgets = list(
-        Budget.objects.filter(month=month).select_related("agent", "department").order_by(
+        _scoped_rows(Budget.objects.filter(month=month), user).select_related("agent", "department").order_by(
             "department__name", "agent__name"
         )
     )

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agentops.models import Agent, Department
 from agentops.permissions import FINANCE, OPERATIONS, REVIEWERS, has_role, role_required
-from agentops.scoping import allows_agent
+from agentops.scoping import allows_agent, department_ids, require_unscoped, scope_form
 
 from . import charts, exports, queries, services
 from .calculations import MissingExchangeRate, Period, RoiRow, custom_period
@@ -115,23 +115,26 @@ def to_date_note(period: Period, today: date) -> str:
     return f"to date, {elapsed} of {period.days} days"
 
 
-def _report_context(form: ReportForm) -> dict:
+def _report_context(form: ReportForm, user=None) -> dict:
+    """The report's context; for a ``user`` limited to departments, computed from their agents only
+    (agentops.scoping), without the company's closed figures and restatements."""
     period, grouping = form.get_period(), form.cleaned_data["grouping"]
     context: dict = {"form": form, "period": period, "grouping": grouping, "currency": REPORT_CURRENCY,
                      "query": urlencode(form.data), "to_date": to_date_note(period, today_utc()),
                      "roi_floor": ROI_MIN_COST_PER_MONTH}
     try:
-        bundle = queries.report_bundle(period, grouping)
+        bundle = queries.report_bundle(period, grouping, user=user)
     except MissingExchangeRate as exc:
         context["problem"] = str(exc)
         return context
     table = build_table(bundle.report, _row_links(period, bundle.agents, dict(form.data)))
     comparison = _comparison(bundle, table)
-    closes = queries.closes_within(period)
+    scoped = department_ids(user) is not None
+    closes = [] if scoped else queries.closes_within(period)  # a close holds the company's figures
     context.update(
         closes=closes,
         restated=restated_figures(closes, table) if len(closes) == 1 and closes[0].restatements.all() else None,
-        can_close=(form.cleaned_data.get("period") == "month" and not closes and not context["to_date"]),
+        can_close=(not scoped and form.cleaned_data.get("period") == "month" and not closes and not context["to_date"]),
     )
     context.update(
         bundle=bundle,
@@ -158,7 +161,7 @@ def report(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _bad_request(request, form)
     template = "roi/report.html#report" if request.htmx else "roi/report.html"
-    return render(request, template, _report_context(form))
+    return render(request, template, _report_context(form, request.user))
 
 
 def _export_context(request: HttpRequest) -> tuple[dict | None, HttpResponse | None]:
@@ -166,7 +169,7 @@ def _export_context(request: HttpRequest) -> tuple[dict | None, HttpResponse | N
     if not form.is_valid():
         errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
         return None, HttpResponse(f"Bad report parameters: {errors}", status=400, content_type="text/plain")
-    context = _report_context(form)
+    context = _report_context(form, request.user)
     if "problem" in context:
         return None, HttpResponse(context["problem"], status=409, content_type="text/plain")
     return context, None
@@ -212,7 +215,7 @@ def print_view(request: HttpRequest) -> HttpResponse:
     form = ReportForm.from_query(request.GET, today_utc())
     if not form.is_valid():
         return _bad_request(request, form)
-    context = _report_context(form)
+    context = _report_context(form, request.user)
     context["generated_at"] = timezone.now()
     return render(request, "roi/print.html", context)
 
@@ -220,7 +223,7 @@ def print_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @role_required(FINANCE)
 def assumptions(request: HttpRequest) -> HttpResponse:
-    form = AssumptionForm(request.POST or None, initial={"effective_from": today_utc(), "currency": REPORT_CURRENCY})
+    form = scope_form(AssumptionForm(request.POST or None, initial={"effective_from": today_utc(), "currency": REPORT_CURRENCY}), request.user)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         restating = data.pop("restatement_reason", "")
@@ -235,7 +238,7 @@ def assumptions(request: HttpRequest) -> HttpResponse:
                              + (f" Restated closed periods: {restated}." if restated else ""))
             return redirect("roi:assumptions")
     status = 400 if request.method == "POST" else 200
-    series = queries.ledger_series(today_utc())
+    series = queries.ledger_series(today_utc(), request.user)
     closed = PeriodClose.objects.order_by("-month")[:24]
     return render(request, "roi/assumptions.html", {"form": form, "series": series, "closed": closed}, status=status)
 
@@ -244,6 +247,7 @@ def assumptions(request: HttpRequest) -> HttpResponse:
 @role_required(FINANCE)
 def close_period(request: HttpRequest) -> HttpResponse:
     """Close a finished month with its figures as reported now; back to that month's report."""
+    require_unscoped(request.user)  # the close holds the whole company's figures
     try:
         month = parse_month(request.POST.get("month", ""))
     except ValidationError as exc:
@@ -277,14 +281,14 @@ def spend(request: HttpRequest) -> HttpResponse:
     except ValidationError as exc:
         return render(request, "error.html", {"status": 400, "title": "Bad month", "message": exc.messages[0]},
                       status=400)
-    form = BudgetForm(request.POST or None, initial={"month": month, "currency": REPORT_CURRENCY})
+    form = scope_form(BudgetForm(request.POST or None, initial={"month": month, "currency": REPORT_CURRENCY}), request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         services.set_budget(month=data["month"], amount=data["amount"], currency=data["currency"],
                             agent=data["agent"], department=data["department"], set_by=request.user)
         messages.success(request, "Budget saved.")
         return redirect(f"{reverse('roi:spend')}?month={data['month']:%Y-%m}")
-    lines = queries.spend_watch(month, today)
+    lines = queries.spend_watch(month, today, request.user)
     context = {"form": form, "lines": lines, "month": month, "currency": REPORT_CURRENCY,
                "over": sum(1 for line in lines if line.over_budget)}
     return render(request, "roi/spend.html", context, status=400 if request.method == "POST" else 200)
@@ -303,6 +307,8 @@ def _drilldown_period(request: HttpRequest):
     scope, agents = _ticket_scope(request.GET)
     if agents is not None:
         agents = [a for a in agents if allows_agent(request.user, a)]
+        if not agents and department_ids(request.user) is not None and scope != "Whole company":
+            agents = None  # another department's agent or department: not confirmed to exist
     if agents is None:
         return None, None, render(request, "error.html", {"status": 400, "title": "Unknown agent or department",
                                   "message": "The agent or department in the link does not exist."}, status=400)

@@ -5,8 +5,10 @@ view must declare its roles with ``role_required`` (a page without it fails here
 must follow the product's policy: registry and monitoring for Operations, handoffs for Reviewers
 (plus Operations where it supervises), ROI for Finance only. Finance reads no telemetry text: the
 ROI ticket drill-down omits escalation reasons (tests/security/test_exports.py). A user limited to
-departments keeps the pages of their roles (the last test); what they see is narrowed there
-(tests/security/test_scoping.py).
+departments keeps the pages of their roles (the last tests), except the pages that manage every
+department (users and their scopes, queue routing, period close), which answer 404 for them; what
+they see is narrowed (tests/security/test_scoping.py), and no page or export names another
+department's agent (tests/security/test_scoped_pages.py).
 """
 
 from __future__ import annotations
@@ -121,3 +123,28 @@ def test_a_department_scoped_user_keeps_their_roles_pages(client, route, namespa
     status = client.get(_sample_path(route)).status_code
     assert status < 500, f"{route} errored for a scoped user"
     assert status != 403 or not declared, f"scoped user refused on {route}"
+
+
+UNSCOPED_ONLY = {"registry/users/", "registry/users/<int:pk>/departments/", "handoffs/settings/queues/new/",
+                 "handoffs/settings/queues/<slug:slug>/", "handoffs/settings/queues/<slug:slug>/reroute/",
+                 "roi/close/", "monitoring/dead-letters/announcements/retry/"}
+
+
+@pytest.mark.parametrize(("route", "namespace", "pattern"), PAGES)
+def test_a_scoped_user_gets_404_not_403_where_a_page_spans_every_department(client, route, namespace, pattern):
+    """Pages that manage every department do not exist for a scoped user (404, like an object outside
+    the scope); every other page of their roles still answers them."""
+    from agentops.models import Department, UserDepartment
+
+    declared = getattr(pattern.callback, "required_roles", frozenset())
+    user = make_user("scoped2", ROLE_OPERATIONS, ROLE_REVIEWERS, ROLE_FINANCE)
+    UserDepartment.objects.create(user=user, department=Department.objects.create(name="Customer Support"))
+    client.force_login(user)
+    path = _sample_path(route)
+    status = client.get(path).status_code
+    if status == 405:
+        status = client.post(path).status_code
+    if route in UNSCOPED_ONLY:
+        assert status == 404, f"{route} answered {status} to a scoped user"
+    else:
+        assert status < 500 and (status != 403 or not declared), f"{route}: {status}"

@@ -11,6 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from agentops.permissions import OPERATIONS, role_required
+from agentops.scoping import department_ids, scope_form, scope_rows
 from monitoring.alerts import services as alerts
 from monitoring.alerts.forms import AlertRuleForm, RaisedRuleForm
 from monitoring.alerts.models import AlertDelivery, AlertEvent, AlertRule
@@ -30,20 +31,25 @@ def _email_delivery() -> str:
 
 @role_required(OPERATIONS)
 def alert_list(request: HttpRequest) -> HttpResponse:
+    # A user limited to departments sees their agents' rules and alerts; fleet-wide rules (no agent)
+    # measure every department, so they are not theirs.
+    user = request.user
     return render(request, "monitoring/alerts.html", {
-        "rules": AlertRule.objects.select_related("agent").order_by("name"),
-        "open_events": AlertEvent.objects.filter(resolved_at__isnull=True).select_related(
+        "rules": scope_rows(AlertRule.objects.select_related("agent"), user).order_by("name"),
+        "open_events": scope_rows(AlertEvent.objects.filter(resolved_at__isnull=True), user).select_related(
             "rule", "agent", "acknowledged_by"),
         "snooze_hours": alerts.SNOOZE_HOURS, "now": timezone.now(),
-        "recent_events": AlertEvent.objects.select_related("rule", "agent")[:50],
-        "deliveries": AlertDelivery.objects.select_related("rule")[:20],
+        "recent_events": scope_rows(AlertEvent.objects.select_related("rule", "agent"), user)[:50],
+        "deliveries": scope_rows(AlertDelivery.objects.select_related("rule"), user, "rule__agent__department_id")[:20],
         "email_backend": _email_delivery(),
     })
 
 
 def _rule_form(request: HttpRequest, rule: AlertRule | None) -> HttpResponse:
     form_class = RaisedRuleForm if rule is not None and rule.is_raised else AlertRuleForm
-    form = form_class(request.POST or None, instance=rule)
+    form = scope_form(form_class(request.POST or None, instance=rule), request.user)
+    if department_ids(request.user) is not None and "agent" in form.fields:
+        form.fields["agent"].required = True  # a fleet-wide rule would measure other departments
     if request.method == "POST" and form.is_valid():
         saved = form.save(commit=False)
         if saved.created_by_id is None:
@@ -62,14 +68,14 @@ def alert_rule_create(request: HttpRequest) -> HttpResponse:
 
 @role_required(OPERATIONS)
 def alert_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    return _rule_form(request, get_object_or_404(AlertRule, pk=pk))
+    return _rule_form(request, get_object_or_404(scope_rows(AlertRule.objects.all(), request.user), pk=pk))
 
 
 @require_POST
 @role_required(OPERATIONS)
 def alert_rule_test(request: HttpRequest, pk: int) -> HttpResponse:
     """Send a test notification now (synchronously, so the result is on the next page)."""
-    rule = get_object_or_404(AlertRule.objects.select_related("agent"), pk=pk)
+    rule = get_object_or_404(scope_rows(AlertRule.objects.select_related("agent"), request.user), pk=pk)
     if not rule.has_channel:
         messages.warning(request, "This rule has no webhook URL or e-mail address: add one to test sending.")
         return redirect("monitoring:alerts")
@@ -89,7 +95,7 @@ def alert_rule_test(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(OPERATIONS)
 def alert_event_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     """Acknowledge an open alert, or snooze it (``hours``); back to where the button was."""
-    event = get_object_or_404(AlertEvent, pk=pk)
+    event = get_object_or_404(scope_rows(AlertEvent.objects.all(), request.user), pk=pk)
     try:
         if action == "acknowledge":
             alerts.acknowledge_event(event.pk, request.user)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from agentops.models import Agent, PromptVersion
+from agentops.scoping import scope_rows
 from monitoring.alerts.models import AlertEvent
 from monitoring.ingest.models import Escalation, Run, Step
 from monitoring.rollups.queries import Summary, burn_rate, error_budget, metric_value, summaries
@@ -133,9 +134,11 @@ def overview_agents(department_id: int | None = None, stage: str | None = None,
 
 
 def overview_tiles(agents: Iterable[Agent], time_range: TimeRange, sort: str = "severity",
-                   alert_counts: dict[int, int] | None = None) -> tuple[list[Tile], Tile | None]:
+                   alert_counts: dict[int, int] | None = None, *, scoped: bool = False) -> tuple[list[Tile], Tile | None]:
     """Tiles for ``agents`` (sorted; by severity unless asked otherwise) and the fleet tile (every
-    agent's tasks, from the fleet cells: traces, not invocations); reads rollups only. ``alert_counts``: open alerts per agent id."""
+    agent's tasks, from the fleet cells: traces, not invocations); reads rollups only. ``alert_counts``: open alerts per agent id.
+    ``scoped`` (a user limited to departments): the fleet cells hold other departments' figures, so the
+    summary tile is the sum of ``agents``' own cells instead (invocations)."""
     agents = list(agents)
     alert_counts = alert_counts or {}
     current, previous = summaries(time_range, [a.id for a in agents])
@@ -150,6 +153,12 @@ def overview_tiles(agents: Iterable[Agent], time_range: TimeRange, sort: str = "
         return [], None
     # The fleet's own cells count traces (customer tasks); agent cells count invocations, so a task
     # that an orchestrator hands to sub-agents would be counted once per agent if the tiles were summed.
+    if scoped:
+        mine, mine_before = Summary(), Summary()
+        for agent in agents:
+            mine.add(current.get(agent.id, Summary()))
+            mine_before.add(previous.get(agent.id, Summary()))
+        return tiles, Tile(Agent(name="Your agents"), mine, mine_before, SLO_NONE, None)
     fleet_current, fleet_previous = summaries(time_range, None)
     fleet = Tile(Agent(name="All agents"), fleet_current.get(None, Summary()), fleet_previous.get(None, Summary()),
                  SLO_NONE, None)
@@ -160,11 +169,11 @@ def has_telemetry() -> bool:
     return Run.objects.exists()
 
 
-def open_alerts(department_id: int | None = None, limit: int = 20) -> list[AlertEvent]:
+def open_alerts(department_id: int | None = None, limit: int = 20, user=None) -> list[AlertEvent]:
     """Open alerts not snoozed, for one department's agents (and fleet-wide alerts) when ``department_id``
-    is given."""
+    is given; only the agents' of ``user``'s departments when they are limited (no fleet-wide ones)."""
     now = timezone.now()
-    events = AlertEvent.objects.filter(resolved_at__isnull=True).exclude(snoozed_until__gt=now)
+    events = scope_rows(AlertEvent.objects.filter(resolved_at__isnull=True).exclude(snoozed_until__gt=now), user)
     if department_id:
         events = events.filter(Q(agent__department_id=department_id) | Q(agent__isnull=True))
     return list(events.select_related("rule", "agent").order_by("-opened_at")[:limit])

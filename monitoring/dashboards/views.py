@@ -16,7 +16,7 @@ from agentops.extensions import FAILURE_LINKS, TRACE_LINKS, links
 from agentops.models import Agent, Department, LifecycleStage, PromptRollout
 from agentops.permissions import OPERATIONS, role_required
 from agentops.preferences import SHOW_INACTIVE_AGENTS, remembered_flag
-from agentops.scoping import require_agent, scope_agents
+from agentops.scoping import department_ids, require_agent, scope_agents, scope_form
 from monitoring import timerange
 from monitoring.dashboards import access, charts, queries
 from monitoring.dashboards.failure_origin import failure_origin
@@ -55,7 +55,7 @@ def _int_param(request: HttpRequest, name: str) -> int | None:
 def overview(request: HttpRequest) -> HttpResponse:
     context = _range_context(request, None)
     context.update({
-        "departments": Department.objects.order_by("name"), "stages": LifecycleStage.choices,
+        "departments": scope_agents(Department.objects.order_by("name"), request.user, "pk"), "stages": LifecycleStage.choices,
         "sorts": [(k, v[0]) for k, v in queries.SORTS.items()], "sort": request.GET.get("sort", "severity"),
         "stage": request.GET.get("stage", ""),
     })
@@ -74,8 +74,10 @@ def overview(request: HttpRequest) -> HttpResponse:
     context["show_inactive"] = remembered_flag(request, "inactive", SHOW_INACTIVE_AGENTS)
     agents = scope_agents(queries.overview_agents(department_id, context["stage"] or None, context["show_inactive"]),
                           request.user)
-    tiles, fleet = queries.overview_tiles(agents, time_range, context["sort"], queries.open_alert_counts())
-    context.update({"tiles": tiles, "fleet": fleet, "open_alerts": queries.open_alerts(department_id)})
+    tiles, fleet = queries.overview_tiles(agents, time_range, context["sort"], queries.open_alert_counts(),
+                                          scoped=department_ids(request.user) is not None)
+    context.update({"tiles": tiles, "fleet": fleet,
+                    "open_alerts": queries.open_alerts(department_id, user=request.user)})
     template = "monitoring/overview.html#tiles" if request.htmx else "monitoring/overview.html"
     return render(request, template, context)
 
@@ -137,7 +139,7 @@ def _agent_charts(agent: Agent, time_range: timerange.TimeRange) -> dict:
 
 def _run_filters(request: HttpRequest) -> tuple[RunFilterForm, timerange.TimeRange]:
     """The bound filter form and range; raises ValueError with a message on bad input."""
-    form = RunFilterForm(request.GET)
+    form = scope_form(RunFilterForm(request.GET), request.user)
     time_range = timerange.parse_range(request.GET)
     if not form.is_valid():
         problems = "; ".join(f"{form.fields[name].label or name}: {' '.join(errs)}"
@@ -148,7 +150,7 @@ def _run_filters(request: HttpRequest) -> tuple[RunFilterForm, timerange.TimeRan
 
 @role_required(OPERATIONS, unless=access.may_open_session)
 def runs(request: HttpRequest) -> HttpResponse:
-    context = _range_context(request, None) | {"form": RunFilterForm(request.GET or None)}
+    context = _range_context(request, None) | {"form": scope_form(RunFilterForm(request.GET or None), request.user)}
     try:
         form, time_range = _run_filters(request)
         page, next_cursor = queries.runs_page(scope_agents(queries.filter_runs(form.cleaned_data, time_range), request.user, "agent__department_id"),

@@ -5,18 +5,20 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from agentops.permissions import OPERATIONS, role_required
+from agentops.scoping import department_ids, require_unscoped
 from monitoring.ingest import feedback, outbox
 from monitoring.ingest import queries as dead_letter_queries
 from monitoring.ingest import services as ingest_services
 from monitoring.ingest import tasks as ingest_tasks
 from monitoring.ingest.models import Run
 from monitoring.intake.jsonbody import JSONBodyError, load_json
+from monitoring.intake.models import InboxBatch
 from monitoring.intake.views import IntakeError, _json_body, _json_error, authenticate, machine_endpoint
 
 
@@ -68,21 +70,25 @@ def api_feedback(request: HttpRequest, trace_id: str) -> HttpResponse:
 @require_GET
 def dead_letters(request: HttpRequest) -> HttpResponse:
     template = "monitoring/dead_letters.html#list" if request.htmx else "monitoring/dead_letters.html"
-    return render(request, template, {"dead": dead_letter_queries.dead_letters(request.GET.get("page", 1)),
-                                      "announcements": dead_letter_queries.failed_announcements()})
+    scoped = department_ids(request.user) is not None  # announcements name any department's agents
+    return render(request, template, {"dead": dead_letter_queries.dead_letters(request.GET.get("page", 1), request.user),
+                                      "announcements": None if scoped else dead_letter_queries.failed_announcements()})
 
 
 def _after_replay(request: HttpRequest) -> HttpResponse:
     """Back to the page the replay was made from (the list view clamps a page gone past the end)."""
     page = request.POST.get("page", "1")
     if request.htmx:
-        return render(request, "monitoring/dead_letters.html#list", {"dead": dead_letter_queries.dead_letters(page)})
+        return render(request, "monitoring/dead_letters.html#list",
+                      {"dead": dead_letter_queries.dead_letters(page, request.user)})
     return redirect(f"{reverse('monitoring:dead_letters')}?{urlencode({'page': page})}")
 
 
 @role_required(OPERATIONS)
 @require_POST
 def replay_dead_letter(request: HttpRequest, batch_id: int) -> HttpResponse:
+    if not dead_letter_queries.scoped_batches(InboxBatch.objects.filter(pk=batch_id), request.user).exists():
+        raise Http404("There is nothing at this address.")
     if replayed := ingest_services.replay_batch(batch_id):
         ingest_tasks.enqueue_after_commit(replayed)
         messages.success(request, f"Batch {batch_id} was queued for processing again.")
@@ -94,7 +100,11 @@ def replay_dead_letter(request: HttpRequest, batch_id: int) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_POST
 def replay_all_dead_letters(request: HttpRequest) -> HttpResponse:
-    replayed = ingest_services.replay_all_dead()
+    if department_ids(request.user) is None:
+        replayed = ingest_services.replay_all_dead()
+    else:  # only the batches the user may see
+        ids = dead_letter_queries.scoped_batches(InboxBatch.objects.filter(status=InboxBatch.Status.DEAD), request.user)
+        replayed = [pk for batch_id in ids.values_list("pk", flat=True) for pk in ingest_services.replay_batch(batch_id)]
     ingest_tasks.enqueue_after_commit(replayed)
     count = len(replayed)
     if count:
@@ -107,6 +117,7 @@ def replay_all_dead_letters(request: HttpRequest) -> HttpResponse:
 @role_required(OPERATIONS)
 @require_POST
 def retry_announcements(request: HttpRequest) -> HttpResponse:
+    require_unscoped(request.user)
     if count := outbox.retry_failed():
         messages.success(request, f"{count} announcement{'s' if count != 1 else ''} will be delivered again.")
     else:

@@ -15,5 +15,12 @@ def responder():
 
 
 @pytest.fixture(autouse=True)
+def _local_responders_allowed(settings):
+    """The responders of these tests listen on loopback: an internal receiver, allow-listed explicitly
+    (the outbound guard refuses loopback otherwise; tests/security/test_outbound.py)."""
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_online_cache():
     cache.delete("evals:online:active")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
+import redis
+from django.conf import settings
 from django.core.management import call_command
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
@@ -13,7 +16,7 @@ from monitoring.ingest import services as ingest_services
 from monitoring.ingest import tasks
 from monitoring.intake import services as intake_services
 from monitoring.models import InboxBatch, Step
-from tests.monitoring.celery_helpers import thread_worker, wait_for
+from tests.monitoring.celery_helpers import purge_broker, thread_worker, wait_for
 from tests.monitoring.otlp_builders import agent_trace, protobuf_body
 
 
@@ -95,6 +98,41 @@ def test_replay_dead_letters_command_processes_dead_batches_synchronously(capsys
     batch.refresh_from_db()
     assert batch.status == "done" and Step.objects.count() == 3
     assert "replayed 1 batch(es)" in capsys.readouterr().out
+
+
+def _queued_tasks(broker) -> list[str]:
+    """Names of the tasks waiting on every queue of the test's broker database."""
+    names = []
+    for key in broker.keys("*"):
+        if broker.type(key) == b"list":
+            names += [json.loads(m)["headers"]["task"] for m in broker.lrange(key, 0, -1)]
+    return names
+
+
+@pytest.mark.django_db
+def test_replay_dead_letters_sync_does_not_also_queue_the_batch(django_capture_on_commit_callbacks):
+    """--sync processes here; a queued copy would be processed a second time by a worker."""
+    purge_broker()
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    batch = InboxBatch.objects.create(kind="otlp_protobuf", payload=recent_body(), status="dead", error="boom")
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("replay_dead_letters", str(batch.pk), "--sync")
+    assert "monitoring.tasks.process_batch" not in _queued_tasks(broker)
+    batch.refresh_from_db()
+    assert batch.status == "done"
+
+
+@pytest.mark.django_db
+def test_replay_dead_letters_without_sync_queues_the_batch(django_capture_on_commit_callbacks):
+    purge_broker()
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    batch = InboxBatch.objects.create(kind="otlp_protobuf", payload=recent_body(), status="dead", error="boom")
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("replay_dead_letters", str(batch.pk))
+    assert _queued_tasks(broker) == ["monitoring.tasks.process_batch"]
+    batch.refresh_from_db()
+    assert batch.status == "pending"
+    purge_broker()
 
 
 @pytest.mark.django_db

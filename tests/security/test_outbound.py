@@ -100,3 +100,110 @@ def test_a_failed_mail_delivery_is_recorded(settings):
     [delivery] = alerts.deliver(rule, AlertDelivery.Kind.TEST)
     assert not delivery.ok and delivery.error
     assert AlertDelivery.objects.filter(ok=False).count() == 1
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """Answers 200 and records the Host header each request carried."""
+
+    hosts: list[str] = []
+
+    def do_POST(self):  # noqa: N802
+        _Echo.hosts.append(self.headers.get("Host", ""))
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"output": "ok"}')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def echo_server():
+    _Echo.hosts = []
+    server = HTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def rebinding_dns(monkeypatch):
+    """A resolver stub for ``hooks.example.test``: the first answer is the allow-listed receiver, every
+    later one the cloud metadata address (a DNS rebinding attack). Other names resolve normally."""
+    import socket
+
+    real, lookups = socket.getaddrinfo, []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "hooks.example.test":
+            return real(host, port, *args, **kwargs)
+        lookups.append(host)
+        address = "127.0.0.1" if len(lookups) == 1 else "169.254.169.254"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return lookups
+
+
+def test_the_call_goes_to_the_checked_address_with_the_original_host(settings, echo_server, rebinding_dns):
+    settings.OUTBOUND_ALLOWED_HOSTS = [f"127.0.0.1:{echo_server.server_port}"]
+    url = f"http://hooks.example.test:{echo_server.server_port}/hook"
+    outbound.post_json(url, {"a": 1}, timeout=5)
+    assert rebinding_dns == ["hooks.example.test"]  # resolved once: the HTTP client did not ask again
+    assert _Echo.hosts == [f"hooks.example.test:{echo_server.server_port}"]
+    with pytest.raises(outbound.OutboundRefused, match="link-local"):  # the next call sees the new answer
+        outbound.post_json(url, {"a": 2}, timeout=5)
+    assert len(_Echo.hosts) == 1
+
+
+def test_a_pinned_https_call_presents_the_name_for_sni_and_the_certificate(settings):
+    settings.OUTBOUND_ALLOWED_HOSTS = ["10.0.0.0/8"]
+    outbound_resolve = outbound._resolve
+    try:
+        outbound._resolve = lambda host, port: ["10.1.2.3"]
+        target = outbound.resolve("https://models.internal:8443/v1/chat/completions?x=1")
+    finally:
+        outbound._resolve = outbound_resolve
+    assert target.url == "https://10.1.2.3:8443/v1/chat/completions?x=1"
+    assert (target.hostname, target.host_header) == ("models.internal", "models.internal:8443")
+    pool = outbound.session_for(target).get_adapter(target.url).poolmanager.connection_from_url(target.url)
+    assert pool.host == "10.1.2.3" and pool.assert_hostname == "models.internal"
+    assert pool.conn_kw["server_hostname"] == "models.internal"
+
+
+def test_an_allow_list_entry_with_a_port_admits_that_port_only(settings):
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1:8765"]
+    outbound.check_url("http://127.0.0.1:8765/v1")
+    with pytest.raises(outbound.OutboundRefused):
+        outbound.check_url("http://127.0.0.1:6379/")
+    with outbound.allowing("127.0.0.1:6379"):
+        outbound.check_url("http://127.0.0.1:6379/")
+    with pytest.raises(outbound.OutboundRefused):
+        outbound.check_url("http://127.0.0.1:6379/")
+
+
+def test_evals_model_calls_go_through_the_guard(settings, echo_server, rebinding_dns):
+    from evals import client
+
+    with pytest.raises(client.CallFailed, match="refused: .*loopback") as info:
+        client.invoke(f"http://127.0.0.1:{echo_server.server_port}/invoke", {"input": "hi"})
+    assert not info.value.transient and _Echo.hosts == []
+    with pytest.raises(client.CallFailed, match="refused"):
+        client.chat("http://169.254.169.254/v1", "m", [{"role": "user", "content": "hi"}])
+    settings.OUTBOUND_ALLOWED_HOSTS = [f"127.0.0.1:{echo_server.server_port}"]
+    answer = client.invoke(f"http://hooks.example.test:{echo_server.server_port}/invoke", {"input": "hi"})
+    assert answer.output == "ok" and rebinding_dns == ["hooks.example.test"]
+    assert _Echo.hosts == [f"hooks.example.test:{echo_server.server_port}"]
+
+
+def test_the_endpoint_form_refuses_an_internal_url(ops_client):
+    from evals.models import Endpoint
+
+    response = ops_client.post(reverse("evals:endpoint_list"), {
+        "name": "metadata", "kind": "chat", "base_url": "http://169.254.169.254/v1", "model": "m",
+        "timeout_seconds": "30"})
+    assert "private, loopback or link-local" in response.content.decode()
+    assert not Endpoint.objects.filter(name="metadata").exists()

@@ -143,3 +143,49 @@ def test_the_cache_keeps_plain_data_exactly():
     cache.set("security:count", 1)
     assert cache.incr("security:count") == 2
     assert JSONSerializer().loads(JSONSerializer().dumps([1, "x"])) == [1, "x"]
+
+
+# With no environment at all: administration commands run, serving is refused.
+def _unconfigured(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**_bare_env(), "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": "redis://127.0.0.1:6379/15"}
+    return subprocess.run(list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+REFUSAL = "Refusing to serve with DEBUG off and the development SECRET_KEY"
+
+
+@pytest.mark.parametrize("command", [["makemigrations", "--check", "--dry-run"], ["check"], ["migrate", "--plan"]])
+def test_administration_commands_run_with_no_environment(command):
+    result = _unconfigured(sys.executable, "manage.py", *command)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert REFUSAL not in result.stderr
+
+
+def test_runserver_is_refused_with_debug_off_and_the_development_key():
+    result = _unconfigured(sys.executable, "manage.py", "runserver", "127.0.0.1:0", "--noreload")
+    assert result.returncode != 0 and REFUSAL in result.stderr
+
+
+def test_the_wsgi_and_asgi_applications_refuse_the_development_key():
+    for module in ("agentops.wsgi", "agentops.asgi"):
+        result = _unconfigured(sys.executable, "-c", f"import {module}")
+        assert result.returncode != 0 and REFUSAL in result.stderr, module
+
+
+def test_a_celery_worker_refuses_the_development_key():
+    celery = str(Path(sys.executable).parent / "celery")
+    result = _unconfigured(celery, "-A", "agentops", "worker", "--pool", "solo", "-Q", "refused-test")
+    assert result.returncode != 0 and REFUSAL in result.stdout + result.stderr
+
+
+def test_check_deploy_reports_the_development_key_as_an_error():
+    result = _unconfigured(sys.executable, "manage.py", "check", "--deploy")
+    assert result.returncode != 0 and "agentops.E001" in result.stderr
+
+
+def test_a_real_secret_key_serves():
+    result = subprocess.run(
+        [sys.executable, "-c", "import agentops.wsgi"], cwd=ROOT, capture_output=True, text=True,
+        env={**_bare_env(), "SECRET_KEY": secrets.token_urlsafe(50), "DATABASE_URL": os.environ["DATABASE_URL"]},
+    )
+    assert result.returncode == 0, result.stderr
