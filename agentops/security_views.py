@@ -138,7 +138,8 @@ class UserDepartmentsForm(forms.Form):
 
 @role_required(OPERATIONS)
 def user_list(request: HttpRequest) -> HttpResponse:
-    require_unscoped(request.user)  # a scoped manager must not widen their own (or anyone's) scope
+    if department_ids(request.user) is not None:  # a scoped manager must not widen their own (or anyone's) scope
+        return render(request, "agentops/user_list.html", {"users": [], "scoped_viewer": True})
     users = get_user_model().objects.order_by("username").prefetch_related("groups", "department_scopes__department")
     page = Paginator(users, 100).get_page(request.GET.get("page"))
     return render(request, "agentops/user_list.html", {"page": page, "users": page.object_list})

@@ -20,6 +20,7 @@ an LLM judge on the same responder (a second HTTP call per case). The last line 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -87,6 +88,9 @@ def _wait(experiment, timeout: float = 600) -> float:
 def run(args) -> None:
     import django
 
+    # The responder listens on loopback, which the outbound guard refuses unless allow-listed; the
+    # worker subprocess inherits this environment.
+    os.environ["OUTBOUND_ALLOWED_HOSTS"] = ",".join(filter(None, [os.environ.get("OUTBOUND_ALLOWED_HOSTS", ""), "127.0.0.1"]))
     django.setup()
     import redis
     from django.conf import settings

@@ -6,7 +6,7 @@ must follow the product's policy: registry and monitoring for Operations, handof
 (plus Operations where it supervises), ROI for Finance only. Finance reads no telemetry text: the
 ROI ticket drill-down omits escalation reasons (tests/security/test_exports.py). A user limited to
 departments keeps the pages of their roles (the last tests), except the pages that manage every
-department (users and their scopes, queue routing, period close), which answer 404 for them; what
+department (a user's departments, queue routing, period close), which answer 404 for them; what
 they see is narrowed (tests/security/test_scoping.py), and no page or export names another
 department's agent (tests/security/test_scoped_pages.py).
 """
@@ -125,7 +125,7 @@ def test_a_department_scoped_user_keeps_their_roles_pages(client, route, namespa
     assert status != 403 or not declared, f"scoped user refused on {route}"
 
 
-UNSCOPED_ONLY = {"registry/users/", "registry/users/<int:pk>/departments/", "handoffs/settings/queues/new/",
+UNSCOPED_ONLY = {"registry/users/<int:pk>/departments/", "handoffs/settings/queues/new/",
                  "handoffs/settings/queues/<slug:slug>/", "handoffs/settings/queues/<slug:slug>/reroute/",
                  "roi/close/", "monitoring/dead-letters/announcements/retry/"}
 

@@ -16,7 +16,7 @@ from agentops.extensions import FAILURE_LINKS, TRACE_LINKS, links
 from agentops.models import Agent, Department, LifecycleStage, PromptRollout
 from agentops.permissions import OPERATIONS, role_required
 from agentops.preferences import SHOW_INACTIVE_AGENTS, remembered_flag
-from agentops.scoping import department_ids, require_agent, scope_agents, scope_form
+from agentops.scoping import allows_agent, department_ids, require_agent, scope_agents, scope_form, scope_rows
 from monitoring import timerange
 from monitoring.dashboards import access, charts, queries
 from monitoring.dashboards.failure_origin import failure_origin
@@ -213,9 +213,13 @@ def run_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
             "trace_id": trace_id[:64], "retention_days": settings.TELEMETRY_RETENTION_DAYS,
         })
     require_agent(request.user, run.agent)
+    # A trace can cross departments (a sub-agent of another one): a scoped user sees their agents' steps.
+    rows = [row for row in queries.waterfall(run) if allows_agent(request.user, row.step.agent)]
     return render(request, "monitoring/run_detail.html", {
-        "run": run, "rows": queries.waterfall(run), "scores": list(run.scores.order_by("created_at")),
-        "escalations": list(run.escalations.order_by("occurred_at")), "trace_links": links(TRACE_LINKS, run),
+        "run": run, "rows": rows, "hidden_steps": run.steps.count() - len(rows) if department_ids(request.user) else 0,
+        "scores": list(run.scores.order_by("created_at")),
+        "escalations": list(scope_rows(run.escalations.order_by("occurred_at"), request.user)),
+        "trace_links": links(TRACE_LINKS, run),
         "failure_origin": failure_origin(run.id) if run.status == "error" else None,
         "failure_links": links(FAILURE_LINKS, run) if run.status == "error" else [],
     })

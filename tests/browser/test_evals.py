@@ -36,7 +36,7 @@ def run_experiment(page, base: str, prompt, endpoint, evaluators) -> None:
     expect(page.locator("#passed")).to_be_visible(timeout=30_000)
 
 
-def test_dataset_from_group_and_ticket_then_compare_two_prompt_versions(new_page, live_server):
+def test_dataset_from_group_and_ticket_then_compare_two_prompt_versions(new_page, live_server, settings):
     user = make_user("olga", ROLE_OPERATIONS, ROLE_REVIEWERS)
     reviewer = make_user("rex", ROLE_REVIEWERS)
     agent = make_agent("Support")
@@ -47,6 +47,7 @@ def test_dataset_from_group_and_ticket_then_compare_two_prompt_versions(new_page
     ticket.run.input_preview = "How long does a refund take?"
     ticket.run.save(update_fields=["input_preview"])
     with serve() as responder, thread_worker():
+        settings.OUTBOUND_ALLOWED_HOSTS = [responder.host_port]  # the local model: an internal receiver
         endpoint = make_endpoint(responder.url, name="Local model")
         evaluators = [make_rule("contains", name="mentions days", text="days"), make_judge(endpoint, name="judge")]
         page = new_page(user)

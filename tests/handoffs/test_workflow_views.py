@@ -41,7 +41,7 @@ def test_refresh_answers_204_when_nothing_changed_and_the_rows_when_something_di
 def test_unchanged_refresh_is_one_cheap_query(reviewer_client, queue, django_assert_max_num_queries):
     make_ticket(queue)
     state = reviewer_client.get(queue.get_absolute_url()).context["page"].state
-    with django_assert_max_num_queries(6):  # session, user, roles, queue, agent choices, state
+    with django_assert_max_num_queries(7):  # session, user, roles, department scope, queue, agent choices, state
         reviewer_client.get(queue.get_absolute_url(), {"state": state}, headers={"HX-Request": "true"})
 
 

@@ -231,7 +231,7 @@ def test_report_page_query_count_does_not_grow_with_agents(finance_client, finan
         agent = make_agent(f"Extra {i}", department=dept)
         assume(finance_user, AssumptionKind.BASELINE_MINUTES, "5", agent=agent)
         make_run(agent, datetime(2026, 3, 10 + i, tzinfo=UTC))
-    with django_assert_max_num_queries(12):  # session, user, roles + seven for the report + closed months
+    with django_assert_max_num_queries(13):  # session, user, roles, department scope + seven for the report + closed months
         response = finance_client.get(reverse("roi:report"), MARCH)
     assert len(response.context["table"].rows) == 8
 

@@ -124,7 +124,8 @@ def test_alert_rules_of_other_departments_are_hidden_and_404(scoped_client, worl
 
 
 def test_a_scoped_manager_cannot_widen_scopes_or_see_other_users(scoped_client, world):
-    assert scoped_client.get(reverse("registry:user_list")).status_code == 404
+    users = scoped_client.get(reverse("registry:user_list"))
+    assert users.status_code == 200 and list(users.context["users"]) == []
     own = world["scoped"].pk
     assert scoped_client.post(reverse("registry:user_departments", args=[own]), {"departments": []}).status_code == 404
     assert UserDepartment.objects.filter(user=world["scoped"]).exists()
@@ -175,3 +176,15 @@ def test_an_agent_map_call_into_another_department_hides_that_agent(scoped_clien
     edges = response.context["edges"]
     assert [(e.source.name, e.target_name, e.target_agent) for e in edges] == [("Support Bot", OTHER_DEPARTMENT, None)]
     assert world["theirs"].slug not in response.content.decode()
+
+
+def test_a_trace_crossing_departments_hides_the_other_departments_steps(scoped_client, ops_client, world):
+    from tests.monitoring.factories import make_step
+
+    run = world["runs"]["ours"]
+    make_step(run, kind="agent", name="invoke_agent billing-bot-secret", agent=world["theirs"])
+    url = reverse("monitoring:run_detail", args=[run.trace_id])
+    page = scoped_client.get(url)
+    assert "billing-bot-secret" not in page.content.decode() and "Billing Bot" not in page.content.decode()
+    assert page.context["hidden_steps"] == 1
+    assert "billing-bot-secret" in ops_client.get(url).content.decode()
