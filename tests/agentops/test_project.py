@@ -69,14 +69,18 @@ def _settings_check(env: dict) -> subprocess.CompletedProcess:
     )
 
 
-def test_production_mode_refuses_the_development_secret_key():
+def test_production_mode_refuses_to_serve_with_the_development_secret_key():
+    """Settings load (administration commands run); the WSGI application refuses to serve
+    (tests/security/test_production_defaults.py covers runserver, ASGI, Celery and check --deploy)."""
     env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"], cwd=ROOT,
-        env={**env, "DEBUG": "0", "DJANGO_SETTINGS_MODULE": "agentops.settings"}, capture_output=True, text=True,
-    )
-    assert result.returncode != 0
-    assert "SECRET_KEY" in result.stderr
+    env = {**env, "DEBUG": "0", "DJANGO_SETTINGS_MODULE": "agentops.settings"}
+    loads = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env,
+                           capture_output=True, text=True)
+    assert loads.returncode == 0, loads.stderr
+    serves = subprocess.run([sys.executable, "-c", "import agentops.wsgi"], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    assert serves.returncode != 0
+    assert "SECRET_KEY" in serves.stderr
 
 
 def test_production_mode_starts_with_a_real_secret_key():
