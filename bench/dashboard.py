@@ -270,7 +270,8 @@ def percentile_error() -> float:
     worst = 0.0
     for agent_id in agent_ids:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT duration_ms FROM monitoring_run WHERE agent_id = %s AND started_at >= %s "
+            # Agent cells count the agent's invocations (its own runs, nested ones included).
+            cursor.execute("SELECT duration_ms FROM monitoring_invocation WHERE agent_id = %s AND started_at >= %s "
                            "AND started_at < %s", [agent_id, start, timezone.now()])
             durations = [row[0] for row in cursor.fetchall()]
         for q, estimate in zip((0.5, 0.95, 0.99), current[agent_id].percentiles, strict=True):
