@@ -1,4 +1,4 @@
-"""Agent registry: departments, agents, prompt versions, API keys, model prices."""
+"""Agent registry: departments, agents, prompt versions and their history, API keys, model prices."""
 
 from __future__ import annotations
 
@@ -151,6 +151,53 @@ class PromptRollout(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent.slug}: v{self.candidate.version} at {self.share} %"
+
+
+class PromptEvent(models.Model):
+    """Append-only history of which prompt version an agent served, and since when: a version made
+    active, and a rollout of a candidate started, changed (another share or candidate) or ended.
+
+    Written by the registry services in the transaction that makes the change (``agentops.services``);
+    the agent charts mark versions where these happened, not where a version was written."""
+
+    class Kind(models.TextChoices):
+        ACTIVATED = "activated", "made active"
+        ROLLOUT_STARTED = "rollout_started", "rollout started"
+        ROLLOUT_CHANGED = "rollout_changed", "rollout changed"
+        ROLLOUT_ENDED = "rollout_ended", "rollout ended"
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="prompt_events", db_index=False)
+    prompt = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    version = models.PositiveIntegerField()  # kept with the event: the version row may be deleted later
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    share = models.PositiveSmallIntegerField(null=True, blank=True)  # rollouts: % of traffic on the candidate
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["agent", "at"], name="prompt_event_agent_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} v{self.version} {self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("Prompt events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Prompt events are append-only.")
+
+    @property
+    def label(self) -> str:
+        """The chart marker's text: "v3 active", "v4 rollout 20 %", "v4 rollout ended"."""
+        if self.kind == self.Kind.ACTIVATED:
+            return f"v{self.version} active"
+        if self.kind == self.Kind.ROLLOUT_ENDED:
+            return f"v{self.version} rollout ended"
+        return f"v{self.version} rollout {self.share} %"
 
 
 API_KEY_PREFIX_LEN = 10

@@ -8,7 +8,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from . import audit
-from .models import Agent, ApiKey, Department, ModelPrice, PromptRollout, PromptVersion
+from .models import Agent, ApiKey, Department, ModelPrice, PromptEvent, PromptRollout, PromptVersion
 
 
 class RegistryError(Exception):
@@ -18,6 +18,13 @@ class RegistryError(Exception):
 def _lock_agent(agent: Agent) -> Agent:
     # Serialises prompt writes per agent: version numbering and activation both read-then-write.
     return Agent.objects.select_for_update().get(pk=agent.pk)
+
+
+def _prompt_event(kind: str, prompt: PromptVersion, share: int | None = None, user=None) -> PromptEvent:
+    """Append to the agent's prompt history (the caller holds the agent's lock)."""
+    actor = user if user is not None else audit.current_actor()
+    return PromptEvent.objects.create(agent_id=prompt.agent_id, prompt=prompt, version=prompt.version, kind=kind,
+                                      share=share, actor=actor if getattr(actor, "pk", None) else None)
 
 
 @transaction.atomic
@@ -30,7 +37,9 @@ def activate_prompt_version(prompt: PromptVersion) -> PromptVersion:
     _lock_agent(prompt.agent)
     # Activating any version ends a rollout: either the candidate won (promote) or the team chose
     # a version outright, and a split against a new active version was never reviewed.
-    PromptRollout.objects.filter(agent_id=prompt.agent_id).delete()
+    for rollout in PromptRollout.objects.select_related("candidate").filter(agent_id=prompt.agent_id):
+        rollout.delete()
+        _prompt_event(PromptEvent.Kind.ROLLOUT_ENDED, rollout.candidate, rollout.share)
     previous = list(PromptVersion.objects.filter(agent_id=prompt.agent_id, is_active=True).values_list(
         "version", flat=True))
     PromptVersion.objects.filter(agent_id=prompt.agent_id, is_active=True).exclude(pk=prompt.pk).update(
@@ -43,6 +52,7 @@ def activate_prompt_version(prompt: PromptVersion) -> PromptVersion:
         audit.record("activated", prompt, object_type="prompt version", object_repr=f"{prompt.agent} v{prompt.version}",
                      before={"active_version": previous[0] if previous else None},
                      after={"active_version": prompt.version})
+        _prompt_event(PromptEvent.Kind.ACTIVATED, prompt)
     return prompt
 
 
@@ -118,9 +128,13 @@ def start_rollout(prompt: PromptVersion, share: int, user: AbstractBaseUser | No
         raise RegistryError("The share must be between 1 and 99 %; to serve a version to everyone, activate it.")
     if agent.active_prompt() is None:
         raise RegistryError(f"{agent.name} has no active prompt to split traffic with; activate a version first.")
-    rollout, _ = PromptRollout.objects.update_or_create(
+    running = PromptRollout.objects.filter(agent=agent).values_list("candidate_id", "share").first()
+    rollout, created = PromptRollout.objects.update_or_create(
         agent=agent, defaults={"candidate": prompt, "share": share, "started_by": user, "started_at": timezone.now()}
     )
+    if running != (prompt.pk, share):  # the same split asked for again changes nothing served
+        kind = PromptEvent.Kind.ROLLOUT_STARTED if created else PromptEvent.Kind.ROLLOUT_CHANGED
+        _prompt_event(kind, prompt, share, user)
     return rollout
 
 
@@ -131,6 +145,7 @@ def roll_back(agent: Agent) -> PromptRollout | None:
     rollout = PromptRollout.objects.select_related("candidate").filter(agent=agent).first()
     if rollout is not None:
         rollout.delete()
+        _prompt_event(PromptEvent.Kind.ROLLOUT_ENDED, rollout.candidate, rollout.share)
     return rollout
 
 

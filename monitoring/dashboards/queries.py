@@ -15,7 +15,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from agentops.models import Agent, PromptVersion
+from agentops.models import Agent, PromptEvent
 from agentops.scoping import scope_rows
 from monitoring.alerts.models import AlertEvent
 from monitoring.ingest.models import Escalation, Run, Step
@@ -186,9 +186,11 @@ def open_alert_counts() -> dict[int, int]:
     return dict(rows)
 
 
-def prompt_changes(agent: Agent, time_range: TimeRange) -> list[PromptVersion]:
-    return list(agent.prompt_versions.filter(created_at__gte=time_range.start, created_at__lt=time_range.end)
-                .order_by("created_at"))
+def prompt_changes(agent: Agent, time_range: TimeRange) -> list[PromptEvent]:
+    """When the agent's served prompt changed in the range: versions made active, rollouts started,
+    changed and ended (the prompt history, not when a version was written)."""
+    return list(PromptEvent.objects.filter(agent=agent, at__gte=time_range.start, at__lt=time_range.end)
+                .order_by("at", "id"))
 
 
 def recent_failures(agent: Agent, time_range: TimeRange, limit: int = 10) -> list[Run]:

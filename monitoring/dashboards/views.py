@@ -116,7 +116,7 @@ def _agent_charts(agent: Agent, time_range: timerange.TimeRange) -> dict:
     current, previous = rollup_queries.summaries(time_range, [agent.id])
     summary = current.get(agent.id, rollup_queries.Summary())
     tier, points = rollup_queries.agent_series(agent.id, time_range)
-    changes = [(p.created_at, f"v{p.version}") for p in queries.prompt_changes(agent, time_range)]
+    changes = [(e.at, e.label) for e in queries.prompt_changes(agent, time_range)]
     floor = float(agent.slo_min_quality) if agent.slo_min_quality is not None else None
     max_cost = float(agent.slo_max_cost_per_run) if agent.slo_max_cost_per_run is not None else None
     tile = queries.Tile(agent, summary, previous.get(agent.id, rollup_queries.Summary()),

@@ -37,3 +37,17 @@ def test_versions_move_to_an_hour_before_their_first_run_and_only_earlier():
     again = StringIO()
     prompt_seed.seed(again)
     assert "0 prompt versions dated" in again.getvalue()
+
+
+def test_the_activation_the_registry_seed_recorded_moves_back_with_its_version():
+    from agentops import services
+    from agentops.models import PromptEvent
+
+    agent = make_agent("Activated")
+    now = timezone.now()
+    v1 = make_prompt(agent, 1)
+    services.activate_prompt_version(v1)
+    make_run(agent, started_at=now - timedelta(days=8), prompt=v1, prompt_version="1")
+    prompt_seed.seed(StringIO())
+    event = PromptEvent.objects.get(agent=agent)
+    assert (event.kind, event.at) == ("activated", now - timedelta(days=8) - prompt_seed.LEAD_TIME)

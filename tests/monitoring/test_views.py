@@ -11,7 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from agentops.models import PromptVersion
+from agentops import services
+from agentops.models import PromptEvent, PromptVersion
+from monitoring import timerange
 from monitoring.dashboards import queries
 from monitoring.models import Run
 from monitoring.rollups import cells as rollups
@@ -106,13 +108,27 @@ def test_overview_is_for_operations_only(reviewer_client):
 
 def test_agent_dashboard_draws_charts_with_targets_and_prompt_markers(ops_client):
     agent = make_agent("Chart Agent")
-    PromptVersion.objects.create(agent=agent, version=3, text="v3", created_at=timezone.now() - timedelta(hours=2))
+    old = PromptVersion.objects.create(agent=agent, version=3, text="v3", created_at=timezone.now() - timedelta(days=40))
+    PromptVersion.objects.create(agent=agent, version=4, text="v4", created_at=timezone.now() - timedelta(hours=1))
+    services.activate_prompt_version(old)  # written 40 days ago, active from now on
     _runs(agent, 3)
     html = ops_client.get(reverse("monitoring:agent_dashboard", args=[agent.slug])).content.decode()
     for chart in ("chart-volume", "chart-latency", "chart-quality", "chart-cost"):
         assert f'data-plotly="{chart}"' in html
     assert "p95 target" in html
-    assert '"v3"' in html or "v3" in html
+    assert '"v3 active"' in html  # marked when it became active
+    assert '"v4' not in html  # a draft written in the range, never served, is not a change
+
+
+def test_prompt_markers_come_from_the_prompt_history_in_the_range(ops_client):
+    agent = make_agent("Rollout Agent")
+    v1 = PromptVersion.objects.create(agent=agent, version=1, text="v1", created_at=timezone.now() - timedelta(days=90))
+    v2 = PromptVersion.objects.create(agent=agent, version=2, text="v2", created_at=timezone.now() - timedelta(days=60))
+    services.activate_prompt_version(v1)
+    PromptEvent.objects.filter(agent=agent).update(at=timezone.now() - timedelta(days=45))  # before the range
+    services.start_rollout(v2, 30)
+    changes = queries.prompt_changes(agent, timerange.parse_range({"range": "7d"}))
+    assert [(e.kind, e.version, e.share) for e in changes] == [("rollout_started", 2, 30)]
 
 
 def test_agent_dashboard_lists_recent_failures_and_escalations(ops_client):
