@@ -193,11 +193,6 @@ def prompt_changes(agent: Agent, time_range: TimeRange) -> list[PromptEvent]:
                 .order_by("at", "id"))
 
 
-def recent_failures(agent: Agent, time_range: TimeRange, limit: int = 10) -> list[Run]:
-    return list(Run.objects.filter(agent=agent, status="error", started_at__gte=time_range.start,
-                                   started_at__lt=time_range.end).order_by("-started_at", "-id")[:limit])
-
-
 def recent_escalations(agent: Agent, time_range: TimeRange, limit: int = 10) -> list[Escalation]:
     return list(Escalation.objects.filter(agent=agent, occurred_at__gte=time_range.start,
                                           occurred_at__lt=time_range.end)

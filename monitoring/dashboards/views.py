@@ -18,7 +18,7 @@ from agentops.permissions import OPERATIONS, role_required
 from agentops.preferences import SHOW_INACTIVE_AGENTS, remembered_flag
 from agentops.scoping import allows_agent, department_ids, require_agent, scope_agents, scope_form, scope_rows
 from monitoring import timerange
-from monitoring.dashboards import access, charts, queries
+from monitoring.dashboards import access, charts, invocations, queries
 from monitoring.dashboards.failure_origin import failure_origin
 from monitoring.dashboards.forms import RunFilterForm
 from monitoring.ingest.models import Run
@@ -104,7 +104,9 @@ def agent_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     if request.htmx:
         return render(request, "monitoring/agent_dashboard.html#charts", context)
     context.update({
-        "failures": queries.recent_failures(agent, time_range),
+        "callers": invocations.by_caller(agent, time_range),
+        "failures": invocations.recent_invocations(agent, time_range, failed=True),
+        "latest": invocations.recent_invocations(agent, time_range),
         "escalations": queries.recent_escalations(agent, time_range),
         "alert_events": queries.agent_alert_events(agent),
         "rollout": PromptRollout.objects.select_related("candidate", "started_by").filter(agent=agent).first(),
@@ -217,6 +219,8 @@ def run_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     rows = [row for row in queries.waterfall(run) if allows_agent(request.user, row.step.agent)]
     return render(request, "monitoring/run_detail.html", {
         "run": run, "rows": rows, "hidden_steps": run.steps.count() - len(rows) if department_ids(request.user) else 0,
+        # The same rule for the invocation tree: another department's agents are left out.
+        "tree": [row for row in invocations.invocation_tree(run) if allows_agent(request.user, row.invocation.agent)],
         "scores": list(run.scores.order_by("created_at")),
         "escalations": list(scope_rows(run.escalations.order_by("occurred_at"), request.user)),
         "trace_links": links(TRACE_LINKS, run),

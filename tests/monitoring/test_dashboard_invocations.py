@@ -1,0 +1,152 @@
+"""The agent page and trace view read agent invocations: the by-caller breakdown, the latest and failed
+invocations (a sub-agent that only ever works under an orchestrator has them too) and the invocation
+tree. Telemetry goes through the real ingest write path (normalise, write, rollups)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from monitoring import timerange
+from monitoring.dashboards import invocations
+from monitoring.ingest import write as ingest_write
+from monitoring.intake.normalize import normalize_spans
+from monitoring.models import Run
+from tests.factories import make_agent, make_price
+from tests.monitoring.otlp_builders import agent_trace, orchestrated_trace
+
+pytestmark = pytest.mark.django_db
+DAY = timerange.parse_range({"range": "24h"})
+
+
+def write(spans) -> None:
+    with transaction.atomic():
+        ingest_write.write_records(normalize_spans(spans, now=timezone.now()).records)
+
+
+@pytest.fixture
+def agents():
+    make_price("gpt-4o", inp="2.50", out="10.00")
+    return {slug: make_agent(name, slug=slug) for slug, name in [
+        ("support-orchestrator", "Support Orchestrator"), ("refund-agent", "Refund Agent"),
+        ("kb-search-agent", "KB Search Agent")]}
+
+
+@pytest.fixture
+def traffic(agents):
+    """Two orchestrated traces (the refund agent fails in both, the KB agent escalates), one direct
+    call of the refund agent, and an orchestrated trace three days ago (outside the 24 h range)."""
+    now = timezone.now()
+    write(orchestrated_trace(start=now - timedelta(minutes=20)))
+    write(orchestrated_trace(start=now - timedelta(minutes=10)))
+    write(agent_trace("refund-agent", start=now - timedelta(minutes=5)))
+    write(orchestrated_trace(start=now - timedelta(days=3)))
+    return agents
+
+
+def test_a_sub_agent_called_directly_and_by_an_orchestrator_is_broken_down_by_caller(traffic):
+    rows = invocations.by_caller(traffic["refund-agent"], DAY)
+    assert [r.label for r in rows] == ["via Support Orchestrator", "direct"]
+    via, direct = rows
+    assert (via.invocations, via.errors, via.success_rate) == (2, 2, 0.0)
+    assert (direct.invocations, direct.errors, direct.success_rate) == (1, 0, 100.0)
+    assert (via.input_tokens, via.output_tokens, via.tokens) == (1600, 300, 1900)  # 800 + 150 each, its own
+    assert via.cost == Decimal("0.007000") and via.cost_per_invocation == Decimal("0.003500")
+    assert direct.tokens == 1200
+    # Slow only when the orchestrator calls it: 1200 ms there, 900 ms direct (sketch error <= 1 %).
+    assert via.p95 == pytest.approx(1200, rel=0.01) and via.p50 == pytest.approx(1200, rel=0.01)
+    assert direct.p95 == pytest.approx(900, rel=0.01)
+    assert (via.escalated, via.escalations, via.escalation_rate) == (0, 0, 0.0)
+
+
+def test_a_sub_agent_only_ever_called_by_an_orchestrator_has_its_own_breakdown(traffic):
+    [row] = invocations.by_caller(traffic["kb-search-agent"], DAY)
+    assert (row.label, row.caller.slug, row.invocations, row.errors) == (
+        "via Support Orchestrator", "support-orchestrator", 2, 0)
+    assert (row.escalated, row.escalations, row.escalation_rate) == (2, 2, 100.0)
+    assert (row.input_tokens, row.output_tokens) == (600, 100)
+    assert row.p95 == pytest.approx(400, rel=0.01)
+
+
+def test_the_breakdown_is_bounded_by_the_range(traffic):
+    week = timerange.parse_range({"range": "7d"})
+    assert sum(r.invocations for r in invocations.by_caller(traffic["kb-search-agent"], week)) == 3
+    hour_ago = timezone.now() - timedelta(hours=1)
+    earlier = timerange.TimeRange("custom", hour_ago - timedelta(days=1), hour_ago)
+    assert invocations.by_caller(traffic["kb-search-agent"], earlier) == []
+
+
+def test_the_breakdown_takes_two_queries_whatever_the_callers(traffic):
+    with CaptureQueriesContext(connection) as captured:
+        invocations.by_caller(traffic["refund-agent"], DAY)
+    assert len(captured) == 2
+
+
+def test_failures_of_a_sub_agent_come_from_its_invocations_with_their_caller(traffic):
+    failed = invocations.recent_invocations(traffic["refund-agent"], DAY, failed=True)
+    assert [(i.status, i.error_type, i.caller_agent.slug) for i in failed] == [
+        ("error", "TimeoutError", "support-orchestrator")] * 2
+    assert failed[0].started_at > failed[1].started_at  # newest first
+    assert not Run.objects.filter(agent=traffic["refund-agent"], status="error").exists()  # no run of its own failed
+    assert invocations.recent_invocations(traffic["kb-search-agent"], DAY, failed=True) == []
+    assert len(invocations.recent_invocations(traffic["kb-search-agent"], DAY)) == 2
+
+
+def test_the_invocation_tree_nests_each_agent_under_its_caller(traffic):
+    run = Run.objects.filter(agent=traffic["support-orchestrator"]).order_by("-started_at").first()
+    tree = invocations.invocation_tree(run)
+    assert [(r.invocation.agent.slug, r.depth, r.children) for r in tree] == [
+        ("support-orchestrator", 0, 2), ("refund-agent", 1, 0), ("kb-search-agent", 1, 0)]
+    top, refund, kb = (r.invocation for r in tree)
+    assert (top.input_tokens, top.total_input_tokens, top.total_output_tokens) == (300, 1400, 260)
+    assert (refund.caller_agent.slug, refund.status, refund.prompt_version) == ("support-orchestrator", "error", "2")
+    assert (kb.escalations, kb.quality_score) == (1, 0.4)
+
+
+# -- pages ---------------------------------------------------------------------------------------
+
+
+def test_the_dashboard_of_a_sub_agent_only_called_by_an_orchestrator_shows_its_own_figures(ops_client, traffic):
+    html = ops_client.get(reverse("monitoring:agent_dashboard", args=["kb-search-agent"])).content.decode()
+    assert '<div class="stat" id="agent-runs">2</div>' in html  # its own runs, from the rollups
+    table = html.split('id="caller-table"')[1].split("</table>")[0]
+    assert "via <a href=\"/monitoring/agents/support-orchestrator/?range=24h\">Support Orchestrator</a>" in table
+    assert "100.0 %" in table or "100 %" in table  # success and escalated shares
+    latest = html.split('id="latest-table"')[1].split("</table>")[0]
+    assert latest.count("via Support Orchestrator") == 2 and "escalated" in latest
+
+
+def test_the_dashboard_lists_a_sub_agents_failures_linking_to_the_trace(ops_client, traffic):
+    html = ops_client.get(reverse("monitoring:agent_dashboard", args=["refund-agent"])).content.decode()
+    failures = html.split('id="failure-table"')[1].split("</table>")[0]
+    assert failures.count("TimeoutError") == 2 and failures.count("via Support Orchestrator") == 2
+    run = Run.objects.filter(agent=traffic["support-orchestrator"]).order_by("-started_at").first()
+    span = run.invocations.get(agent=traffic["refund-agent"]).span_id
+    assert f'href="/monitoring/runs/{run.trace_id}/#inv-{span}"' in failures
+
+
+def test_an_agent_without_runs_in_the_range_says_so(ops_client, agents):
+    html = ops_client.get(reverse("monitoring:agent_dashboard", args=["refund-agent"])).content.decode()
+    assert 'id="no-callers"' in html and "No failed runs in this range." in html
+
+
+def test_the_trace_view_shows_the_invocation_tree_above_the_waterfall(ops_client, traffic):
+    run = Run.objects.filter(agent=traffic["support-orchestrator"]).order_by("-started_at").first()
+    html = ops_client.get(reverse("monitoring:run_detail", args=[run.trace_id])).content.decode()
+    assert html.index('id="invocation-tree"') < html.index('id="waterfall"')
+    tree = html.split('id="invocation-tree"')[1].split("</table>")[0]
+    for slug, name in [("support-orchestrator", "Support Orchestrator"), ("refund-agent", "Refund Agent"),
+                       ("kb-search-agent", "KB Search Agent")]:
+        assert f'<a href="/monitoring/agents/{slug}/">{name}</a>' in tree
+    assert tree.index("Support Orchestrator") < tree.index("Refund Agent") < tree.index("KB Search Agent")
+    assert 'data-depth="1"' in tree and "(level 2)" in tree
+    assert "TimeoutError" in tree and "v3" in tree and "v2" in tree
+    assert "1,400 in · 260 out" in tree  # the orchestrator's inclusive tokens
+    assert "800 in · 150 out" in tree  # the refund agent's own
+
