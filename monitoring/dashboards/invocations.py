@@ -2,7 +2,8 @@
 an agent's invocations by caller, its latest (failed) invocations, and a trace's invocation tree.
 
 The by-caller breakdown reads the invocation table, restricted to the range on its partition column
-(``started_at``) through ``invocation_agent_time_idx`` (agent, started_at): one statement whose cost
+(``started_at``) through ``invocation_agent_time_idx`` (agent, started_at, including the columns it
+sums, so it is an index-only scan): one statement whose cost
 grows with the agent's invocations in the range, never with the table. Latency percentiles come from
 the same log-bucket sketch as the rollups, built in PostgreSQL (no ``percentile_cont`` on a page).
 """
@@ -67,21 +68,28 @@ class CallerRow:
 
 
 # One pass over the agent's invocations in the range: per (caller, latency bucket) first, so the
-# sketch and the sums come out of the same scan.
+# sketch and the sums come out of the same scan. The bucket is grouped as an integer (NULL: the zero
+# bucket), which hashes and sorts far faster than its text key; ``_bucket_key`` names it after.
 _BY_CALLER = compose("""
 SELECT caller, sum(n), sum(errors), sum(escalated), sum(escalations), sum(cost), sum(input_tokens),
-       sum(output_tokens), array_agg(key), array_agg(n)
+       sum(output_tokens), array_agg(bucket), array_agg(n)
 FROM (
-    SELECT caller_agent_id AS caller, {latency_key} AS key, count(*) AS n,
-           count(*) FILTER (WHERE status = 'error') AS errors, count(*) FILTER (WHERE escalations > 0) AS escalated,
-           sum(escalations) AS escalations, sum(cost) AS cost, sum(input_tokens) AS input_tokens,
-           sum(output_tokens) AS output_tokens
+    SELECT caller_agent_id AS caller,
+           CASE WHEN duration_ms > {zero} THEN ceil(ln(duration_ms) / {log_gamma})::bigint END AS bucket,
+           count(*) AS n, count(*) FILTER (WHERE status = 'error') AS errors,
+           count(*) FILTER (WHERE escalations > 0) AS escalated, sum(escalations) AS escalations, sum(cost) AS cost,
+           sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
     FROM monitoring_invocation
     WHERE agent_id = %s AND started_at >= %s AND started_at < %s
     GROUP BY 1, 2
 ) per_bucket
 GROUP BY caller
-""", latency_key=sql.SQL(sketch.sql_bucket_expression("duration_ms")))
+""", zero=sql.Literal(sketch.MIN_VALUE), log_gamma=sql.Literal(sketch.LOG_GAMMA))
+
+
+def _bucket_key(bucket: int | None) -> str:
+    """The sketch key of a bucket number (``monitoring.rollups.sketch.bucket_key``)."""
+    return sketch.ZERO_KEY if bucket is None else str(bucket)
 
 
 def by_caller(agent: Agent, time_range: TimeRange) -> list[CallerRow]:
@@ -93,7 +101,7 @@ def by_caller(agent: Agent, time_range: TimeRange) -> list[CallerRow]:
     rows = [
         CallerRow(callers.get(caller) if caller is not None else None, int(n), int(errors), int(escalated),
                   int(escalations), Decimal(cost or 0), int(inp or 0), int(out or 0),
-                  dict(zip(keys, map(int, counts), strict=True)))
+                  {_bucket_key(k): int(v) for k, v in zip(keys, counts, strict=True)})
         for caller, n, errors, escalated, escalations, cost, inp, out, keys, counts in found
     ]
     rows.sort(key=lambda r: (-r.invocations, r.caller is not None, r.label.lower()))

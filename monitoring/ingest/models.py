@@ -267,7 +267,13 @@ class Invocation(models.Model):
         # database (``id`` stays the ORM's key).
         indexes = [
             models.Index(fields=["run"], name="invocation_run_idx"),
-            models.Index(fields=["agent", "started_at"], name="invocation_agent_time_idx"),
+            # An agent's invocations over a range. It carries the by-caller breakdown's columns
+            # (monitoring/dashboards/invocations.py), which then reads the index alone: an agent's rows
+            # lie scattered over a day's heap pages (every agent's traffic interleaves), its index
+            # entries side by side.
+            models.Index(fields=["agent", "started_at"], name="invocation_agent_time_idx",
+                         include=["caller_agent", "duration_ms", "status", "escalations", "cost", "input_tokens",
+                                  "output_tokens"]),
         ]
 
     def __str__(self) -> str:
