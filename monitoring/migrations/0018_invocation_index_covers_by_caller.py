@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('monitoring', '0016_raised_alert_rules'),
+        ('monitoring', '0017_compact_telemetry'),
     ]
 
     operations = [
