@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from agentops.models import ROLE_OPERATIONS
+from monitoring.dashboards import views as dashboard_views
 from monitoring.rollups import cells as rollups
 from tests.conftest import PASSWORD
 from tests.factories import make_agent
@@ -70,3 +72,28 @@ def test_overview_updates_live_range_switch_redraws_charts_and_trace_shows_water
     expect(page.locator("#waterfall")).to_contain_text("issue_refund")
     rows.nth(1).locator(":scope > summary").click()  # not the folded attributes and events
     expect(rows.nth(1)).to_contain_text("error")
+
+
+def test_a_slow_range_answer_is_not_lost_to_a_refresh(new_page, live_server, monkeypatch):
+    """The charts refresh every few seconds. A range whose answer takes longer than one refresh period
+    must still land: the refresh of the old range in the meantime is dropped, not swapped in over it."""
+    olivia = _operations_user()
+    agent = make_agent("Refund Agent")
+    _send_runs(agent, 2)
+    charts = dashboard_views._agent_charts
+    delay = dashboard_views.REFRESH_SECONDS * 1.5 + 1
+
+    def slow_long_ranges(agent, time_range):
+        if time_range.span > timedelta(days=8):
+            time.sleep(delay)  # the live server is threaded: refreshes are answered meanwhile
+        return charts(agent, time_range)
+
+    monkeypatch.setattr(dashboard_views, "_agent_charts", slow_long_ranges)
+    page = new_page(olivia)
+    page.goto(f"{live_server.url}/monitoring/agents/{agent.slug}/?range=1h")
+    expect(page.locator("#chart-resolution")).to_contain_text("per minute", timeout=SLOW)
+    page.locator(".range-tabs a", has_text="last 30 days").click()
+    expect(page.locator("#chart-resolution")).to_contain_text("per day", timeout=SLOW)
+    page.wait_for_timeout(dashboard_views.REFRESH_SECONDS * 2 * 1000)  # two more refreshes, of the new range
+    expect(page.locator("#chart-resolution")).to_contain_text("per day")
+    expect(page.locator(".range-tabs a.active")).to_have_text("last 30 days")
