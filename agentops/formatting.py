@@ -10,9 +10,15 @@ app (agentops/templatetags/units.py and the app filters that delegate here) and 
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 DASH = "–"
+
+# The number rule for chart hover labels (d3-format, as Plotly reads it): separators, at most four
+# decimals, trailing zeros dropped ("1,234.5", "0.0123"). The figures table under each chart
+# (static/js/app.js) prints its numbers the same way.
+CHART_NUMBER = ",.4~f"
+CHART_MONEY = ",.2f"
 
 
 def latency_quantum(ms: float | Decimal) -> Decimal:
@@ -37,12 +43,22 @@ def format_latency(ms: float | Decimal | None) -> str:
 
 
 def format_count(value: int | float | Decimal | None) -> str:
-    return DASH if value is None else f"{value:,.0f}"
+    if value is None or value == "":
+        return DASH
+    try:
+        return f"{Decimal(str(value)):,.0f}"
+    except (InvalidOperation, ValueError):
+        return str(value)  # not a number (a label in a figures table): shown as it is
 
 
 def format_decimal(value: int | float | Decimal | None, places: int = 1) -> str:
     """A figure with ``places`` decimals and thousands separators ("1,234.5")."""
-    return DASH if value is None else f"{Decimal(str(value)):,.{int(places)}f}"
+    if value is None or value == "":
+        return DASH
+    try:
+        return f"{Decimal(str(value)):,.{int(places)}f}"
+    except (InvalidOperation, ValueError):
+        return str(value)
 
 
 def format_money(value: Decimal | float | None) -> str:

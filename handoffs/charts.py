@@ -6,19 +6,25 @@ from datetime import datetime
 
 import plotly.graph_objects as go
 
+from agentops.formatting import CHART_NUMBER
+
 _LAYOUT = {
     "margin": {"l": 48, "r": 16, "t": 36, "b": 48},
     "height": 300,
     "paper_bgcolor": "rgba(0,0,0,0)",
     "plot_bgcolor": "rgba(0,0,0,0)",
     "font": {"size": 12},
+    "xaxis": {"hoverformat": CHART_NUMBER},
+    "yaxis": {"hoverformat": CHART_NUMBER},
 }
 BRAND = "#3b5bdb"
 
 
 def _figure(title: str, trace, **layout) -> go.Figure:
     fig = go.Figure(trace)
-    fig.update_layout(title={"text": title, "x": 0}, **_LAYOUT, **layout)
+    merged = {key: {**value, **layout.pop(key, {})} if isinstance(value, dict) else value
+              for key, value in _LAYOUT.items()}
+    fig.update_layout(title={"text": title, "x": 0}, **merged, **layout)
     return fig
 
 
@@ -44,7 +50,7 @@ def handoff_rate_by_agent(rows: list[dict]) -> go.Figure:
         "Handoff rate by agent (runs handed to a person, %)",
         go.Bar(
             y=[r["agent__name"] for r in rows], x=[round(r["rate"] * 100, 2) for r in rows], orientation="h",
-            marker_color="#f08c00", hovertemplate="%{y}: %{x}%<extra></extra>",
+            marker_color="#f08c00", hovertemplate="%{y}: %{x:,.1f}%<extra></extra>",
         ),
         xaxis={"title": "% of runs", "rangemode": "tozero"}, yaxis={"autorange": "reversed"},
     )

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import plotly.graph_objects as go
 
+from agentops import formatting
 from monitoring.ingest.derived_models import EdgeKind
 
 _LAYOUT = dict(margin=dict(l=40, r=20, t=30, b=40), height=300, paper_bgcolor="rgba(0,0,0,0)",
@@ -47,7 +48,7 @@ def groups_figure(groups: Sequence) -> go.Figure:
     top = list(groups)[:10][::-1]
     fig = go.Figure(go.Bar(
         x=[g.runs for g in top], y=[g.description[:60] for g in top], orientation="h", marker_color="#e03131",
-        hovertemplate="%{y}<br>%{x} runs<extra></extra>",
+        hovertemplate="%{y}<br>%{x:,} runs<extra></extra>",
     ))
     fig.update_layout(**{**_LAYOUT, "margin": dict(l=320, r=20, t=20, b=40)}, xaxis=dict(title="runs"))
     return fig
@@ -55,7 +56,7 @@ def groups_figure(groups: Sequence) -> go.Figure:
 
 def daily_figure(daily: Sequence[tuple[datetime, int]]) -> go.Figure:
     fig = go.Figure(go.Bar(x=[d for d, _n in daily], y=[n for _d, n in daily], marker_color="#e03131",
-                           hovertemplate="%{x|%Y-%m-%d}: %{y} runs<extra></extra>"))
+                           hovertemplate="%{x|%Y-%m-%d}: %{y:,} runs<extra></extra>"))
     fig.update_layout(**{**_LAYOUT, "height": 220}, yaxis=dict(title="runs"))
     return fig
 
@@ -69,7 +70,7 @@ def success_rate_figure(versions: Sequence) -> go.Figure:
         error_y=dict(type="data", symmetric=False,
                      array=[100 * v.success_interval.high - r for v, r in zip(shown, rates, strict=True)],
                      arrayminus=[r - 100 * v.success_interval.low for v, r in zip(shown, rates, strict=True)]),
-        hovertemplate="%{x}: %{y:.1f}% success<extra></extra>",
+        hovertemplate="%{x}: %{y:,.1f}% success<extra></extra>",
     ))
     fig.update_layout(**{**_LAYOUT, "height": 260}, yaxis=dict(title="success %", range=[0, 105]))
     return fig
@@ -103,13 +104,13 @@ def sankey_figure(edges: Sequence) -> go.Figure:
         targets.append(node(e.target_kind, target_key, e.target_label))
         values.append(e.calls)
         link_colours.append(failure_colour(e.failure_rate))
-        p95 = f"{e.p95_ms:,.0f} ms" if e.p95_ms is not None else "n/a"
-        custom.append([f"{100 * e.failure_rate:.1f}%", p95, f"${e.cost_per_call:.4f}"])
+        p95 = formatting.format_latency(e.p95_ms) if e.p95_ms is not None else "n/a"
+        custom.append([f"{100 * e.failure_rate:,.1f}%", p95, formatting.format_usd(e.cost_per_call)])
     fig = go.Figure(go.Sankey(
         arrangement="snap",
         node=dict(label=labels, color=colours, pad=14, thickness=14),
         link=dict(source=sources, target=targets, value=values, color=link_colours, customdata=custom,
-                  hovertemplate="%{source.label} → %{target.label}<br>%{value} calls, %{customdata[0]} failed"
+                  hovertemplate="%{source.label} → %{target.label}<br>%{value:,} calls, %{customdata[0]} failed"
                                 "<br>p95 %{customdata[1]}, cost/call %{customdata[2]}<extra></extra>"),
     ))
     fig.update_layout(**{**_LAYOUT, "height": max(360, 28 * len(labels))})

@@ -6,6 +6,8 @@ from decimal import Decimal
 
 import plotly.graph_objects as go
 
+from agentops.formatting import CHART_MONEY
+
 from .models import REPORT_CURRENCY
 
 
@@ -26,8 +28,9 @@ def trend_figure(points) -> go.Figure:
                     name="Cost per resolution: person", mode="lines+markers", line={"color": "#b35c00", "dash": "dot"})
     fig.update_layout(
         margin={"l": 60, "r": 60, "t": 10, "b": 40}, height=300, legend={"orientation": "h", "y": -0.2},
-        yaxis={"title": f"Net benefit ({REPORT_CURRENCY})", "zeroline": True},
-        yaxis2={"title": f"Per resolution ({REPORT_CURRENCY})", "overlaying": "y", "side": "right", "rangemode": "tozero"},
+        yaxis={"title": f"Net benefit ({REPORT_CURRENCY})", "zeroline": True, "hoverformat": CHART_MONEY},
+        yaxis2={"title": f"Per resolution ({REPORT_CURRENCY})", "overlaying": "y", "side": "right", "rangemode": "tozero",
+                "hoverformat": CHART_MONEY},
         plot_bgcolor="#ffffff", paper_bgcolor="#ffffff",
     )
     return fig

@@ -1,9 +1,14 @@
-"""Every page, for every role, renders without leaking template syntax into the output.
+"""Every page, for every role, renders without leaking template syntax or unseparated numbers.
 
 A multi-line ``{# #}`` comment is not a comment in Django templates: it is printed as text. This
 test renders every GET page of the site (with the demo data, so lists and details have rows) as each
 persona, plain and under htmx, and fails when ``{#``, ``{%`` or ``{{`` reaches the HTML outside
 scripts and text areas. It also fails on a server error (a 5xx) for any page and role.
+
+The same pass checks that every number of 1,000 or more in a page's visible text carries thousands
+separators (tests/visible_numbers.py says what is not a figure: ids, years, times, attribute values,
+code). The demo data is topped up so that counts, tokens, costs and ROI figures pass 1,000
+(``_large_figures``), and the test requires separated numbers to have been seen on the pages.
 
 Pages are found by walking the URL configuration, so a new page is covered without editing this
 file; its URL arguments come from the demo data by argument name (see ``_kwargs``).
@@ -29,6 +34,7 @@ from agentops.models import (
     ModelPrice,
 )
 from tests.conftest import make_user
+from tests.visible_numbers import bare_numbers, grouped_numbers
 
 pytestmark = pytest.mark.django_db
 
@@ -110,13 +116,34 @@ def _pages() -> list[str]:
     return urls
 
 
+def _large_figures() -> None:
+    """Figures past 1,000 wherever pages count, sum or price: a run of the agent the pages show with
+    1.2 million tokens, 12.3 s and $1,234.57 on each step (so its trace, the dashboards, ROI and the
+    lifecycle figures pass 1,000), and more than a thousand open tickets in a queue."""
+    from handoffs.models import Ticket
+    from monitoring.rollups import cells
+    from tests.monitoring.factories import make_run
+
+    agent = Agent.objects.filter(prompt_versions__isnull=False).order_by("pk").first()
+    steps = [{"kind": "llm", "name": "answer", "input_tokens": 1_234_567, "output_tokens": 23_456,
+              "cost": "1234.5678", "duration_ms": 12_345}]
+    runs = [make_run(agent, duration_ms=12_345, cost="1234.5678", input_tokens=1_234_567, output_tokens=23_456,
+                     steps=steps) for _ in range(3)]
+    cells.refresh_for_runs([r.id for r in runs])
+    template = Ticket.objects.filter(status="open").order_by("pk").first()
+    values = {f.attname: getattr(template, f.attname) for f in Ticket._meta.concrete_fields if not f.primary_key}
+    values.update(escalation_id=None, run_id=None)  # one ticket per escalation / rule ticket per run
+    Ticket.objects.bulk_create([Ticket(**values) for _ in range(1100)])
+
+
 def _leaks(html: str) -> list[str]:
     visible = HIDDEN.sub("", html)
     return [visible[max(m.start() - 60, 0): m.end() + 60] for m in TEMPLATE_SYNTAX.finditer(visible)]
 
 
-def test_no_page_leaks_template_syntax_or_fails_for_any_role():
+def test_no_page_leaks_template_syntax_or_unseparated_numbers_or_fails_for_any_role():
     call_command("seed_demo", "--force", stdout=open("/dev/null", "w"))  # noqa: SIM115 - closed at exit
+    _large_figures()
     users = {
         "operations": make_user("pageops", ROLE_OPERATIONS),
         "reviewer": make_user("pagereviewer", ROLE_REVIEWERS),
@@ -127,6 +154,7 @@ def test_no_page_leaks_template_syntax_or_fails_for_any_role():
     pages = _pages()
     assert len(pages) > 40, pages
     problems = []
+    separated = 0
     for role, user in users.items():
         client = Client()
         client.force_login(user)
@@ -139,9 +167,14 @@ def test_no_page_leaks_template_syntax_or_fails_for_any_role():
                     continue
                 if "html" not in response.get("Content-Type", ""):
                     continue
-                for leak in _leaks(response.content.decode()):
+                html = response.content.decode()
+                for leak in _leaks(html):
                     problems.append(f"{label}: template syntax in output: {leak!r}")
+                for number in bare_numbers(html):
+                    problems.append(f"{label}: number without thousands separators: {number!r}")
+                separated += grouped_numbers(html)
     assert not problems, "\n".join(problems)
+    assert separated > 200, separated  # large figures were on the pages, so the check had work to do
 
 
 def test_the_leak_check_sees_a_multiline_template_comment():

@@ -22,6 +22,6 @@ def trim_decimal(value: Decimal | str | None, min_places: int = 0) -> str:
         amount = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         return str(value)
-    text = format(amount.normalize(), "f")
+    text = format(amount.normalize(), ",f")  # shown, never a form value: separators like every figure
     whole, _, frac = text.partition(".")
     return f"{whole}.{frac.ljust(min_places, '0')}" if min_places or frac else whole

@@ -17,4 +17,4 @@ def duration(seconds: float | None) -> str:
 
 @register.filter
 def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
+    return "—" if value is None else f"{value * 100:,.1f}%"

@@ -16,6 +16,7 @@ from typing import Any
 
 import plotly.io
 
+from agentops.formatting import CHART_NUMBER
 from monitoring.rollups.queries import Point
 
 # A small, explicit layout instead of a Plotly template keeps each figure's JSON a few KB, which
@@ -30,7 +31,7 @@ _LAYOUT: dict[str, Any] = {
     # top right, level with the title: below the plot it would sit on the two-line date tick labels
     "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
     "xaxis": {"gridcolor": "#eef0f4", "type": "date", "automargin": True, "nticks": 6},
-    "yaxis": {"gridcolor": "#eef0f4", "rangemode": "tozero", "automargin": True},
+    "yaxis": {"gridcolor": "#eef0f4", "rangemode": "tozero", "automargin": True, "hoverformat": CHART_NUMBER},
     "hovermode": "x unified",
 }
 COLORS = {"runs": "#3b5bdb", "errors": "#c92a2a", "p50": "#2b8a3e", "p95": "#e8590c", "p99": "#862e9c",
@@ -144,6 +145,7 @@ def cost_chart(points: Sequence[Point], max_cost_per_run: float | None = None,
                changes: Sequence[tuple[datetime, str]] = ()) -> Figure:
     fig = _figure("Cost (USD) and tokens",
                   yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "rangemode": "tozero",
+                          "hoverformat": CHART_NUMBER,
                           "automargin": True})
     xs = _xs(points)
     fig.add_trace("bar", x=xs, y=[p.summary.tokens for p in points], name="tokens",

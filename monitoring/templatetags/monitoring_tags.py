@@ -26,7 +26,7 @@ def ms(value: float | None) -> str:
 
 @register.filter
 def pct(value: float | None) -> str:
-    return DASH if value is None else f"{value:.1f} %"
+    return DASH if value is None else f"{value:,.1f} %"
 
 
 @register.filter
@@ -47,7 +47,7 @@ def score(value: float | None) -> str:
 
 @register.filter
 def ratio(value: float | None) -> str:
-    return DASH if value is None else f"{value:.1f}×"
+    return DASH if value is None else f"{value:,.1f}×"
 
 
 # For each metric: is a rise good (True), bad (False); and how to print the change.

@@ -39,10 +39,11 @@ def roi_delta_class(current, previous) -> str:
 
 @register.filter
 def roi_plain(value) -> str:
-    """An assumption value without trailing zeros (45.000000 -> 45, 0.800000 -> 0.8)."""
+    """An assumption value without trailing zeros, with thousands separators (45.000000 -> 45,
+    0.800000 -> 0.8, 3000.000000 -> 3,000)."""
     if value is None:
         return "—"
-    return format(Decimal(value).normalize(), "f")
+    return format(Decimal(value).normalize(), ",f")
 
 
 @register.filter

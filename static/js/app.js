@@ -25,6 +25,11 @@ function renderPlotlyFigures(root) {
 
 // Every chart's text alternative: its figures as a table, folded under the chart ("Figures as a
 // table"), built from the same data the chart draws (x and y of each trace; pie labels and values).
+// The one number rule of the pages (agentops/formatting.py): separators, at most four decimals.
+function chartNumber(value) {
+  return value.toLocaleString("en-US", { maximumFractionDigits: 4 });
+}
+
 function figuresTable(target, fig) {
   var id = target.id + "-figures";
   var old = document.getElementById(id);
@@ -58,11 +63,11 @@ function figuresTable(target, fig) {
       var row = body.insertRow();
       var th = document.createElement("th");
       th.scope = "row";
-      th.textContent = xs[i];
+      th.textContent = typeof xs[i] === "number" ? chartNumber(xs[i]) : xs[i];
       row.appendChild(th);
       var td = row.insertCell();
       td.className = "num";
-      td.textContent = typeof ys[i] === "number" ? ys[i].toLocaleString() : ys[i];
+      td.textContent = typeof ys[i] === "number" ? chartNumber(ys[i]) : ys[i];
     }
     box.appendChild(table);
   });

@@ -84,7 +84,7 @@ def test_agent_list_shows_stage_pill_department_owner_model_and_slo(ops_client, 
     make_agent("Refund Agent", owner=ops_user, lifecycle_stage="integrate", model="gpt-4o",
                department=make_department("Customer Support"))
     html = ops_client.get(reverse("registry:agent_list")).content.decode()
-    for expected in ("stage-integrate", "Customer Support", "Olivia", "gpt-4o", "p95 ≤ 4,000 ms"):
+    for expected in ("stage-integrate", "Customer Support", "Olivia", "gpt-4o", "p95 ≤ 4.00 s"):
         assert expected in html
 
 
@@ -229,7 +229,7 @@ def test_agent_detail_shows_slos_active_prompt_versions_and_restricted_keys(ops_
     make_api_key("billing prod", agent=agent)
     make_api_key("global key")
     html = ops_client.get(reverse("registry:agent_detail", args=[agent.slug])).content.decode()
-    assert "≥ 95%" in html and "≥ 0.8" in html and "≤ 4,000 ms" in html
+    assert "≥ 95%" in html and "≥ 0.8" in html and "≤ 4.00 s" in html
     assert "line one\nline two" in html  # the active prompt's text
     assert 'data-version="2"' in html and 'data-version="1"' in html
     assert "billing prod" in html and "global key" not in html
