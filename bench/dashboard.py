@@ -24,6 +24,7 @@ over every page timed (rollup dashboards and the pages that read runs), and the 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import os
 import statistics
@@ -36,13 +37,18 @@ from dashboard_data import AGENTS, DAYS, SPANS_PER_RUN
 from hostload import HostShare
 
 RANGES = ("24h", "7d", "30d")
-# Pages that read runs (not rollups): page -> (url, {label: query}). The run explorer pages through
-# the newest runs (all, one agent's, the errors); the insight pages take the same ranges as the dashboards.
+# The run explorer and the insight pages: page -> (url, {label: query}), each over the dashboards'
+# ranges. The run explorer pages through the newest runs (all, one agent's, the errors) with its capped
+# count; the insight pages read their own cells (root causes, one failure group's drill-down, prompt
+# version compare, agent map).
 _RANGES = {key: {"range": key} for key in RANGES}
+_GROUP = hashlib.md5(b"group 0", usedforsecurity=False).hexdigest().ljust(40, "0")  # as dashboard_data makes them
 DIRECT_PAGES = {
-    "runs": ("/monitoring/runs/", {"newest": {}, "agent": {"agent": "bench-agent-07"}, "errors": {"status": "error"}}),
+    "runs": ("/monitoring/runs/", {**_RANGES, "agent30d": {"range": "30d", "agent": "bench-agent-07"},
+                                   "err30d": {"range": "30d", "status": "error"}}),
     "compare": ("/monitoring/agents/bench-agent-07/compare/", _RANGES),
     "causes": ("/monitoring/root-causes/", _RANGES),
+    "group": (f"/monitoring/root-causes/{_GROUP}/", _RANGES),
     "map": ("/monitoring/map/", _RANGES),
 }
 

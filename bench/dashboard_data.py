@@ -91,18 +91,19 @@ FROM src r JOIN agentops_agent s ON s.id = r.sub_id
 _INVOCATIONS = _WITH_SUB + """
 INSERT INTO {table} (id, run_id, trace_id, span_id, parent_span_id, agent_id, caller_agent_id, name,
     started_at, ended_at, duration_ms, status, error_type, model, prompt_version, prompt_id, step_count,
-    input_tokens, output_tokens, cost, total_input_tokens, total_output_tokens, total_cost, quality_score, escalations)
+    input_tokens, output_tokens, cost, total_input_tokens, total_output_tokens, total_cost, quality_score, escalations,
+    fingerprint)
 SELECT 2 * id, id, trace_id, root_span_id, '', agent_id, NULL::bigint, name, started_at, ended_at, duration_ms, status,
        error_type, model, prompt_version, NULL::bigint, step_count - CASE WHEN sub_id IS NULL THEN 0 ELSE 3 END,
        input_tokens - CASE WHEN sub_id IS NULL THEN 0 ELSE input_tokens / 2 END,
        output_tokens - CASE WHEN sub_id IS NULL THEN 0 ELSE output_tokens / 2 END,
        cost - CASE WHEN sub_id IS NULL THEN 0 ELSE sub_cost END, input_tokens, output_tokens, cost, quality_score,
-       has_escalation::int
+       has_escalation::int, fingerprint
 FROM src
 UNION ALL
 SELECT 2 * id + 1, id, trace_id, substr(md5(trace_id || 5), 1, 16), root_span_id, sub_id, agent_id, 'invoke_agent',
        started_at, ended_at, duration_ms / 3, status, error_type, model, prompt_version, NULL, 3, input_tokens / 2,
-       output_tokens / 2, sub_cost, input_tokens / 2, output_tokens / 2, sub_cost, NULL, 0
+       output_tokens / 2, sub_cost, input_tokens / 2, output_tokens / 2, sub_cost, NULL, 0, ''
 FROM src WHERE sub_id IS NOT NULL
 """
 

@@ -35,6 +35,7 @@ from insights.services import mark_failure_group
 from monitoring.ingest import edges, invocations
 from monitoring.ingest.fingerprint import failure_signature, fingerprint_run
 from monitoring.models import Escalation, Run, Score, Step
+from monitoring.rollups import insight_cells
 
 DAYS = 14
 ORCHESTRATOR_RUNS_PER_DAY = 36
@@ -176,6 +177,8 @@ def _finish(b: TraceBuilder) -> None:
 
 def _run_for(b: TraceBuilder, agent: Agent, prompt: PromptVersion | None, rng: random.Random) -> Run:
     root = b.steps[0]
+    if prompt is not None:  # the agent's span carries its prompt version, as instrumented agents send it
+        root.attributes = {**(root.attributes or {}), "agentops.prompt.version": str(prompt.version)}
     llm = [s for s in b.steps if s.kind == "llm"]
     failed = root.status == "error"
     quality = None if failed else round(min(1.0, max(0.0, rng.gauss(0.86 if prompt and prompt.version >= 3 else 0.74,
@@ -245,6 +248,8 @@ def seed(stdout: TextIO) -> None:
         Escalation.objects.bulk_create(escalations, batch_size=500)
         Score.objects.bulk_create(scores, batch_size=1000)
         Run.objects.bulk_update([r for r in runs if r.fingerprint], ["fingerprint"], batch_size=500)
+        insight_cells.record_signatures(failure_signature(run, b.steps) for (b, _), run in zip(traces, runs, strict=True)
+                                        if run.fingerprint)
         ids = [r.pk for r in runs]
         for chunk in range(0, len(ids), 500):
             edges.refresh_for_runs(ids[chunk:chunk + 500])

@@ -19,8 +19,9 @@ from decimal import Decimal
 from django.core.cache import cache
 from django.db import transaction
 
-from monitoring.ingest import outbox
+from monitoring.ingest import invocations, outbox
 from monitoring.ingest.recompute import recompute_runs
+from monitoring.ingest.write import failures_of
 from monitoring.models import Run, Score, Step, StepKind
 from monitoring.rollups import cells as rollups
 
@@ -123,8 +124,11 @@ def evaluate_runs(online_id: int, run_ids: list[int]) -> OnlineResult:
         with transaction.atomic():
             locked = list(Run.objects.select_for_update().filter(pk__in=[s.run_id for s in scores]).order_by("id"))
             Score.objects.bulk_create(scores, ignore_conflicts=True)
-            recompute_runs(locked)
-            rollups.refresh_for_runs([r.pk for r in locked])
+            ids = [r.pk for r in locked]
+            # The scores are the invocations' quality too: re-derive them (and their cells), as feedback does.
+            left = invocations.refresh_for_runs({r.pk: r.trace_id for r in locked}, recompute_runs(locked),
+                                                replace=ids, failures=failures_of(locked))
+            rollups.refresh_for_runs(ids, previous_invocations=left)
             outbox.announce(run_ids=[r.pk for r in locked])
     return OnlineResult(len(scores), len(run_ids) - len(scores))
 

@@ -8,13 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Avg, Count, Min, Q, StdDev, Sum
-
 from agentops import stats
-from agentops.dbfunctions import PercentileCont
 from agentops.models import Agent, PromptVersion
 from insights.queries import describe_signature, prompt_key, prompt_label, signatures_for
-from monitoring.models import Run, RunStatus
+from monitoring.rollups import insight_queries as insight_cells
 
 TOP_GROUPS_PER_VERSION = 3
 
@@ -67,51 +64,53 @@ class VersionStats:
 
 
 def version_stats(agent: Agent, start: datetime, end: datetime) -> list[VersionStats]:
-    """Run metrics per prompt version of one agent over [start, end), oldest version first.
+    """Invocation metrics per prompt version of one agent over [start, end), oldest version first.
 
-    Reads runs directly (agent + time index): a per-agent page, acceptable until rollups carry the
-    prompt version. Latency percentiles are exact (percentile_cont) over the agent's runs in range.
+    Read from the agent's version cells (``monitoring.rollups.insight_queries``): its own invocations,
+    wherever it runs (a sub-agent's versions too), in whole hour or day cells of the range. Latency
+    percentiles come from the merged sketches (within 1 %); the quality spread from the cells' sums
+    of squares.
     """
-    runs = Run.objects.filter(agent=agent, started_at__gte=start, started_at__lt=end)
-    rows = list(runs.values("prompt_id", "prompt_version").annotate(
-        n=Count("id"), ok=Count("id", filter=Q(status=RunStatus.OK)),
-        esc=Count("id", filter=Q(has_escalation=True)),
-        q_mean=Avg("quality_score"), q_sd=StdDev("quality_score", sample=True), q_n=Count("quality_score"),
-        p50=PercentileCont("duration_ms", 0.5), p95=PercentileCont("duration_ms", 0.95),
-        cost=Sum("cost"), first=Min("started_at"),
-    ))
-    prompts = PromptVersion.objects.in_bulk({r["prompt_id"] for r in rows if r["prompt_id"]})
+    totals = insight_cells.version_totals(start, end, [agent.pk])
+    prompts = PromptVersion.objects.in_bulk({t.prompt_id for t in totals if t.prompt_id})
     result = [
         VersionStats(
-            key=prompt_key(r["prompt_id"], r["prompt_version"]),
-            label=prompt_label(r["prompt_id"], r["prompt_version"], prompts),
-            prompt=prompts.get(r["prompt_id"]), runs=r["n"], successes=r["ok"], escalations=r["esc"],
-            quality_mean=r["q_mean"], quality_sd=_finite(r["q_sd"]), quality_n=r["q_n"],
-            p50_ms=r["p50"], p95_ms=r["p95"], cost_total=r["cost"] or Decimal(0), first_seen=r["first"],
+            key=prompt_key(t.prompt_id, t.prompt_version),
+            label=prompt_label(t.prompt_id, t.prompt_version, prompts),
+            prompt=prompts.get(t.prompt_id), runs=t.runs, successes=t.runs - t.errors, escalations=t.escalations,
+            quality_mean=float(t.quality_sum) / t.quality_count if t.quality_count else None,
+            quality_sd=_sample_sd(t.quality_sum, t.quality_sumsq, t.quality_count), quality_n=t.quality_count,
+            p50_ms=t.quantile(0.5), p95_ms=t.quantile(0.95), cost_total=t.cost, first_seen=t.first_seen,
         )
-        for r in rows
+        for t in totals
     ]
-    _attach_top_groups(result, runs)
+    _attach_top_groups(result, agent, start, end)
     return sorted(result, key=lambda v: (v.prompt.version if v.prompt else -1, v.first_seen or end))
+
+
+def _sample_sd(total: Decimal, squares: Decimal, n: int) -> float | None:
+    if n < 2:
+        return None
+    variance = (squares - total * total / n) / (n - 1)
+    return _finite(math.sqrt(max(float(variance), 0.0)))
 
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _attach_top_groups(result: list[VersionStats], runs) -> None:
-    counts = list(runs.exclude(fingerprint="").values("prompt_id", "prompt_version", "fingerprint")
-                  .annotate(n=Count("id")).order_by("-n", "fingerprint"))
-    by_key: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for c in counts:
-        group = by_key[prompt_key(c["prompt_id"], c["prompt_version"])]
-        if len(group) < TOP_GROUPS_PER_VERSION:
-            group.append((c["fingerprint"], c["n"]))
-    fps = sorted({fp for groups in by_key.values() for fp, _n in groups})
-    signatures = signatures_for(fps)
+def _attach_top_groups(result: list[VersionStats], agent: Agent, start: datetime, end: datetime) -> None:
+    """Each version's largest failure groups: runs whose failing invocation was this agent's on it."""
+    fps = [c.fingerprint for c in insight_cells.group_counts(start, end, agent_id=agent.pk)]
+    by_key: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for fp, _agent, prompt_id, raw, _model, n in insight_cells.group_breakdown(start, end, fps, agent.pk) if fps else []:
+        by_key[prompt_key(prompt_id, raw)][fp] += n
+    top = {key: sorted(groups.items(), key=lambda pair: (-pair[1], pair[0]))[:TOP_GROUPS_PER_VERSION]
+           for key, groups in by_key.items()}
+    signatures = signatures_for(sorted({fp for groups in top.values() for fp, _n in groups}), (start, end))
     agents = Agent.objects.in_bulk({s.agent_id for s in signatures.values() if s is not None})
     for v in result:
-        v.top_groups = [(fp, n, describe_signature(signatures.get(fp), agents)) for fp, n in by_key.get(v.key, [])]
+        v.top_groups = [(fp, n, describe_signature(signatures.get(fp), agents)) for fp, n in top.get(v.key, [])]
 
 
 @dataclass(frozen=True)

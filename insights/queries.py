@@ -7,16 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Count, F, Max, Min, Q
+from django.db.models import Count, F
 from django.urls import reverse
 
 from agentops.models import Agent, PromptVersion
-from agentops.scoping import scope_agents, scope_rows
+from agentops.scoping import allowed_agent_ids, scope_agents, scope_rows
 from handoffs.models import Ticket
 from insights.models import FailureGroup, PromptDraftCase
 from monitoring.dashboards.failure_origin import FailureOrigin, failure_origin
 from monitoring.ingest.fingerprint import FailureSignature, failure_signature
-from monitoring.models import Run, RunStatus
+from monitoring.models import Run
+from monitoring.rollups import insight_queries as insight_cells
 
 MAX_GROUPS = 50
 
@@ -116,40 +117,32 @@ def prompt_key(prompt_id: int | None, raw: str) -> str:
     return f"pv{prompt_id}" if prompt_id else f"raw:{raw}"
 
 
-def signatures_for(fingerprints: list[str], ends: dict[str, tuple[datetime, int]] | None = None,
+def signatures_for(fingerprints: list[str], window: tuple[datetime, datetime] | None = None,
                    ) -> dict[str, FailureSignature | None]:
-    """Each fingerprint's signature, recomputed from its latest run (two queries; one when the
-    caller has read the groups' ``ends`` already)."""
+    """Each fingerprint's signature as ingest recorded it (one query, whatever the runs). A group
+    without a record (runs stored before signatures were recorded) is described from its latest run
+    in ``window``: one probe of run_fingerprint_idx with a LIMIT, and that run's steps."""
     if not fingerprints:
         return {}
-    ends = _group_ends(fingerprints) if ends is None else ends
-    latest = {fp: ends[fp][1] for fp in fingerprints if fp in ends}
-    runs = {r.id: r for r in Run.objects.filter(id__in=latest.values()).prefetch_related("steps")}
-    return {fp: failure_signature(runs[run_id], runs[run_id].steps.all()) if run_id in runs else None
-            for fp, run_id in latest.items()}
+    found = insight_cells.signatures(sorted(set(fingerprints)))
+    result = {fp: FailureSignature(*found[fp]) if fp in found else None for fp in fingerprints}
+    missing = sorted({fp for fp, signature in result.items() if signature is None and fp})
+    if missing and window is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(_LATEST_IN_RANGE_SQL, [window[0], window[1], missing])
+            latest = {fp: run_id for fp, run_id in cursor.fetchall() if run_id is not None}
+        runs = {r.id: r for r in Run.objects.filter(id__in=latest.values()).prefetch_related("steps")}
+        for fp, run_id in latest.items():
+            if run_id in runs:
+                result[fp] = failure_signature(runs[run_id], runs[run_id].steps.all())
+    return result
 
 
-GROUP_ENDS_SQL = """
-    SELECT fp,
-           (SELECT started_at FROM monitoring_run
-            WHERE fingerprint = fp AND fingerprint <> '' ORDER BY started_at, id LIMIT 1),
-           (SELECT id FROM monitoring_run
-            WHERE fingerprint = fp AND fingerprint <> '' ORDER BY started_at DESC, id DESC LIMIT 1)
+_LATEST_IN_RANGE_SQL = """
+    SELECT fp, (SELECT id FROM monitoring_run WHERE fingerprint = fp AND fingerprint <> ''
+                AND started_at >= %s AND started_at < %s ORDER BY started_at DESC, id DESC LIMIT 1)
     FROM unnest(%s::varchar[]) AS fp
 """
-
-
-def _group_ends(fingerprints: list[str]) -> dict[str, tuple[datetime, int]]:
-    """fingerprint -> (when its first run started, id of its latest run), for groups with runs.
-
-    Two probes of run_fingerprint_idx per group, however many runs the group has (an aggregate over
-    the group's runs would read them all; see docs/performance.md)."""
-    fps = sorted({fp for fp in fingerprints if fp})
-    if not fps:
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(GROUP_ENDS_SQL, [fps])
-        return {fp: (first, latest) for fp, first, latest in cursor.fetchall() if latest is not None}
 
 
 def ticket_url(ticket_id: int) -> str:
@@ -191,109 +184,119 @@ def failure_groups(start: datetime, end: datetime, agent: Agent | None = None,
                    fingerprint: str | None = None, user=None) -> list[FailureGroupRow]:
     """Failure groups with runs in [start, end), by count, with trend against the previous period.
 
-    Nine queries whatever the number of groups; ``fingerprint`` narrows to one group (drill-down);
-    ``user`` limited to departments: their agents' runs only (agentops.scoping).
+    Read from the failure cells (``monitoring.rollups.insight_queries``): the range in whole hour or
+    day cells, a group's runs attributed to its failing invocation's agent and that agent's prompt
+    version. A constant number of queries whatever the number of groups or runs; ``fingerprint``
+    narrows to one group (drill-down), ``agent`` to the groups where that agent failed; ``user``
+    limited to departments: failures of their agents only (agentops.scoping).
     """
-    in_range = scope_rows(Run.objects.filter(started_at__gte=start, started_at__lt=end), user).exclude(fingerprint="")
-    if fingerprint is not None:
-        in_range = in_range.filter(fingerprint=fingerprint)
-    if agent is not None:
-        in_range = in_range.filter(agent=agent)
-    rows = [
-        FailureGroupRow(**row) for row in in_range.values("fingerprint").annotate(
-            runs=Count("id"), errors=Count("id", filter=Q(status=RunStatus.ERROR)),
-            escalations=Count("id", filter=Q(has_escalation=True)), last_seen=Max("started_at"),
-        ).order_by("-runs", "fingerprint")[:MAX_GROUPS]
-    ]
-    if not rows:
+    agent_id = agent.pk if agent is not None else None
+    allowed = allowed_agent_ids(user)
+    allowed = sorted(allowed) if allowed is not None else None
+    counts = insight_cells.group_counts(start, end, agent_id=agent_id, agent_ids=allowed,
+                                        fingerprints=[fingerprint] if fingerprint else None, limit=MAX_GROUPS)
+    if not counts:
         return []
-    fps = [r.fingerprint for r in rows]
-    previous_start = start - (end - start)
-    previous_runs = scope_rows(Run.objects.filter(fingerprint__in=fps, started_at__gte=previous_start,
-                                                  started_at__lt=start), user)
-    if agent is not None:
-        previous_runs = previous_runs.filter(agent=agent)
-    previous = dict(previous_runs.values("fingerprint").annotate(n=Count("id")).values_list("fingerprint", "n"))
-    ends = _group_ends(fps)  # first seen, and the latest run a group's description comes from
-    signatures = signatures_for(fps, ends)
-    breakdown = _breakdown(in_range.filter(fingerprint__in=fps))
-    regressions = _regressions(fps, breakdown, previous_start, end)
-    agent_ids = {a for per_fp in breakdown.values() for a in per_fp["agents"]}
-    agent_ids |= {s.agent_id for s in signatures.values() if s is not None}
+    fps = [c.fingerprint for c in counts]
+    seen = insight_cells.last_seen(fps, start, end)
+    rows = [FailureGroupRow(c.fingerprint, c.runs, c.errors, c.escalations, seen.get(c.fingerprint, start))
+            for c in counts]
+    cell_start = insight_cells.cell_start(start, end)
+    previous_start = cell_start - (end - start)
+    previous = {c.fingerprint: c.runs for c in insight_cells.group_counts(
+        previous_start, cell_start, agent_id=agent_id, agent_ids=allowed, fingerprints=fps)} if previous_start < cell_start else {}
+    firsts = insight_cells.first_seen(fps)
+    signatures = signatures_for(fps, (start, end))
+    breakdown = insight_cells.group_breakdown(start, end, fps, agent_id, agent_ids=allowed)
+    agent_ids = {a for _fp, a, *_rest in breakdown} | {s.agent_id for s in signatures.values() if s is not None}
     agents = scope_agents(Agent.objects.all(), user).in_bulk(agent_ids)
+    versions = PromptVersion.objects.in_bulk({p for _fp, _a, p, *_rest in breakdown if p})
+    per_fp = _per_group(breakdown, agents, versions)
+    regressions = _regressions(per_fp, agents, versions, previous_start, end)
     annotations = {g.fingerprint: g for g in FailureGroup.objects.filter(fingerprint__in=fps)
                    .select_related("owner", "root_cause")}
     for row in rows:
         row.previous = previous.get(row.fingerprint, 0)
-        row.first_seen = ends[row.fingerprint][0] if row.fingerprint in ends else None
-        row.trend = classify_trend(row.runs, row.previous, row.first_seen, start)
+        row.first_seen = firsts.get(row.fingerprint)
+        row.trend = classify_trend(row.runs, row.previous, row.first_seen, cell_start)
         row.description = describe_signature(signatures.get(row.fingerprint), agents)
-        per_fp = breakdown.get(row.fingerprint, {"agents": {}, "versions": {}})
-        row.agents = sorted(((agents[a], n) for a, n in per_fp["agents"].items() if a in agents),
+        group = per_fp.get(row.fingerprint, {"agents": {}, "versions": {}})
+        row.agents = sorted(((agents[a], n) for a, n in group["agents"].items() if a in agents),
                             key=lambda pair: -pair[1])
-        row.versions = sorted(per_fp["versions"].items(), key=lambda pair: -pair[1])
+        row.versions = sorted(group["versions"].items(), key=lambda pair: -pair[1])
         row.regression = regressions.get(row.fingerprint)
         row.annotation = annotations.get(row.fingerprint)
     return rows
 
 
-def _breakdown(runs) -> dict[str, dict]:
-    """Per fingerprint: run counts by agent and by prompt version label (one query + one lookup)."""
-    per: dict[str, dict] = defaultdict(lambda: {"agents": defaultdict(int), "versions": defaultdict(int)})
-    rows = list(runs.values("fingerprint", "agent_id", "prompt_id", "prompt_version").annotate(n=Count("id")))
-    versions = PromptVersion.objects.in_bulk({r["prompt_id"] for r in rows if r["prompt_id"]})
-    for r in rows:
-        per[r["fingerprint"]]["agents"][r["agent_id"]] += r["n"]
-        label = prompt_label(r["prompt_id"], r["prompt_version"], versions)
-        per[r["fingerprint"]]["versions"][label] += r["n"]
+def agent_version_label(agent: Agent | None, prompt_id: int | None, raw: str,
+                        versions: dict[int, PromptVersion]) -> str:
+    """Whose version: "Refund agent v3" (a prompt version belongs to the agent whose spans carry it)."""
+    label = prompt_label(prompt_id, raw, versions)
+    return f"{agent.name} {label}" if agent is not None else label
+
+
+def _per_group(breakdown: list[tuple], agents: dict[int, Agent], versions: dict[int, PromptVersion]) -> dict:
+    """Per fingerprint: runs by failing agent, by that agent's version label, and the raw rows."""
+    per: dict[str, dict] = defaultdict(lambda: {"agents": defaultdict(int), "versions": defaultdict(int), "rows": []})
+    for fp, agent_id, prompt_id, raw, model, n in breakdown:
+        group = per[fp]
+        group["agents"][agent_id] += n
+        group["versions"][agent_version_label(agents.get(agent_id), prompt_id, raw, versions)] += n
+        group["rows"].append((agent_id, prompt_id, raw, model, n))
     return per
 
 
-def _regressions(fps: list[str], breakdown: dict, start: datetime, end: datetime) -> dict[str, Regression]:
-    """"Regressed in" per group, on its main agent, over [start, end) (two aggregate queries).
+def _regressions(per_fp: dict, agents: dict[int, Agent], versions: dict[int, PromptVersion], start: datetime,
+                 end: datetime) -> dict[str, Regression]:
+    """"Regressed in" per group, on its main failing agent's own versions, over [start, end) (one
+    query over that agent's version cells).
 
     Prompt versions are checked first (the usual cause); the model is checked when the prompt did not
     change.
     """
-    main_agent = {fp: max(b["agents"].items(), key=lambda p: p[1])[0] for fp, b in breakdown.items() if b["agents"]}
+    main_agent = {fp: max(g["agents"].items(), key=lambda p: (p[1], -p[0]))[0] for fp, g in per_fp.items()
+                  if g["agents"]}
     if not main_agent:
         return {}
-    window = Run.objects.filter(agent_id__in=set(main_agent.values()), started_at__gte=start, started_at__lt=end)
-    totals = list(window.values("agent_id", "prompt_id", "prompt_version", "model")
-                  .annotate(n=Count("id"), first=Min("started_at")))
-    hits = list(window.filter(fingerprint__in=fps)
-                .values("fingerprint", "agent_id", "prompt_id", "prompt_version", "model").annotate(n=Count("id")))
-    versions = PromptVersion.objects.in_bulk({r["prompt_id"] for r in totals if r["prompt_id"]})
+    totals = insight_cells.version_totals(start, end, sorted(set(main_agent.values())), with_latency=False)
+    versions = {**versions, **PromptVersion.objects.in_bulk(
+        {t.prompt_id for t in totals if t.prompt_id and t.prompt_id not in versions})}
     result: dict[str, Regression] = {}
     for fp, agent_id in main_agent.items():
+        agent = agents.get(agent_id)
+        mine = [t for t in totals if t.agent_id == agent_id]
+        hits = [r for r in per_fp[fp]["rows"] if r[0] == agent_id]
         for dimension in ("prompt", "model"):
-            series = _series(dimension, agent_id, fp, totals, hits, versions)
-            found = regressed_in(series)
+            found = regressed_in(_series(dimension, agent, mine, hits, versions))
             if found is not None:
                 result[fp] = found
                 break
     return result
 
 
-def _series(dimension: str, agent_id: int, fp: str, totals: list[dict], hits: list[dict],
+def _series(dimension: str, agent: Agent | None, totals: list, hits: list[tuple],
             versions: dict[int, PromptVersion]) -> list[VersionCount]:
-    def label(r: dict) -> str:
-        if dimension == "prompt":
-            return prompt_label(r["prompt_id"], r["prompt_version"], versions)
-        return f"model {r['model']}" if r["model"] else "unknown model"
-
     total: dict[str, int] = defaultdict(int)
     first: dict[str, datetime] = {}
-    for r in totals:
-        if r["agent_id"] == agent_id:
-            key = label(r)
-            total[key] += r["n"]
-            first[key] = min(first.get(key, r["first"]), r["first"])
     hit: dict[str, int] = defaultdict(int)
-    for r in hits:
-        if r["agent_id"] == agent_id and r["fingerprint"] == fp:
-            hit[label(r)] += r["n"]
-    return sorted((VersionCount(k, first[k], total[k], hit[k]) for k in total), key=lambda v: v.first_seen)
+    if dimension == "prompt":
+        for t in totals:
+            key = agent_version_label(agent, t.prompt_id, t.prompt_version, versions)
+            total[key] += t.runs
+            first[key] = min(first.get(key, t.first_seen), t.first_seen)
+        for _agent, prompt_id, raw, _model, n in hits:
+            hit[agent_version_label(agent, prompt_id, raw, versions)] += n
+    else:
+        def label(model: str) -> str:
+            return f"model {model}" if model else "unknown model"
+        for t in totals:
+            for model, (n, seen) in t.models.items():
+                total[label(model)] += n
+                first[label(model)] = min(first.get(label(model), seen), seen)
+        for _agent, _prompt, _raw, model, n in hits:
+            hit[label(model)] += n
+    return sorted((VersionCount(k, first[k], total[k], hit[k]) for k in total), key=lambda v: (v.first_seen, v.label))
 
 
 def reviewer_root_causes(start: datetime, end: datetime, user=None) -> list[dict]:
@@ -324,18 +327,23 @@ class FailureGroupDetail:
     row: FailureGroupRow | None
 
 
-def failure_group_detail(fingerprint: str, start: datetime, end: datetime, user=None) -> FailureGroupDetail | None:
-    """A group's runs in the range (latest first), daily counts, tickets and where it failed first;
-    None when no run (of ``user``'s departments, when limited) has the fingerprint."""
-    from django.db.models.functions import TruncDay
+def group_runs(fingerprint: str, start: datetime, end: datetime, user=None):
+    """A group's latest runs in the range (of ``user``'s departments when limited): at most
+    GROUP_RUNS_SHOWN, along run_fingerprint_idx."""
+    return (scope_rows(Run.objects.filter(fingerprint=fingerprint, started_at__gte=start, started_at__lt=end), user)
+            .order_by("-started_at", "-id")[:GROUP_RUNS_SHOWN])
 
-    runs_qs = scope_rows(Run.objects.filter(fingerprint=fingerprint, started_at__gte=start, started_at__lt=end), user)
-    runs = list(runs_qs.select_related("agent", "prompt").order_by("-started_at", "-id")[:GROUP_RUNS_SHOWN])
-    if not runs and not scope_rows(Run.objects.filter(fingerprint=fingerprint), user).exists():
+
+def failure_group_detail(fingerprint: str, start: datetime, end: datetime, user=None) -> FailureGroupDetail | None:
+    """A group's latest runs in the range, daily counts, tickets and where it failed first.
+
+    Counts come from the failure cells (kept after retention drops the runs); the example runs are
+    read from the runs table with a LIMIT along run_fingerprint_idx, inside the range."""
+    daily = insight_cells.group_daily(fingerprint, start, end)
+    signature = signatures_for([fingerprint], (start, end)).get(fingerprint)
+    runs = list(group_runs(fingerprint, start, end, user).select_related("agent", "prompt"))
+    if not daily and signature is None and not runs and not insight_cells.group_agents(fingerprint):
         return None
-    daily = list(runs_qs.annotate(day=TruncDay("started_at")).values("day").annotate(n=Count("id"))
-                 .order_by("day").values_list("day", "n"))
-    signature = signatures_for([fingerprint]).get(fingerprint)
     rows = failure_groups(start, end, fingerprint=fingerprint, user=user)
     row = rows[0] if rows else None
     agents = scope_agents(Agent.objects.all(), user).in_bulk([signature.agent_id] if signature and signature.agent_id else [])
@@ -346,7 +354,7 @@ def failure_group_detail(fingerprint: str, start: datetime, end: datetime, user=
         annotation=FailureGroup.objects.filter(fingerprint=fingerprint)
                    .select_related("owner", "root_cause").first(),
         runs=runs,
-        total_runs=sum(n for _day, n in daily),
+        total_runs=row.runs if row else 0,
         daily=daily,
         tickets=tickets_for_runs([r.id for r in runs]),
         origin=failure_origin(runs[0].id) if runs else None,

@@ -14,7 +14,8 @@ from django.utils import timezone
 from agentops.models import Agent, PromptVersion
 from handoffs.models import RootCause, Ticket
 from insights.models import FailureGroup, PromptDraftCase
-from monitoring.models import Run
+from monitoring.models import Invocation, Run
+from monitoring.rollups import insight_queries as insight_cells
 
 MAX_CASES_PER_DRAFT = 20
 
@@ -30,7 +31,7 @@ def mark_failure_group(fingerprint: str, *, root_cause: RootCause | None, note: 
     fingerprint too. The group must have at least one run: fingerprints are not free text. A retired
     root cause can be kept on a group that already has it, not newly chosen.
     """
-    if not Run.objects.filter(fingerprint=fingerprint).exists():
+    if not insight_cells.group_agents(fingerprint) and not Run.objects.filter(fingerprint=fingerprint).exists():
         raise InsightError("No runs have this failure fingerprint.")
     now = timezone.now()
     with transaction.atomic():
@@ -89,8 +90,9 @@ def create_prompt_draft(agent: Agent, *, author, change_note: str, cases: list[D
 
 def start_draft_from_group(fingerprint: str, agent: Agent, *, author, change_note: str = "") -> PromptVersion:
     """Draft a new prompt version of ``agent`` motivated by its latest runs in a failure group."""
-    run_ids = list(Run.objects.filter(fingerprint=fingerprint, agent=agent).order_by("-started_at", "-id")
-                   .values_list("id", flat=True)[:MAX_CASES_PER_DRAFT])
+    # The runs whose failure was this agent's (its invocation failed), also as a sub-agent.
+    run_ids = list(Invocation.objects.filter(fingerprint=fingerprint, agent=agent).order_by("-started_at", "-run_id")
+                   .values_list("run_id", flat=True)[:MAX_CASES_PER_DRAFT])
     if not run_ids:
         raise InsightError(f"{agent.name} has no runs in this failure group.")
     note = change_note or f"Draft to address failure group {fingerprint[:10]} ({len(run_ids)} cases)."

@@ -33,6 +33,7 @@ from insights.forms import (
     RangeForm,
     RootCauseFilterForm,
 )
+from monitoring.rollups import insight_queries as insight_cells
 
 FINGERPRINT_RE = re.compile(r"^[0-9a-f]{40}$")
 EDGE_COLUMNS = (("source", "From"), ("target", "To"), ("kind", "Kind"), ("calls", "Calls"),
@@ -41,7 +42,8 @@ NUMERIC_EDGE_COLUMNS = ("calls", "failure_rate", "p95", "cost_per_call")
 
 
 def _group_agents(request: HttpRequest, fingerprint: str):
-    return scope_agents(Agent.objects.filter(runs__fingerprint=fingerprint), request.user).distinct()
+    # The agents the group's failures were attributed to (its failing invocations' agents), from its cells.
+    return scope_agents(Agent.objects.filter(pk__in=insight_cells.group_agents(fingerprint)), request.user)
 
 
 def _require_group(request: HttpRequest, fingerprint: str) -> None:

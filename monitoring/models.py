@@ -14,4 +14,10 @@ from monitoring.ingest.models import (  # noqa: F401
     StepKind,
 )
 from monitoring.intake.models import InboxBatch  # noqa: F401
+from monitoring.rollups.insight_models import (  # noqa: F401
+    EdgeCell,
+    FailureCell,
+    FailureSignatureRecord,
+    VersionCell,
+)
 from monitoring.rollups.models import TIER_SPAN, TIER_TRUNC, RollupCell, Tier  # noqa: F401

@@ -243,6 +243,17 @@ def filter_runs(filters: dict, time_range: TimeRange) -> QuerySet[Run]:
     return runs.select_related("agent").order_by("-started_at", "-id")
 
 
+COUNT_CAP = 10_000
+
+
+def count_runs_capped(runs: QuerySet[Run], cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many runs match, reading at most ``cap + 1`` of them (the range's index rows): (count,
+    whether there are more than ``cap``). A count over a month of a busy fleet would otherwise read
+    every run of the range; past the cap the page says "10,000+"."""
+    found = runs.order_by().values("id")[: cap + 1].count()
+    return min(found, cap), found > cap
+
+
 def runs_page(runs: QuerySet[Run], cursor: str | None) -> tuple[list[Run], str | None]:
     """One page after ``cursor`` and the cursor of the next page (None on the last page)."""
     if cursor:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from agentops.exports import csv_writer
 from agentops.extensions import FAILURE_LINKS, TRACE_LINKS, links
+from agentops.formatting import format_count
 from agentops.models import Agent, Department, LifecycleStage, PromptRollout
 from agentops.permissions import OPERATIONS, role_required
 from agentops.preferences import SHOW_INACTIVE_AGENTS, remembered_flag
@@ -155,8 +156,9 @@ def runs(request: HttpRequest) -> HttpResponse:
     context = _range_context(request, None) | {"form": scope_form(RunFilterForm(request.GET or None), request.user)}
     try:
         form, time_range = _run_filters(request)
-        page, next_cursor = queries.runs_page(scope_agents(queries.filter_runs(form.cleaned_data, time_range), request.user, "agent__department_id"),
-                                              request.GET.get("after"))
+        matching = scope_agents(queries.filter_runs(form.cleaned_data, time_range), request.user, "agent__department_id")
+        page, next_cursor = queries.runs_page(matching, request.GET.get("after"))
+        total, more = queries.count_runs_capped(matching)
     except ValueError as exc:
         context["filter_error"] = str(exc)
         return render(request, "monitoring/runs.html", context, status=400)
@@ -164,6 +166,7 @@ def runs(request: HttpRequest) -> HttpResponse:
     params.pop("after", None)
     context.update({
         "time_range": time_range, "runs": page, "is_first_page": not request.GET.get("after"),
+        "match_count": total, "match_count_label": f"{format_count(total)}{'+' if more else ''}",
         "filter_query": params.urlencode(),
         "next_url": f"?{params.urlencode()}&{urlencode({'after': next_cursor})}" if next_cursor else None,
     })

@@ -29,6 +29,7 @@ from django.db import connection, transaction
 
 from monitoring.ingest import bulk
 from monitoring.ingest.derived_models import HUMAN_QUEUE, EdgeKind
+from monitoring.rollups import insight_cells
 
 
 @dataclass
@@ -179,9 +180,15 @@ def refresh_for_runs(run_ids: list[int], known: RunRows | None = None) -> None:
                     run_id, started_at, source[1] if source else None, t.source_id, t.target_kind,
                     t.target_agent_id, t.target_name, t.calls, t.errors, t.total_ms, t.cost,
                 ))
+        removed = []
         if stale:
-            cursor.execute("DELETE FROM monitoring_interactionedge WHERE run_id = ANY(%s)", [stale])
+            cursor.execute(
+                "DELETE FROM monitoring_interactionedge WHERE run_id = ANY(%s) RETURNING started_at, source_id,"
+                " target_kind, target_name, target_agent_id, department_id, calls, errors, total_ms, cost", [stale])
+            removed = cursor.fetchall()
         bulk.copy_rows(cursor.cursor, "monitoring_interactionedge", _EDGE_COLUMNS, rows)
+        # The map's cells follow: the removed rows subtracted, the new ones added (insight_cells).
+        insight_cells.apply_edges(removed, [(r[1], r[3], r[4], r[6], r[5], r[2], *r[7:]) for r in rows])
 
 
 @dataclass(frozen=True, slots=True)

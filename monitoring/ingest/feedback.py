@@ -43,7 +43,8 @@ def record_feedback(
         )
         if created:
             # Feedback is on the whole task: it scores the trace's top invocation too.
-            left = invocations.refresh_for_runs({run.pk: run.trace_id}, recompute_runs([run]), replace=[run.pk])
+            left = invocations.refresh_for_runs({run.pk: run.trace_id}, recompute_runs([run]), replace=[run.pk],
+                                                failures={run.pk: (run.fingerprint, run.status == "error")})
             rollups.refresh_for_runs([run.pk], previous_invocations=left)
             outbox.announce(run_ids=[run.pk])
     return FeedbackResult(score, created)

@@ -24,9 +24,11 @@ from django.db import connection, transaction
 from agentops.models import PromptVersion
 from monitoring.ingest import bulk
 from monitoring.ingest.edges import Escalated, RunRows
+from monitoring.ingest.fingerprint import first_failed_step
 from monitoring.ingest.models import Run
 from monitoring.ingest.recompute import STEP_ROW_FIELDS, StepRow
 from monitoring.rollups import cells as rollups
+from monitoring.rollups import insight_cells
 
 _ERROR, _LLM, _AGENT = "error", "llm", "agent"
 
@@ -57,6 +59,7 @@ class InvocationRow:
     total_cost: Decimal
     quality_score: float | None
     escalations: int
+    fingerprint: str = ""  # the run's failure fingerprint, on the invocation where the run failed
 
 
 COLUMNS = tuple(InvocationRow.__slots__)
@@ -87,12 +90,13 @@ def owners(steps: list) -> dict[str, str]:
 
 def derive(
     run_id: int, trace_id: str, steps: list, scores: Iterable[tuple[str, float]] = (),
-    escalation_spans: Iterable[str] = (),
+    escalation_spans: Iterable[str] = (), failure: tuple[str, bool] | None = None,
 ) -> list[InvocationRow]:
     """The invocations of one run. ``steps``: objects with StepRow's attributes (agents already
     inherited) and ``prompt_version``; ``scores``: (span id, value on 0..1), blank span id for
     feedback on the whole run (it goes to the top invocation); ``escalation_spans``: one span id per
-    escalation."""
+    escalation; ``failure``: the run's fingerprint and whether the run failed with an error (else it
+    escalated), which goes on the invocation where it failed (``failing_span``)."""
     if not steps:
         return []
     by_span = {s.span_id: s for s in steps}
@@ -130,7 +134,23 @@ def derive(
             math.fsum(values) / len(values) if values else None, escalated.get(head.span_id, 0),
         )
     _add_nested_totals(rows)
+    if failure is not None and failure[0]:
+        escalation_spans = list(escalation_spans)
+        span = failing_span(steps, failure[1], escalation_spans)
+        rows[owner.get(span, top.span_id) if span else top.span_id].fingerprint = failure[0][:40]
     return list(rows.values())
+
+
+def failing_span(steps: list, failed: bool, escalation_spans: list[str]) -> str:
+    """The span a run's failure fingerprint describes (``fingerprint.failure_signature``): its first
+    failed step when the run failed with an error, else its first escalating step; "" when there is
+    none (the failure is then the top invocation's)."""
+    if failed:
+        step = first_failed_step(steps)
+        return step.span_id if step is not None else ""
+    escalating = set(escalation_spans)
+    candidates = [s for s in steps if s.span_id in escalating]
+    return min(candidates, key=lambda s: (s.started_at, s.span_id)).span_id if candidates else ""
 
 
 def _add_nested_totals(rows: dict[str, InvocationRow]) -> None:
@@ -161,31 +181,41 @@ def link_prompts(rows: list[InvocationRow]) -> None:
 
 
 def store(rows: list[InvocationRow], replace_runs: list[int] = ()) -> list[tuple[int, datetime]]:
-    """Replace the invocations of ``replace_runs`` (stored before) and insert ``rows``. Returns the
-    (agent id, start) of the rows deleted, so rollups can recompute the cells they left.
+    """Replace the invocations of ``replace_runs`` (stored before) and insert ``rows``; the insight
+    cells follow (the rows removed subtracted, those written added). Returns the (agent id, start)
+    of the rows deleted, so rollups can recompute the cells they left.
 
     Precondition: the runs are locked by the caller (ingest holds their rows FOR UPDATE)."""
-    previous: list[tuple[int, datetime]] = []
+    removed: list[tuple] = []
     with connection.cursor() as cursor:
         if replace_runs:
-            cursor.execute("DELETE FROM monitoring_invocation WHERE run_id = ANY(%s) RETURNING agent_id, started_at",
-                           [sorted(set(replace_runs))])
-            previous = cursor.fetchall()
+            cursor.execute(_DELETE_SQL, [sorted(set(replace_runs))])
+            removed = cursor.fetchall()
         if rows:
             bulk.copy_rows(cursor.cursor, "monitoring_invocation", COLUMNS,
                            [tuple(getattr(r, c) for c in COLUMNS) for r in rows])
-    return previous
+    insight_cells.apply_invocations(removed, [insight_cells.invocation_tuple(r) for r in rows])
+    return [(row[1], row[0]) for row in removed]
 
 
-def refresh_for_runs(traces: dict[int, str], known: RunRows, replace: Iterable[int] = ()) -> list[tuple[int, datetime]]:
+_DELETE_SQL = (
+    "DELETE FROM monitoring_invocation WHERE run_id = ANY(%s) RETURNING started_at, agent_id, prompt_id, prompt_version,"
+    " model, status, escalations > 0, quality_score, cost, duration_ms, fingerprint"
+)
+
+
+def refresh_for_runs(traces: dict[int, str], known: RunRows, replace: Iterable[int] = (),
+                     failures: dict[int, tuple[str, bool]] | None = None) -> list[tuple[int, datetime]]:
     """Derive and store the invocations of the runs in ``traces`` (run id -> trace id) from ``known``
     (``edges.RunRows`` as ingest just computed them: steps after inheritance, escalations, scores).
-    ``replace``: those runs that may have stored invocations. Returns the (agent id, start) of the
-    rows replaced (for the rollup cells they leave)."""
+    ``replace``: those runs that may have stored invocations. ``failures``: run id -> (its failure
+    fingerprint, whether it failed with an error), as just computed. Returns the (agent id, start)
+    of the rows replaced (for the rollup cells they leave)."""
     rows = []
+    failures = failures or {}
     for run_id in sorted(traces):
         rows += derive(run_id, traces[run_id], known.steps.get(run_id, []), known.scores.get(run_id, ()),
-                       [e.span_id for e in known.escalations.get(run_id, ())])
+                       [e.span_id for e in known.escalations.get(run_id, ())], failures.get(run_id))
     link_prompts(rows)
     return store(rows, list(replace))
 
@@ -218,12 +248,15 @@ def rebuild_for_runs(run_ids: list[int]) -> int:
     recompute the rollup cells they touch. One transaction; locks the runs first, as ingest does.
     Returns the number of invocations written."""
     with transaction.atomic():
-        traces = dict(Run.objects.select_for_update().filter(pk__in=run_ids).order_by("pk").values_list("pk", "trace_id"))
-        if not traces:
+        locked = list(Run.objects.select_for_update().filter(pk__in=run_ids).order_by("pk")
+                      .values_list("pk", "trace_id", "fingerprint", "status"))
+        if not locked:
             return 0
+        traces = {pk: trace_id for pk, trace_id, _fp, _status in locked}
+        failures = {pk: (fp, status == "error") for pk, _trace, fp, status in locked}
         ids = sorted(traces)
         known = load_rows(ids)
-        left = refresh_for_runs(traces, known, replace=ids)
+        left = refresh_for_runs(traces, known, replace=ids, failures=failures)
         rollups.refresh_for_runs(ids, previous_invocations=left)
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM monitoring_invocation WHERE run_id = ANY(%s)", [ids])

@@ -260,6 +260,9 @@ class Invocation(models.Model):
     total_cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
     quality_score = models.FloatField(null=True, blank=True)  # mean of the evaluation scores on its own spans
     escalations = models.PositiveIntegerField(default=0)  # escalations raised by its own spans
+    # The run's failure fingerprint on the one invocation where the run failed (the invocation of the
+    # failing step, or of the escalating one): failure groups count and name that invocation's agent.
+    fingerprint = models.CharField(max_length=40, blank=True, default="", db_default="")
 
     class Meta:
         # A run's invocations are replaced together (under its trace lock), so they are one per span

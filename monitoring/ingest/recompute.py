@@ -15,7 +15,7 @@ from psycopg2.extras import execute_values
 
 from agentops.models import PromptVersion
 from monitoring.ingest import edges
-from monitoring.ingest.fingerprint import fingerprint_run
+from monitoring.ingest.fingerprint import failure_signature
 from monitoring.ingest.models import Escalation, Run, RunStatus, Score, Step, StepKind
 from monitoring.intake.normalize import PROMPT_VERSION_KEY, SpanRecord
 
@@ -260,7 +260,7 @@ def _fingerprint(
     flagged = [r for r in runs if r.status == RunStatus.ERROR or r.has_escalation]
     for run in runs:
         if not (run.status == RunStatus.ERROR or run.has_escalation):  # not flagged (no list scan: Model.__eq__ is slow)
-            run.fingerprint = ""
+            run.fingerprint, run.failure_signature = "", None
     if not flagged:
         return
     steps_by_run: dict[int, list] = defaultdict(list)
@@ -275,4 +275,6 @@ def _fingerprint(
         for step in flagged_steps.order_by("started_at", "span_id"):
             steps_by_run[step.run_id].append(step)
     for run in flagged:
-        run.fingerprint = fingerprint_run(run, steps_by_run.get(run.pk, []))[:40]
+        # Kept on the instance for ingest to record what the fingerprint stands for (insight_cells).
+        run.failure_signature = failure_signature(run, steps_by_run.get(run.pk, []))
+        run.fingerprint = run.failure_signature.fingerprint if run.failure_signature is not None else ""

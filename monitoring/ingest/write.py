@@ -29,6 +29,7 @@ from monitoring.ingest.recompute import (
 )
 from monitoring.intake.normalize import MAX_SPAN_COST, SpanRecord
 from monitoring.rollups import cells as rollups
+from monitoring.rollups import insight_cells
 
 
 def write_records(records: list[SpanRecord]) -> list[int]:
@@ -64,7 +65,8 @@ def write_records(records: list[SpanRecord]) -> list[int]:
     run_ids = sorted(r.pk for r in runs_by_trace.values())
     # Each agent's own runs inside these traces, replaced wholesale for the runs stored before.
     left = invocations.refresh_for_runs({run.pk: run.trace_id for run in runs_by_trace.values()}, loaded,
-                                        replace=[run.pk for run in existing])
+                                        replace=[run.pk for run in existing], failures=failures_of(runs_by_trace.values()))
+    insight_cells.record_signatures(getattr(run, "failure_signature", None) for run in runs_by_trace.values())
     # The edges of these runs come from the rows just computed.
     edges.refresh_for_runs(run_ids, known=dataclasses.replace(loaded, created=created_ids))
     # Announced to higher apps (handoff tickets) after this transaction commits, never inside it.
@@ -75,6 +77,11 @@ def write_records(records: list[SpanRecord]) -> list[int]:
     rollups.refresh_for_runs(run_ids, previous=previous, new_ids=created_ids,  # new: counted in no cell yet
                              previous_invocations=left)
     return run_ids
+
+
+def failures_of(runs: Iterable[Run]) -> dict[int, tuple[str, bool]]:
+    """Run id -> (failure fingerprint, failed with an error) of runs that failed or escalated."""
+    return {run.pk: (run.fingerprint, run.status == "error") for run in runs if run.fingerprint}
 
 
 def inherit_agent_keys(records: list[SpanRecord]) -> None:

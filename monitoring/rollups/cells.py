@@ -41,8 +41,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg2 import sql
 
-from monitoring.rollups import statements
-from monitoring.rollups.models import TIER_SPAN, Tier
+from monitoring.rollups import insight_cells, statements
+from monitoring.rollups.models import ROLLUP_LOCK, TIER_SPAN, Tier
 from monitoring.storage.services import retention_cutoff
 
 # Minute cells cover the last two days, hour cells about 13 months; day cells are kept forever.
@@ -67,7 +67,7 @@ _SETTLED_MARGIN = timedelta(hours=1)
 SETTLED_GENERATION_KEY = "monitoring:rollups:settled-generation"
 
 # Key of the advisory lock shared by refreshes and held exclusively by rebuild.
-_GLOBAL_LOCK = 0x524F4C4C  # "ROLL"
+_GLOBAL_LOCK = ROLLUP_LOCK
 
 Key = tuple[int | None, datetime]  # (agent_id, or None for the fleet; bucket start, UTC)
 
@@ -270,7 +270,7 @@ class RebuildResult:
 
 def rebuild(start: datetime, end: datetime) -> RebuildResult:
     """Drop and recompute all cells of the whole UTC days overlapping [start, end) from raw
-    invocations (agent cells) and runs (fleet cells).
+    invocations (agent cells) and runs (fleet cells), and the insight cells of those days.
 
     The bulk path: keys come from one grouped scan per source, not per run; it locks out
     concurrent refreshes for its duration. Days past telemetry retention whose runs are gone are left
@@ -292,6 +292,7 @@ def rebuild(start: datetime, end: datetime) -> RebuildResult:
         # Hours straight from the source: one pass, cheaper than merging hundreds of thousands of minutes.
         _cells_from_source(Tier.HOUR, hour_keys)
         _coarse_cells(Tier.DAY, day_keys, now)
+        insight_cells.rebuild(start, end)  # the insight pages' cells of the same days
     count = lambda keys: sum(1 for a, _ in keys if a is not None)  # noqa: E731
     return RebuildResult(start, end, count(minute_keys), count(hour_keys), count(day_keys))
 
@@ -330,6 +331,7 @@ def prune(now: datetime | None = None) -> dict[str, int]:
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM monitoring_rollupcell WHERE tier = %s AND bucket < %s", [tier, cutoff])
             deleted[tier] = cursor.rowcount
+    deleted["insight"] = insight_cells.prune(now - HOUR_RETENTION - _SAFETY[Tier.HOUR])
     if any(deleted.values()):
         bump_settled_generation()
     return deleted

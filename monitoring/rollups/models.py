@@ -23,6 +23,8 @@ TIER_SPAN: dict[str, timedelta] = {
     Tier.HOUR: timedelta(hours=1),
     Tier.DAY: timedelta(days=1),
 }
+# Advisory lock shared by every rollup refresh and held exclusively by a rebuild (monitoring.rollups.cells).
+ROLLUP_LOCK = 0x524F4C4C  # "ROLL"
 # PostgreSQL date_trunc() units of each tier.
 TIER_TRUNC: dict[str, str] = {Tier.MINUTE: "minute", Tier.HOUR: "hour", Tier.DAY: "day"}
 

@@ -226,8 +226,9 @@ def test_compare_numbers_match_hand_computed_values(ops_client, two_versions):
     first, second = response.context["versions"]
     assert (first.label, first.runs, first.success_pct, first.escalation_pct) == ("v1", 40, 60.0, 10.0)
     assert first.quality_mean == pytest.approx(0.7)
-    assert first.p50_ms == pytest.approx(205.0)  # median of 10, 20, ... 400
-    assert first.p95_ms == pytest.approx(380.5)  # 380 + 0.05 * (390 - 380)
+    # From the version cells' sketches: an order statistic of 10, 20, ... 400 within 1 %.
+    assert first.p50_ms == pytest.approx(200.0, rel=0.01)
+    assert first.p95_ms == pytest.approx(380.0, rel=0.01)
     assert first.cost_per_run == Decimal("0.010000")
     assert (second.label, second.success_pct, second.cost_per_run) == ("v2", 85.0, Decimal("0.020000"))
     comparison = response.context["comparison"]
@@ -315,7 +316,7 @@ def test_agent_map_lists_the_edges(ops_client, traffic):
     assert set(rows) == {("triage", "tool", "kb.search"), ("triage", "agent", "billing"),
                          ("billing", "tool", "refund"), ("billing", "human", "human review")}
     assert rows[("billing", "tool", "refund")].failure_rate == 1.0
-    assert rows[("triage", "tool", "kb.search")].p95_ms == pytest.approx(120.0)
+    assert rows[("triage", "tool", "kb.search")].p95_ms == pytest.approx(120.0, rel=0.01)  # a sketch: within 1 %
     assert b'id="map-chart"' in response.content
 
 

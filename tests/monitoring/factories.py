@@ -26,6 +26,8 @@ from django.utils import timezone
 
 from agentops.models import Agent
 from monitoring.models import Escalation, Invocation, RollupCell, Run, RunStatus, Score, Step, StepKind
+from monitoring.rollups import cells as rollups
+from monitoring.rollups import insight_cells
 
 _seq = itertools.count(1)
 
@@ -101,17 +103,23 @@ def make_run(
 
 
 def make_top_invocation(run: Run) -> Invocation:
-    """The run's top invocation with the run's own figures: a run of one agent, as most factory runs
-    are (tests of nested invocations go through the ingest write path instead)."""
-    return Invocation.objects.create(
+    """The run's top invocation with the run's own figures (and its failure fingerprint): a run of one
+    agent, as most factory runs are (tests of nested invocations go through the ingest write path
+    instead). Counted in the insight cells, as ingest would."""
+    invocation = Invocation.objects.create(
         run=run, trace_id=run.trace_id, span_id=run.root_span_id or new_span_id(), agent_id=run.agent_id,
         name=run.name, started_at=run.started_at, ended_at=run.ended_at, duration_ms=run.duration_ms,
         status=run.status, error_type=run.error_type, model=run.model, prompt_version=run.prompt_version,
         prompt_id=run.prompt_id, step_count=run.step_count, input_tokens=run.input_tokens,
         output_tokens=run.output_tokens, cost=run.cost, total_input_tokens=run.input_tokens,
         total_output_tokens=run.output_tokens, total_cost=run.cost, quality_score=run.quality_score,
-        escalations=int(run.has_escalation),
+        escalations=int(run.has_escalation), fingerprint=run.fingerprint,
     )
+    insight_cells.apply_invocations([], [insight_cells.invocation_tuple(invocation)])
+    hour = {(run.agent_id, rollups.truncate(run.started_at, "h"))}
+    if rollups._touches_settled(hour, timezone.now()):  # as ingest's rollup refresh does for settled hours
+        rollups.bump_settled_generation()
+    return invocation
 
 
 def _make_child_step(run: Run, spec: dict[str, Any], index: int) -> Step:

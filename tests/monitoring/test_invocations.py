@@ -173,6 +173,14 @@ def test_backfill_gives_stored_runs_their_invocations_and_rollups_and_can_resume
     assert "done: 1 runs, 3 invocations" in out.getvalue()
 
 
+def test_backfill_of_failed_runs_puts_each_failure_on_its_failing_invocation():
+    write(orchestrated_trace(start=NOW - timedelta(minutes=50)))  # the kb-search agent escalates
+    Invocation.objects.update(fingerprint="")  # as stored before invocations carried it
+    call_command("backfill_invocations", failed=True, stdout=io.StringIO())
+    failing = Invocation.objects.exclude(fingerprint="").select_related("agent").get()
+    assert failing.agent.slug == "kb-search-agent" and failing.fingerprint == Run.objects.get().fingerprint
+
+
 def test_backfill_refuses_a_chunk_of_zero():
     with pytest.raises(CommandError, match="--chunk"):
         call_command("backfill_invocations", chunk=0)

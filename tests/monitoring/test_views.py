@@ -182,6 +182,19 @@ def test_run_explorer_filters_by_status_and_min_latency(ops_client):
     assert slow_error.trace_id in response.content.decode()
 
 
+def test_run_explorer_counts_the_matching_runs_up_to_a_cap(ops_client, monkeypatch):
+    agent = make_agent("Counted Agent")
+    for _ in range(4):
+        make_run(agent, status="error")
+    make_run(agent)
+    response = ops_client.get(reverse("monitoring:runs"), {"status": "error"})
+    assert response.context["match_count_label"] == "4" and "4 runs match" in response.content.decode()
+    monkeypatch.setattr(queries, "COUNT_CAP", 3)
+    monkeypatch.setattr(queries.count_runs_capped, "__defaults__", (3,))
+    response = ops_client.get(reverse("monitoring:runs"), {"status": "error"})
+    assert response.context["match_count_label"] == "3+"  # at most cap + 1 runs read, never the whole range
+
+
 def test_run_explorer_keyset_pages_cover_every_run_once(ops_client, settings):
 
     agent = make_agent("Paged Agent")
@@ -229,7 +242,7 @@ def test_run_explorer_query_count_is_bounded(ops_client, django_assert_max_num_q
     agent = make_agent("Many Runs Agent")
     for _ in range(20):
         make_run(agent)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):  # the page, and the capped count of matching runs
         ops_client.get(reverse("monitoring:runs"))
 
 
