@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('agentops', '0006_agent_archive_test_preferences'),
-        ('monitoring', '0017_compact_telemetry'),
+        ('monitoring', '0018_invocation_index_covers_by_caller'),
     ]
 
     operations = [
