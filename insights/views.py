@@ -77,6 +77,7 @@ def root_causes(request: HttpRequest) -> HttpResponse:
 def _group_context(request: HttpRequest, fingerprint: str, **extra) -> dict:
     if not FINGERPRINT_RE.match(fingerprint):
         raise Http404("That is not a failure fingerprint.")
+    _require_group(request, fingerprint)  # a scoped user sees groups that failed in their own agents only
     range_form = RangeForm(request.GET)
     if not range_form.is_valid():
         range_form = RangeForm({})

@@ -77,8 +77,16 @@ def _kwargs(name: str, params: list[str], scope: str) -> dict | None:
             run = _first("monitoring.Run", scope, "agent", steps__isnull=False)
             values[param] = run.trace_id if run else None
         elif param == "fingerprint":
-            run = _first("monitoring.Run", scope, "agent", fingerprint__gt="")
-            values[param] = run.fingerprint if run else None
+            # A failure group belongs to the agent whose invocation failed (docs/insights.md).
+            # From the outside: a fingerprint only other departments' invocations carry (a group that also
+            # fails in the user's own agents is theirs to see, with only their agents' figures).
+            shared = {} if scope == "in" else {"fingerprint__in": apps.get_model("monitoring.Invocation").objects.filter(
+                agent__department__name=HOME, fingerprint__gt="").values("fingerprint")}
+            failed = _first("monitoring.Invocation", scope, "agent", fingerprint__gt="")
+            if shared:
+                failed = apps.get_model("monitoring.Invocation").objects.filter(fingerprint__gt="").exclude(
+                    agent__department__name=HOME).exclude(**shared).order_by("started_at").first()
+            values[param] = failed.fingerprint if failed else None
         elif param in ("ticket_id", "pk") and name in PK_MODELS or param == "ticket_id":
             label, path = PK_MODELS.get(name, ("handoffs.Ticket", "agent"))
             obj = _first(label, scope, path)

@@ -165,13 +165,18 @@ def test_roi_totals_and_exports_hold_only_the_users_agents(client, world):
 
 
 def test_an_agent_map_call_into_another_department_hides_that_agent(scoped_client, world):
+    from decimal import Decimal
+
     from insights.agent_map import OTHER_DEPARTMENT
     from monitoring.ingest.derived_models import EdgeKind, InteractionEdge
+    from monitoring.rollups import insight_cells
 
     run = world["runs"]["ours"]
     InteractionEdge.objects.create(run=run, started_at=run.started_at, department=world["ours"].department,
                                    source=world["ours"], target_kind=EdgeKind.AGENT, target_agent=world["theirs"],
                                    target_name=world["theirs"].slug, calls=1, total_ms=10)
+    insight_cells.apply_edges([], [(run.started_at, world["ours"].pk, EdgeKind.AGENT, world["theirs"].slug,
+                                    world["theirs"].pk, world["ours"].department_id, 1, 0, 10.0, Decimal(0))])
     response = scoped_client.get(reverse("insights:agent_map"))
     edges = response.context["edges"]
     assert [(e.source.name, e.target_name, e.target_agent) for e in edges] == [("Support Bot", OTHER_DEPARTMENT, None)]
