@@ -146,14 +146,23 @@ def test_the_cache_keeps_plain_data_exactly():
 
 
 # With no environment at all: administration commands run, serving is refused.
+def _test_database_url() -> str:
+    """The suite's own database (it exists on a clean machine, where the configured one may not)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def _unconfigured(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**_bare_env(), "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": "redis://127.0.0.1:6379/15"}
+    env = {**_bare_env(), "DATABASE_URL": _test_database_url(), "REDIS_URL": "redis://127.0.0.1:6379/15"}
     return subprocess.run(list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 REFUSAL = "Refusing to serve with DEBUG off and the development SECRET_KEY"
 
 
+@pytest.mark.django_db  # the suite's database exists for `migrate --plan` to read
 @pytest.mark.parametrize("command", [["makemigrations", "--check", "--dry-run"], ["check"], ["migrate", "--plan"]])
 def test_administration_commands_run_with_no_environment(command):
     result = _unconfigured(sys.executable, "manage.py", *command)
@@ -186,6 +195,6 @@ def test_check_deploy_reports_the_development_key_as_an_error():
 def test_a_real_secret_key_serves():
     result = subprocess.run(
         [sys.executable, "-c", "import agentops.wsgi"], cwd=ROOT, capture_output=True, text=True,
-        env={**_bare_env(), "SECRET_KEY": secrets.token_urlsafe(50), "DATABASE_URL": os.environ["DATABASE_URL"]},
+        env={**_bare_env(), "SECRET_KEY": secrets.token_urlsafe(50), "DATABASE_URL": settings.DATABASE_URL},
     )
     assert result.returncode == 0, result.stderr
