@@ -160,7 +160,8 @@ STEPS = [
     ("monitoring.ingest.write", "_insert_scores"), ("monitoring.ingest.write", "_insert_escalations"),
     ("monitoring.ingest.write", "recompute_runs"), ("monitoring.rollups.cells", "refresh_for_runs"),
     ("monitoring.ingest.edges", "refresh_for_runs"), ("monitoring.ingest.outbox", "announce"),
-    ("handoffs.services", "open_tickets_for_escalations"), ("handoffs.services", "open_tickets_for_runs"),
+    ("monitoring.ingest.invocations", "refresh_for_runs"), ("monitoring.rollups.insight_cells", "record_signatures"),
+    ("handoffs.routing", "open_tickets_for_escalations"), ("handoffs.routing", "open_tickets_for_runs"),
 ]
 
 

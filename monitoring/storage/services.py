@@ -62,6 +62,9 @@ class RetentionResult:
     dropped: dict[str, list[str]] = field(default_factory=dict)  # table -> partitions dropped
     deleted_from_default: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    keep_seconds: float = 0.0  # the receivers keeping what they need (tickets, ROI): nobody waits on it
+    lock_seconds: float = 0.0  # parents locked exclusively (ingest and pages wait at most this long)
+    unlink_seconds: float = 0.0  # dropping the detached tables, after the lock is released
 
 
 def drop_expired(now: datetime | None = None, *, days_per_transaction: int = 7) -> RetentionResult:
@@ -78,9 +81,11 @@ def drop_expired(now: datetime | None = None, *, days_per_transaction: int = 7) 
     cells are not touched: hour cells outlive raw telemetry (400 days), day cells are kept for ever.
 
     DETACH needs an ACCESS EXCLUSIVE lock on each parent (DETACH CONCURRENTLY is not available with
-    a default partition). The five parents are locked at once, in the order ingest writes them (so
-    the two never deadlock), with ``lock_timeout``; they are held for the drops only (milliseconds),
-    after the receivers' reads."""
+    a default partition). The parents are locked at once, in the order ingest writes them (so the
+    two never deadlock), with ``lock_timeout``, after the receivers' reads, and held for the DETACH
+    only (catalog changes: milliseconds whatever the day's size). The detached tables are dropped
+    after the commit, each on its own: removing gigabytes of files then locks nothing anyone reads.
+    A detached table left by an interrupted run is dropped by the next one."""
     started = clock.monotonic()
     now = now or timezone.now()
     result = RetentionResult(cutoff=retention_cutoff(now))
@@ -94,15 +99,43 @@ def drop_expired(now: datetime | None = None, *, days_per_transaction: int = 7) 
     steps = [_ends(days[i + days_per_transaction - 1]) for i in range(0, len(days), days_per_transaction)
              if i + days_per_transaction - 1 < len(days)]
     for before in [*steps, result.cutoff]:
-        _drop_before(before, tables, result)
+        detached = _drop_before(before, tables, result)
+        _unlink(detached, result)
+    _unlink(_left_detached(tables, result.cutoff), result)
     result.seconds = clock.monotonic() - started
     return result
 
 
-def _drop_before(before: datetime, tables: list[str], result: RetentionResult) -> None:
-    """One retention transaction: every day partition that ends by ``before`` and the default
-    partitions' rows that started before it (see ``drop_expired``)."""
+def _unlink(names: list[str], result: RetentionResult) -> None:
+    """Drop detached day tables, one statement each (inside an enclosing transaction, in it)."""
+    started = clock.monotonic()
+    for name in names:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {name}")
+    result.unlink_seconds += clock.monotonic() - started
+
+
+def _left_detached(tables: list[str], cutoff: datetime) -> list[str]:
+    """Day tables of the partitioned tables that are no longer attached (a run stopped between its
+    DETACH and its DROP) and are past retention."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relkind = 'r' AND NOT relispartition"
+            " AND relnamespace = 'public'::regnamespace AND relname LIKE ANY(%s)",
+            [[f"{table}_p%" for table in tables]],
+        )
+        names = [name for (name,) in cursor.fetchall()]
+    return sorted(name for name in names if name.rsplit("_p", 1)[0] in tables
+                  and (day := partitions.day_of(name)) is not None and _ends(day) <= cutoff)
+
+
+def _drop_before(before: datetime, tables: list[str], result: RetentionResult) -> list[str]:
+    """One retention transaction: every day partition that ends by ``before`` is detached and the
+    default partitions' rows that started before it deleted (see ``drop_expired``). Returns the
+    detached tables, to be dropped once this transaction has committed."""
+    detached: list[str] = []
     with transaction.atomic(), connection.cursor() as cursor:
+        kept = clock.monotonic()
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_MAINTENANCE_LOCK])
         expired = {
             table: [name for name in partitions.partitions(cursor, table)
@@ -110,6 +143,8 @@ def _drop_before(before: datetime, tables: list[str], result: RetentionResult) -
             for table in tables
         }
         responses = telemetry_expiring.send(sender=RetentionResult, before=before)
+        locked = clock.monotonic()
+        result.keep_seconds += locked - kept
         cursor.execute("SET LOCAL lock_timeout = '5s'")
         # Deferred foreign-key checks of rows written earlier in an enclosing transaction would
         # block the DROP ("pending trigger events"): run them now.
@@ -118,7 +153,7 @@ def _drop_before(before: datetime, tables: list[str], result: RetentionResult) -
         for table in tables:
             for name in expired[table]:
                 cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {name}")
-                cursor.execute(f"DROP TABLE {name}")
+            detached += expired[table]
             result.dropped[table] += expired[table]
             column = PARTITIONED[table]
             cursor.execute(f"DELETE FROM {partitions.default_name(table)} WHERE {column} < %s",  # noqa: S608
@@ -127,6 +162,8 @@ def _drop_before(before: datetime, tables: list[str], result: RetentionResult) -
         for _receiver, then in responses:
             if callable(then):
                 then()
+    result.lock_seconds += clock.monotonic() - locked
+    return detached
 
 
 def _ends(day: date) -> datetime:

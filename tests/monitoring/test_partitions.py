@@ -130,6 +130,46 @@ def test_retention_drops_exactly_the_expired_days_and_keeps_rollups_and_tickets(
     assert RollupCell.objects.filter(bucket__lt=datetime(2027, 1, 2, tzinfo=UTC), tier__in=["h", "d"]).count() == cells
 
 
+def _tables_named(prefix: str) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE %s", [prefix + "%"])
+        return {name for (name,) in cursor.fetchall()}
+
+
+def test_the_drop_locks_for_the_detach_only_and_removes_the_tables_after():
+    services.drop_expired(datetime(2027, 1, 31, tzinfo=UTC))  # whatever days the test database had before 2027
+    with connection.cursor() as cursor:
+        for table in partitions.PARTITIONED:
+            partitions.create_day(cursor, table, date(2027, 1, 2))
+    make_run(make_agent(), started_at=datetime(2027, 1, 2, 9, tzinfo=UTC), steps=[{"kind": "llm"}])
+
+    with time_machine.travel(NOW, tick=False):
+        result = services.drop_expired()
+
+    assert "monitoring_step_p20270102" in result.dropped["monitoring_step"]
+    assert not _tables_named("monitoring_step_p20270102") and not _tables_named("monitoring_run_p20270102")
+    assert result.lock_seconds >= 0 and result.unlink_seconds >= 0 and result.keep_seconds >= 0
+    assert result.lock_seconds + result.unlink_seconds + result.keep_seconds <= result.seconds
+
+
+def test_a_day_table_left_detached_by_an_interrupted_drop_is_removed_by_the_next():
+    services.drop_expired(datetime(2027, 1, 31, tzinfo=UTC))
+    with connection.cursor() as cursor:
+        for table in partitions.PARTITIONED:
+            partitions.create_day(cursor, table, date(2027, 1, 3))
+            partitions.create_day(cursor, table, date(2027, 3, 3))
+        # Stopped after the commit of its DETACH, before the DROP: a plain table is left behind.
+        cursor.execute("ALTER TABLE monitoring_step DETACH PARTITION monitoring_step_p20270103")
+        cursor.execute("ALTER TABLE monitoring_step DETACH PARTITION monitoring_step_p20270303")
+    assert _tables_named("monitoring_step_p20270103")
+
+    with time_machine.travel(NOW, tick=False):
+        services.drop_expired()
+
+    assert not _tables_named("monitoring_step_p20270103")
+    assert _tables_named("monitoring_step_p20270303")  # not past retention: left for an operator to look at
+
+
 def test_a_backlog_of_expired_days_is_dropped_a_few_days_per_transaction():
     services.drop_expired(datetime(2027, 1, 31, tzinfo=UTC))  # whatever days the test database had before 2027
     with connection.cursor() as cursor:
