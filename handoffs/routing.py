@@ -22,8 +22,8 @@ from handoffs.models import (
     TicketStatus,
 )
 from handoffs.services import _log, _save
-from monitoring.ingest.attribution import owning_invocations
-from monitoring.models import Escalation, Run, RunStatus
+from monitoring.ingest.attribution import failing_invocations, owning_invocations
+from monitoring.models import Escalation, Invocation, Run, RunStatus
 
 # Created on demand when escalations arrive before any default queue is configured.
 FALLBACK_QUEUE_SLUG = "escalations"
@@ -158,9 +158,9 @@ LATE_SPAN_NOTE = "whose spans arrived after the ticket opened"
 
 def reattribute_escalation_tickets(run_ids: Iterable[int], now: datetime | None = None,
                                    note: str = LATE_SPAN_NOTE) -> list[Ticket]:
-    """Escalation tickets of these runs whose raising invocation is now known better: a trace arrives
-    in pieces, in any order, so the ticket may have opened before the span of the sub-agent that
-    raised it (its agent, its prompt version) was stored. Each such ticket takes the raising
+    """Tickets of these runs whose invocation is now known better: a trace arrives in pieces, in any
+    order, so a ticket may have opened before the span of the sub-agent that raised the escalation,
+    or whose step failed (a "run failed" rule ticket), was stored. Each such ticket takes that
     invocation's agent, prompt version and span; one that is still open and never claimed is routed
     again for its agent. Logged on the ticket (``note`` says why); returns the tickets changed (their
     context packet is then taken again). Only an attribution found among stored invocations
@@ -171,20 +171,24 @@ def reattribute_escalation_tickets(run_ids: Iterable[int], now: datetime | None 
     now = now or timezone.now()
     with transaction.atomic():
         tickets = list(
-            Ticket.objects.select_for_update(of=("self",)).select_related("escalation__run", "queue", "agent")
-            .filter(run_id__in=ids, escalation__isnull=False).order_by("pk")
+            Ticket.objects.select_for_update(of=("self",)).select_related("escalation__run", "run", "queue", "agent")
+            .filter(Q(escalation__isnull=False) | Q(source=TicketSource.RUN_FAILED), run_id__in=ids).order_by("pk")
         )
-        tickets = [t for t in tickets if t.escalation is not None and t.escalation.run is not None]
-        if not tickets:
+        escalated = [t for t in tickets if t.escalation is not None and t.escalation.run is not None]
+        failed = [t for t in tickets if t.escalation is None and t.run is not None]
+        if not escalated and not failed:
             return []
-        by = raised_by([t.escalation for t in tickets])
-        names = dict(Agent.objects.filter(pk__in={w.agent_id for w in by.values()}).values_list("pk", "name"))
+        by = raised_by([t.escalation for t in escalated])
+        failing = failing_invocations(t.run for t in failed)
+        found = {t.pk: by[t.escalation_id] for t in escalated}
+        found.update((t.pk, failed_in(t.run, failing)) for t in failed if t.run_id in failing)
+        names = dict(Agent.objects.filter(pk__in={w.agent_id for w in found.values()}).values_list("pk", "name"))
         routes: list[_Route] | None = None
         changed = []
         for ticket in tickets:
-            who = by[ticket.escalation_id]
+            who = found.get(ticket.pk)
             current = (ticket.agent_id, ticket.prompt_version, ticket.invocation_span_id)
-            if not who.invocation_span_id or current == (who.agent_id, who.prompt_version, who.invocation_span_id):
+            if who is None or not who.invocation_span_id or current == (who.agent_id, who.prompt_version, who.invocation_span_id):
                 continue
             ticket.agent_id, ticket.prompt_version = who.agent_id, who.prompt_version
             ticket.invocation_span_id = who.invocation_span_id
@@ -192,26 +196,38 @@ def reattribute_escalation_tickets(run_ids: Iterable[int], now: datetime | None 
                     "invocation_span_id": who.invocation_span_id, "was": list(current)}
             if ticket.status == TicketStatus.OPEN and ticket.first_claimed_at is None and current[0] != who.agent_id:
                 routes = routes if routes is not None else _routes()
-                target = route_escalation(routes, who.agent_id, ticket.reason)
-                if target.pk != ticket.queue_id:
-                    data["from_queue"], data["to_queue"] = ticket.queue.name, target.name
-                    fields = _new_ticket_fields(target, ticket.created_at,
-                                                target.priority_for(ticket.reason, ticket.escalation.priority))
-                    ticket.queue, ticket.priority = target, fields["priority"]
-                    ticket.claim_due_at, ticket.resolve_due_at = fields["claim_due_at"], fields["resolve_due_at"]
+                _reroute(ticket, routes, who.agent_id, data)
             _save(ticket)
             version = f" · prompt v{who.prompt_version}" if who.prompt_version else ""
+            did = "Raised by" if ticket.escalation is not None else "Failed in"
             _log(ticket, EventKind.NOTE, None, ticket.status, at=now, data=data,
-                 note=f"Raised by {names.get(who.agent_id, who.agent_id)}{version} (invocation"
+                 note=f"{did} {names.get(who.agent_id, who.agent_id)}{version} (invocation"
                       f" {who.invocation_span_id}, {note}).")
             changed.append(ticket)
     return changed
 
 
+def _reroute(ticket: Ticket, routes: list[_Route], agent_id: int, data: dict) -> None:
+    """Route an unclaimed ticket again for the agent it now belongs to (its queue, priority and SLA
+    deadlines from its handoff time); a rule ticket no queue rule takes for that agent stays put."""
+    if ticket.escalation is not None:
+        target = route_escalation(routes, agent_id, ticket.reason)
+        priority = target.priority_for(ticket.reason, ticket.escalation.priority)
+    else:
+        target = _route_rule(routes, agent_id, ticket.source) or ticket.queue
+        priority = target.rule_priority
+    if target.pk == ticket.queue_id:
+        return
+    data["from_queue"], data["to_queue"] = ticket.queue.name, target.name
+    fields = _new_ticket_fields(target, ticket.created_at, priority)
+    ticket.queue, ticket.priority = target, fields["priority"]
+    ticket.claim_due_at, ticket.resolve_due_at = fields["claim_due_at"], fields["resolve_due_at"]
+
+
 def attribute_stored_tickets(after_id: int = 0, chunk: int = 500) -> tuple[int, int | None]:
     """Tickets stored without an invocation (opened before tickets named one): escalation tickets
     take the invocation that raised them (``reattribute_escalation_tickets``), rule tickets the run's
-    top invocation. One chunk of tickets after ``after_id``, in id order; returns (tickets changed,
+    top invocation (a failed run's, the invocation that failed). One chunk of tickets after ``after_id``, in id order; returns (tickets changed,
     the last id read, None when none was left) so a caller can go on from there."""
     rows = list(Ticket.objects.filter(pk__gt=after_id, invocation_span_id="", run__isnull=False)
                 .order_by("pk").values_list("pk", "run_id", "escalation_id", "run__root_span_id")[:chunk])
@@ -222,7 +238,24 @@ def attribute_stored_tickets(after_id: int = 0, chunk: int = 500) -> tuple[int, 
     rule = [(pk, root) for pk, _, esc, root in rows if not esc and root]
     for pk, root in rule:
         Ticket.objects.filter(pk=pk, invocation_span_id="").update(invocation_span_id=root)
-    return len(changed) + len(rule), rows[-1][0]
+    # A failed run's rule ticket then moves to the invocation that failed, where one is known.
+    failed = reattribute_escalation_tickets({run_id for _, run_id, esc, _ in rows if not esc},
+                                            note="attributed to the invocation that failed")
+    return len(changed) + len(rule) + len(failed), rows[-1][0]
+
+
+def top_of(run: Run) -> RaisedBy:
+    """The trace's root agent, its prompt version and root span (a rule ticket on the whole run)."""
+    return RaisedBy(run.agent_id, run.prompt_version, run.root_span_id)
+
+
+def failed_in(run: Run, failing: dict[int, Invocation]) -> RaisedBy:
+    """Where a failed run failed (``failing_invocations``): in a multi-agent trace, the sub-agent
+    whose step failed, with its own prompt version; the root when no invocation is known yet."""
+    invocation = failing.get(run.pk)
+    if invocation is None:
+        return top_of(run)
+    return RaisedBy(invocation.agent_id, invocation.prompt_version, invocation.span_id)
 
 
 def _rule_trigger(run: Run) -> str | None:
@@ -259,18 +292,21 @@ def open_tickets_for_runs(run_ids: Iterable[int], now: datetime | None = None) -
         .select_related("agent")
         .order_by("pk")
     )
+    runs = list(runs)
+    failing = failing_invocations(run for run in runs if run.status == RunStatus.ERROR)
     created: list[Ticket] = []
     for run in runs:
         source = _rule_trigger(run)
-        queue = _route_rule(routes, run.agent_id, source) if source else None
+        who = failed_in(run, failing) if source == TicketSource.RUN_FAILED else top_of(run)
+        queue = (_route_rule(routes, who.agent_id, source) or _route_rule(routes, run.agent_id, source)) if source else None
         if queue is None:
             continue
         fields = _new_ticket_fields(queue, min(run.ended_at, now), queue.rule_priority)
         reason = "Run failed" if source == TicketSource.RUN_FAILED else "Quality below minimum"
         detail = run.error_type if source == TicketSource.RUN_FAILED else f"quality {run.quality_score:.2f}"
         fields.update(
-            agent_id=run.agent_id, source=source, reason=reason, summary=f"{reason}: {detail}".strip(": "),
-            session_id=run.session_id, prompt_version=run.prompt_version, invocation_span_id=run.root_span_id,
+            agent_id=who.agent_id, source=source, reason=reason, summary=f"{reason}: {detail}".strip(": "),
+            session_id=run.session_id, prompt_version=who.prompt_version, invocation_span_id=who.invocation_span_id,
         )
         ticket, was_created = Ticket.objects.get_or_create(run=run, escalation=None, defaults=fields)
         if was_created:

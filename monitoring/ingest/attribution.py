@@ -55,3 +55,19 @@ def owning_invocations(spans: Iterable[tuple[Run, str, int | None]]) -> dict[tup
             seen.add(key)
             key = (run.pk, parents[key])
     return found
+
+
+def failing_invocations(runs: Iterable[Run]) -> dict[int, Invocation]:
+    """Run id -> the invocation where the run failed (the one carrying the run's failure fingerprint:
+    the invocation of its first failed step, or of its escalating step), for runs that have one. One
+    query, bounded by the runs' time span."""
+    runs = [run for run in runs if run.fingerprint]
+    if not runs:
+        return {}
+    start = min(run.started_at for run in runs)
+    end = max(run.ended_at for run in runs)
+    return {
+        i.run_id: i
+        for i in Invocation.objects.filter(run_id__in=[run.pk for run in runs], started_at__gte=start,
+                                           started_at__lte=end).exclude(fingerprint="")
+    }

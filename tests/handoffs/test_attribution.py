@@ -177,3 +177,58 @@ def test_tickets_stored_before_they_named_an_invocation_are_attributed_by_the_co
 def test_the_command_refuses_a_bad_chunk():
     with pytest.raises(CommandError):
         call_command("attribute_tickets", "--chunk", "0")
+
+
+def failed_refund_trace(start: datetime) -> dict[str, object]:
+    """The orchestrator's case where the refund agent's tool call fails (no escalation): the error
+    propagates up, so the root span fails too."""
+    spans = refund_handoff_trace(start)
+    spans["tool"].events.clear()
+    spans["tool"].status_code, spans["tool"].status_message = 2, "payment gateway timeout"
+    spans["tool"].attributes["error.type"] = "GatewayTimeout"
+    spans["refund"].status_code = spans["root"].status_code = 2
+    return spans
+
+
+@pytest.fixture
+def failure_queues(registry):
+    """A queue that opens a ticket for every failed run of the refund agent, and one for the orchestrator's."""
+    refunds = make_queue("Refund failures", agents=[registry["refund"]], position=1, open_on_run_failure=True)
+    tasks = make_queue("Task failures", agents=[registry["orchestrator"]], position=2, open_on_run_failure=True)
+    return {"refunds": refunds, "tasks": tasks}
+
+
+def test_a_failed_runs_rule_ticket_belongs_to_the_sub_agent_whose_step_failed(registry, failure_queues,
+                                                                            reviewer_client):
+    spans = failed_refund_trace(datetime.now(UTC) - timedelta(minutes=3))
+    ingest(spans.values())
+    ticket = Ticket.objects.select_related("agent", "queue").get()
+    assert (ticket.agent, ticket.prompt_version, ticket.invocation_span_id) == (
+        registry["refund"], "2", spans["refund"].span_id)
+    assert ticket.queue == failure_queues["refunds"] and ticket.source == "run_failed"
+    assert Run.objects.get().agent == registry["orchestrator"]
+    page = reviewer_client.get(reverse("handoffs:ticket", args=[ticket.pk])).content.decode()
+    assert "Refund Agent · prompt v2" in page
+
+
+def test_a_failed_run_whose_sub_agent_no_queue_takes_goes_to_the_queue_of_the_trace_root(registry):
+    tasks = make_queue("Task failures", agents=[registry["orchestrator"]], position=2, open_on_run_failure=True)
+    ingest(failed_refund_trace(datetime.now(UTC) - timedelta(minutes=3)).values())
+    ticket = Ticket.objects.select_related("agent").get()
+    assert ticket.queue == tasks and ticket.agent == registry["refund"]
+
+
+def test_a_rule_ticket_opened_before_the_failing_sub_agents_spans_arrived_is_attributed_and_moved(
+        registry, failure_queues):
+    spans = failed_refund_trace(datetime.now(UTC) - timedelta(minutes=3))
+    ingest([spans["root"]])  # only the failed root: the orchestrator's failure, for now
+    early = Ticket.objects.select_related("agent").get()
+    assert (early.agent, early.queue) == (registry["orchestrator"], failure_queues["tasks"])
+    ingest([spans["refund"], spans["chat"], spans["tool"]])
+    ticket = Ticket.objects.select_related("agent").get()
+    assert (ticket.agent, ticket.prompt_version, ticket.invocation_span_id) == (
+        registry["refund"], "2", spans["refund"].span_id)
+    assert ticket.queue == failure_queues["refunds"]
+    note = ticket.events.get(kind=EventKind.NOTE)
+    assert note.note.startswith("Failed in Refund Agent · prompt v2")
+    assert (note.data["from_queue"], note.data["to_queue"]) == ("Task failures", "Refund failures")
