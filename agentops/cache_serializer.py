@@ -45,26 +45,22 @@ def _freeze(value: Any) -> Any:
     return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
 
 
+# Tagged values, decoded by json's object_hook: it is called for every JSON object, innermost first,
+# so a tagged value's parts are already decoded and plain objects and every scalar cost nothing more.
 _DECODERS = {
-    "tuple": lambda v: tuple(_decode(x) for x in v),
-    "dict": lambda v: {_freeze(_decode(k)): _decode(x) for k, x in v},
+    "tuple": tuple,
+    "dict": lambda v: {_freeze(k): x for k, x in v},
     "decimal": Decimal,
     "datetime": datetime.fromisoformat,
     "date": date.fromisoformat,
-    "set": lambda v: {_decode(x) for x in v},
+    "set": set,
     "bytes": base64.b64decode,
 }
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if isinstance(value, dict):
-        tag = value.get(_TAG)
-        if tag is not None:
-            return _DECODERS[tag](value["v"])
-        return {k: _decode(v) for k, v in value.items()}
-    return value
+def _object_hook(value: dict) -> Any:
+    tag = value.get(_TAG)
+    return value if tag is None else _DECODERS[tag](value["v"])
 
 
 class JSONSerializer:
@@ -79,4 +75,4 @@ class JSONSerializer:
         try:
             return int(data)
         except ValueError:
-            return _decode(json.loads(data))
+            return json.loads(data, object_hook=_object_hook)

@@ -13,7 +13,10 @@ pages that read runs directly (run explorer, prompt-version compare, root causes
 ``--no-direct`` skips them), then the dashboards again with the settled-summary cache emptied
 before every request (the cost of the first poll after an hour/day boundary or after late data),
 then the exact-vs-sketch percentile error. ``--skip-load`` reuses the telemetry already in the
-database (rollups are still rebuilt). It prints bytes per span on disk (all tables with their
+database (rollups are still rebuilt, unless ``--keep-rollups``); ``--prepare-only`` stops after the load and
+the rollups, so a large load can be timed later on a quiet host. After the load and after the rebuild the
+tables are vacuumed, as autovacuum keeps them in production (visibility maps set on the days that no
+longer change). It prints bytes per span on disk (all tables with their
 partitions, TOAST and indexes, per table and per index). ``--retention`` finally opens handoff tickets
 on runs of the oldest day, drops that day as the retention task does, prints how long that took and
 the tickets and rollup cells before and after. The last line is the summary: the worst warm p95
@@ -114,6 +117,24 @@ def load(spans: int, workers: int) -> tuple[int, float, HostShare]:
         dashboard_data.load(dsn, runs, agent_ids, department, workers=workers, share=share)
         seconds = time.perf_counter() - started
     return runs, seconds, share
+
+
+TELEMETRY_TABLES = ("monitoring_run", "monitoring_step", "monitoring_invocation", "monitoring_interactionedge",
+                    "monitoring_score", "monitoring_escalation")
+CELL_TABLES = ("monitoring_rollupcell", "monitoring_versioncell", "monitoring_failurecell", "monitoring_edgecell")
+
+
+def vacuum(tables: tuple[str, ...]) -> float:
+    """VACUUM (ANALYZE) the tables: the state autovacuum keeps them in (visibility map set on the
+    day partitions that no longer change, so index-only scans read no heap; bulk rebuilds' dead cell
+    rows reclaimed). Returns the seconds it took."""
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
+    return time.perf_counter() - started
 
 
 STORAGE_TABLES = ("monitoring_step", "monitoring_run", "monitoring_invocation", "monitoring_interactionedge",
@@ -342,6 +363,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="database sessions loading days in parallel")
     parser.add_argument("--skip-load", action="store_true", help="keep the telemetry already in the database")
     parser.add_argument("--load-only", action="store_true", help="stop after the load and the storage figures")
+    parser.add_argument("--keep-rollups", action="store_true",
+                        help="with --skip-load: keep the rollup and insight cells already built (no rebuild)")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="stop after the load, the rollups and the storage figures (time pages later with "
+                             "--skip-load --keep-rollups)")
     parser.add_argument("--no-direct", action="store_true", help="skip the pages that read runs directly")
     parser.add_argument("--retention", action="store_true",
                         help="at the end, drop the oldest day as retention would and time it (the data loses a day)")
@@ -358,12 +384,16 @@ def main() -> None:
         runs, load_s, share = load(args.spans, args.workers)
         print(f"loaded {runs * SPANS_PER_RUN:,} spans ({runs:,} runs, {AGENTS} agents, {DAYS} days) in {load_s:.1f} s"
               f" ({args.workers} sessions); {share.summary()}")
+        print(f"vacuumed the telemetry in {vacuum(TELEMETRY_TABLES):.1f} s (what autovacuum does to every day partition)")
         _print_storage()
         if args.load_only:
             return
-    print(f"built rollups in {build_rollups():.1f} s")
-    if args.skip_load:
+    if not (args.skip_load and args.keep_rollups):
+        print(f"built rollups in {build_rollups():.1f} s; vacuumed them in {vacuum(CELL_TABLES):.1f} s")
+    if args.skip_load or args.prepare_only:
         _print_storage()
+    if args.prepare_only:
+        return
     with HostShare() as share:
         results = time_pages(args.requests)
         for page, key, p50, p95 in results:

@@ -1,17 +1,24 @@
-"""Plotly figure builders for the insights pages: data in, figure out (no ORM)."""
+"""Plotly figure builders for the insights pages: data in, figure out (no ORM).
+
+Plain Plotly JSON specs, like the monitoring charts (``monitoring.dashboards.charts.Figure``): the graph
+objects validate and deep-copy every property, which cost the root-cause, drill-down, compare and
+agent-map pages tens of milliseconds each on every request."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-
-import plotly.graph_objects as go
+from typing import Any
 
 from agentops import formatting
+from monitoring.dashboards.charts import Figure
 from monitoring.ingest.derived_models import EdgeKind
 
-_LAYOUT = dict(margin=dict(l=40, r=20, t=30, b=40), height=300, paper_bgcolor="rgba(0,0,0,0)",
-               plot_bgcolor="rgba(0,0,0,0)", font=dict(size=12))
+_GRID = "#eef0f4"
+_LAYOUT: dict[str, Any] = dict(template={}, margin=dict(l=40, r=20, t=30, b=40), height=300,
+                               paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+                               font=dict(family="system-ui, sans-serif", size=12, color="#1c2330"),
+                               xaxis=dict(gridcolor=_GRID, automargin=True), yaxis=dict(gridcolor=_GRID, automargin=True))
 BRAND = "#3b5bdb"
 MUTED = "#868e96"
 
@@ -26,54 +33,63 @@ def failure_colour(rate: float, alpha: float = 0.55) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+def _figure(*traces: dict[str, Any], **layout: Any) -> Figure:
+    """A spec with the shared layout; nested layout dicts (axes) merge into the shared ones."""
+    spec = {key: dict(value) if isinstance(value, dict) else value for key, value in _LAYOUT.items()}
+    for key, value in layout.items():
+        spec[key] = {**spec[key], **value} if isinstance(spec.get(key), dict) and isinstance(value, dict) else value
+    fig = Figure(spec)
+    for trace in traces:
+        fig.add_trace(**trace)
+    return fig
+
+
 def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:
     return tuple(round(x + (y - x) * t) for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
 
 
-def pareto_figure(rows: Sequence[dict]) -> go.Figure:
+def pareto_figure(rows: Sequence[dict]) -> Figure:
     """Reviewer-assigned root causes: bars by count, line of cumulative share (right axis)."""
     names = [r["name"] for r in rows]
-    fig = go.Figure()
-    fig.add_bar(x=names, y=[r["n"] for r in rows], name="tickets", marker_color=BRAND)
-    fig.add_scatter(x=names, y=[r["cumulative_pct"] for r in rows], name="cumulative %", yaxis="y2",
-                    mode="lines+markers", line=dict(color="#e8590c"))
-    fig.update_layout(**_LAYOUT, showlegend=False,
-                      yaxis=dict(title="tickets"), yaxis2=dict(title="cumulative %", overlaying="y", side="right",
-                                                              range=[0, 105]))
-    return fig
+    return _figure(
+        dict(kind="bar", x=names, y=[r["n"] for r in rows], name="tickets", marker=dict(color=BRAND)),
+        dict(kind="scatter", x=names, y=[r["cumulative_pct"] for r in rows], name="cumulative %", yaxis="y2",
+             mode="lines+markers", line=dict(color="#e8590c")),
+        showlegend=False, yaxis=dict(title=dict(text="tickets")),
+        yaxis2=dict(title=dict(text="cumulative %"), overlaying="y", side="right", range=[0, 105]),
+    )
 
 
-def groups_figure(groups: Sequence) -> go.Figure:
+def groups_figure(groups: Sequence) -> Figure:
     """Top failure groups by runs in the range (horizontal bars, largest on top)."""
     top = list(groups)[:10][::-1]
-    fig = go.Figure(go.Bar(
-        x=[g.runs for g in top], y=[g.description[:60] for g in top], orientation="h", marker_color="#e03131",
-        hovertemplate="%{y}<br>%{x:,} runs<extra></extra>",
-    ))
-    fig.update_layout(**{**_LAYOUT, "margin": dict(l=320, r=20, t=20, b=40)}, xaxis=dict(title="runs"))
-    return fig
+    return _figure(
+        dict(kind="bar", x=[g.runs for g in top], y=[g.description[:60] for g in top], orientation="h",
+             marker=dict(color="#e03131"), hovertemplate="%{y}<br>%{x:,} runs<extra></extra>"),
+        margin=dict(l=320, r=20, t=20, b=40), xaxis=dict(title=dict(text="runs")),
+    )
 
 
-def daily_figure(daily: Sequence[tuple[datetime, int]]) -> go.Figure:
-    fig = go.Figure(go.Bar(x=[d for d, _n in daily], y=[n for _d, n in daily], marker_color="#e03131",
-                           hovertemplate="%{x|%Y-%m-%d}: %{y:,} runs<extra></extra>"))
-    fig.update_layout(**{**_LAYOUT, "height": 220}, yaxis=dict(title="runs"))
-    return fig
+def daily_figure(daily: Sequence[tuple[datetime, int]]) -> Figure:
+    return _figure(
+        dict(kind="bar", x=[d.isoformat() for d, _n in daily], y=[n for _d, n in daily], marker=dict(color="#e03131"),
+             hovertemplate="%{x|%Y-%m-%d}: %{y:,} runs<extra></extra>"),
+        height=220, xaxis=dict(type="date"), yaxis=dict(title=dict(text="runs")),
+    )
 
 
-def success_rate_figure(versions: Sequence) -> go.Figure:
+def success_rate_figure(versions: Sequence) -> Figure:
     """Success rate per prompt version with its 95% Wilson interval as error bars."""
     shown = [v for v in versions if v.runs]
     rates = [100 * v.success_rate for v in shown]
-    fig = go.Figure(go.Bar(
-        x=[v.label for v in shown], y=rates, marker_color=BRAND,
-        error_y=dict(type="data", symmetric=False,
-                     array=[100 * v.success_interval.high - r for v, r in zip(shown, rates, strict=True)],
-                     arrayminus=[r - 100 * v.success_interval.low for v, r in zip(shown, rates, strict=True)]),
-        hovertemplate="%{x}: %{y:,.1f}% success<extra></extra>",
-    ))
-    fig.update_layout(**{**_LAYOUT, "height": 260}, yaxis=dict(title="success %", range=[0, 105]))
-    return fig
+    return _figure(
+        dict(kind="bar", x=[v.label for v in shown], y=rates, marker=dict(color=BRAND),
+             error_y=dict(type="data", symmetric=False,
+                          array=[100 * v.success_interval.high - r for v, r in zip(shown, rates, strict=True)],
+                          arrayminus=[r - 100 * v.success_interval.low for v, r in zip(shown, rates, strict=True)]),
+             hovertemplate="%{x}: %{y:,.1f}% success<extra></extra>"),
+        height=260, xaxis=dict(type="category"), yaxis=dict(title=dict(text="success %"), range=[0, 105]),
+    )
 
 
 def _node_label(kind: str, name: str) -> str:
@@ -84,7 +100,7 @@ def _node_label(kind: str, name: str) -> str:
     return name
 
 
-def sankey_figure(edges: Sequence) -> go.Figure:
+def sankey_figure(edges: Sequence) -> Figure:
     """Agents -> sub-agents, tools and the human queue; width by calls, colour by failure rate."""
     index: dict[tuple[str, str], int] = {}
     labels: list[str] = []
@@ -106,12 +122,10 @@ def sankey_figure(edges: Sequence) -> go.Figure:
         link_colours.append(failure_colour(e.failure_rate))
         p95 = formatting.format_latency(e.p95_ms) if e.p95_ms is not None else "n/a"
         custom.append([f"{100 * e.failure_rate:,.1f}%", p95, formatting.format_usd(e.cost_per_call)])
-    fig = go.Figure(go.Sankey(
-        arrangement="snap",
-        node=dict(label=labels, color=colours, pad=14, thickness=14),
-        link=dict(source=sources, target=targets, value=values, color=link_colours, customdata=custom,
-                  hovertemplate="%{source.label} → %{target.label}<br>%{value:,} calls, %{customdata[0]} failed"
-                                "<br>p95 %{customdata[1]}, cost/call %{customdata[2]}<extra></extra>"),
-    ))
-    fig.update_layout(**{**_LAYOUT, "height": max(360, 28 * len(labels))})
-    return fig
+    return _figure(
+        dict(kind="sankey", arrangement="snap", node=dict(label=labels, color=colours, pad=14, thickness=14),
+             link=dict(source=sources, target=targets, value=values, color=link_colours, customdata=custom,
+                       hovertemplate="%{source.label} → %{target.label}<br>%{value:,} calls, %{customdata[0]} failed"
+                                     "<br>p95 %{customdata[1]}, cost/call %{customdata[2]}<extra></extra>")),
+        height=max(360, 28 * len(labels)),
+    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 
 from django.db import connection
 from django.db.models import Count, F
@@ -17,6 +19,7 @@ from insights.models import FailureGroup, PromptDraftCase
 from monitoring.dashboards.failure_origin import FailureOrigin, failure_origin
 from monitoring.ingest.fingerprint import FailureSignature, failure_signature
 from monitoring.models import Run
+from monitoring.rollups import insight_cells as recorded_signatures
 from monitoring.rollups import insight_queries as insight_cells
 
 MAX_GROUPS = 50
@@ -135,6 +138,9 @@ def signatures_for(fingerprints: list[str], window: tuple[datetime, datetime] | 
         for fp, run_id in latest.items():
             if run_id in runs:
                 result[fp] = failure_signature(runs[run_id], runs[run_id].steps.all())
+        # Kept, as ingest keeps them, so the next page reads the record instead of the runs.
+        recorded_signatures.record_signatures(SimpleNamespace(fingerprint=fp, **dataclasses.asdict(signature))
+                                        for fp, signature in result.items() if fp in latest and signature is not None)
     return result
 
 

@@ -1,11 +1,10 @@
 """Read-only selectors over agent invocations for the agent page and the trace view: the breakdown of
 an agent's invocations by caller, its latest (failed) invocations, and a trace's invocation tree.
 
-The by-caller breakdown reads the invocation table, restricted to the range on its partition column
-(``started_at``) through ``invocation_agent_time_idx`` (agent, started_at, including the columns it
-sums, so it is an index-only scan): one statement whose cost
-grows with the agent's invocations in the range, never with the table. Latency percentiles come from
-the same log-bucket sketch as the rollups, built in PostgreSQL (no ``percentile_cont`` on a page).
+The by-caller breakdown reads the version cells, which count each agent's invocations per caller in
+hour and day cells (``monitoring.rollups.insight_queries.caller_totals``): its cost grows with the
+range's cells, not with the agent's traffic. Latency percentiles come from the cells' merged sketches.
+The latest and failed invocations are LIMITed reads of the range's newest rows.
 """
 
 from __future__ import annotations
@@ -14,13 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection
-from psycopg2 import sql
-
 from agentops.models import Agent
 from monitoring.ingest.models import Invocation, Run
-from monitoring.rollups import sketch
-from monitoring.sqlbuild import compose
+from monitoring.rollups import insight_queries, sketch
 from monitoring.timerange import TimeRange
 
 
@@ -32,7 +27,6 @@ class CallerRow:
     invocations: int
     errors: int
     escalated: int  # invocations that raised at least one escalation
-    escalations: int
     cost: Decimal
     input_tokens: int
     output_tokens: int
@@ -67,42 +61,16 @@ class CallerRow:
         return sketch.quantiles(self.latency, (0.95,))[0]
 
 
-# One pass over the agent's invocations in the range: per (caller, latency bucket) first, so the
-# sketch and the sums come out of the same scan. The bucket is grouped as an integer (NULL: the zero
-# bucket), which hashes and sorts far faster than its text key; ``_bucket_key`` names it after.
-_BY_CALLER = compose("""
-SELECT caller, sum(n), sum(errors), sum(escalated), sum(escalations), sum(cost), sum(input_tokens),
-       sum(output_tokens), array_agg(bucket), array_agg(n)
-FROM (
-    SELECT caller_agent_id AS caller,
-           CASE WHEN duration_ms > {zero} THEN ceil(ln(duration_ms) / {log_gamma})::bigint END AS bucket,
-           count(*) AS n, count(*) FILTER (WHERE status = 'error') AS errors,
-           count(*) FILTER (WHERE escalations > 0) AS escalated, sum(escalations) AS escalations, sum(cost) AS cost,
-           sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
-    FROM monitoring_invocation
-    WHERE agent_id = %s AND started_at >= %s AND started_at < %s
-    GROUP BY 1, 2
-) per_bucket
-GROUP BY caller
-""", zero=sql.Literal(sketch.MIN_VALUE), log_gamma=sql.Literal(sketch.LOG_GAMMA))
-
-
-def _bucket_key(bucket: int | None) -> str:
-    """The sketch key of a bucket number (``monitoring.rollups.sketch.bucket_key``)."""
-    return sketch.ZERO_KEY if bucket is None else str(bucket)
-
-
 def by_caller(agent: Agent, time_range: TimeRange) -> list[CallerRow]:
-    """The agent's invocations started in the range, per caller, busiest first (two queries)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_BY_CALLER, [agent.pk, time_range.start, time_range.end])
-        found = cursor.fetchall()
-    callers = Agent.objects.in_bulk([row[0] for row in found if row[0] is not None])
+    """The agent's invocations started in the range, per caller, busiest first: read from the version
+    cells, which count invocations per caller (``insight_queries.caller_totals``), so the cost grows
+    with the range's cells, never with the agent's invocations."""
+    found = insight_queries.caller_totals(time_range.start, time_range.end, agent.pk)
+    callers = Agent.objects.in_bulk([t.caller_id for t in found if t.caller_id is not None])
     rows = [
-        CallerRow(callers.get(caller) if caller is not None else None, int(n), int(errors), int(escalated),
-                  int(escalations), Decimal(cost or 0), int(inp or 0), int(out or 0),
-                  {_bucket_key(k): int(v) for k, v in zip(keys, counts, strict=True)})
-        for caller, n, errors, escalated, escalations, cost, inp, out, keys, counts in found
+        CallerRow(callers.get(t.caller_id) if t.caller_id is not None else None, t.runs, t.errors, t.escalated,
+                  t.cost, t.input_tokens, t.output_tokens, t.latency)
+        for t in found if t.caller_id is None or t.caller_id in callers
     ]
     rows.sort(key=lambda r: (-r.invocations, r.caller is not None, r.label.lower()))
     return rows

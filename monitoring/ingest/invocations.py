@@ -200,7 +200,8 @@ def store(rows: list[InvocationRow], replace_runs: list[int] = ()) -> list[tuple
 
 _DELETE_SQL = (
     "DELETE FROM monitoring_invocation WHERE run_id = ANY(%s) RETURNING started_at, agent_id, prompt_id, prompt_version,"
-    " model, status, escalations > 0, quality_score, cost, duration_ms, fingerprint"
+    " model, status, escalations > 0, quality_score, cost, duration_ms, fingerprint, caller_agent_id, input_tokens,"
+    " output_tokens"
 )
 
 

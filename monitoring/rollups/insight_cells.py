@@ -28,7 +28,9 @@ from monitoring.rollups.models import ROLLUP_LOCK, Tier
 
 # Column order of the rows the apply functions take (tuples, or objects with these attributes).
 INVOCATION_COLUMNS = ("started_at", "agent_id", "prompt_id", "prompt_version", "model", "status", "escalations",
-                      "quality_score", "cost", "duration_ms", "fingerprint")
+                      "quality_score", "cost", "duration_ms", "fingerprint", "caller_agent_id", "input_tokens",
+                      "output_tokens")
+_FINGERPRINT = INVOCATION_COLUMNS.index("fingerprint")
 EDGE_COLUMNS = ("started_at", "source_id", "target_kind", "target_name", "target_agent_id", "department_id",
                 "calls", "errors", "total_ms", "cost")
 
@@ -61,7 +63,8 @@ def _run(statement, table: str, signed: list[tuple[int, tuple]], fields) -> None
 def invocation_tuple(row) -> tuple:
     """An invocation (InvocationRow or model) as the tuple ``apply_invocations`` takes."""
     return (row.started_at, row.agent_id, row.prompt_id, row.prompt_version, row.model, row.status,
-            row.escalations > 0, row.quality_score, row.cost, float(row.duration_ms), row.fingerprint)
+            row.escalations > 0, row.quality_score, row.cost, float(row.duration_ms), row.fingerprint,
+            row.caller_agent_id, row.input_tokens, row.output_tokens)
 
 
 def apply_invocations(removed: Iterable[Sequence], added: Iterable[Sequence]) -> None:
@@ -71,7 +74,7 @@ def apply_invocations(removed: Iterable[Sequence], added: Iterable[Sequence]) ->
     if not signed:
         return
     _run(statements.version_cells(), "monitoring_versioncell", signed, statements.INVOCATION_FIELDS)
-    failed = [(n, row) for n, row in signed if row[-1]]
+    failed = [(n, row) for n, row in signed if row[_FINGERPRINT]]
     if failed:
         _run(statements.failure_cells(), "monitoring_failurecell", failed, statements.INVOCATION_FIELDS)
 

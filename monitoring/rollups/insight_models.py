@@ -18,7 +18,8 @@ from monitoring.rollups.models import Tier
 
 
 class VersionCell(models.Model):
-    """Invocations of one agent on one of its prompt versions (and model) started in the bucket."""
+    """Invocations of one agent on one of its prompt versions (and model), by one caller, started in the
+    bucket: prompt-version compare sums them per version, the agent page per caller."""
 
     tier = models.CharField(max_length=1, choices=Tier.choices)
     bucket = models.DateTimeField(help_text="UTC start of the cell, truncated to the tier.")
@@ -26,6 +27,9 @@ class VersionCell(models.Model):
     prompt_id = models.BigIntegerField(null=True, blank=True)
     prompt_version = models.CharField(max_length=64, blank=True)
     model = models.CharField(max_length=120, blank=True)
+    # Who invoked the agent (the calling invocation's agent; NULL: called directly, at the top of a
+    # trace): the agent page's by-caller breakdown sums these cells. A plain id, like ``prompt_id``.
+    caller_agent_id = models.BigIntegerField(null=True, blank=True)
     runs = models.IntegerField(default=0)
     errors = models.IntegerField(default=0)
     escalations = models.IntegerField(default=0, help_text="Invocations that raised at least one escalation.")
@@ -33,11 +37,13 @@ class VersionCell(models.Model):
     quality_sumsq = models.DecimalField(max_digits=24, decimal_places=12, default=0)
     quality_count = models.IntegerField(default=0)
     cost = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    input_tokens = models.BigIntegerField(default=0)  # the invocations' own tokens
+    output_tokens = models.BigIntegerField(default=0)
     latency = models.JSONField(default=dict)  # sketch of invocation durations (monitoring.rollups.sketch)
 
     class Meta:
         constraints = [models.UniqueConstraint(
-            fields=["tier", "agent", "bucket", "prompt_id", "prompt_version", "model"],
+            fields=["tier", "agent", "bucket", "prompt_id", "prompt_version", "model", "caller_agent_id"],
             name="version_cell_unique", nulls_distinct=False)]
 
     def __str__(self) -> str:

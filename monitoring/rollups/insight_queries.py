@@ -234,6 +234,58 @@ def version_totals(start: datetime, end: datetime, agent_ids: list[int], *, with
 
 
 @dataclass
+class CallerTotals:
+    """One agent's invocations in a range by one caller (``caller_id`` None: called directly)."""
+
+    caller_id: int | None
+    runs: int = 0
+    errors: int = 0
+    escalated: int = 0  # invocations that raised at least one escalation
+    cost: Decimal = Decimal(0)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency: dict[str, int] = field(default_factory=dict)
+
+
+def _caller_parts(agent_id: int):
+    def read(tier: str, start: datetime, end: datetime) -> dict:
+        if start >= end:
+            return {}
+        rows = _rows(
+            "SELECT caller_agent_id, runs, errors, escalations, cost, input_tokens, output_tokens, latency::text"
+            " FROM monitoring_versioncell WHERE tier = %(tier)s AND agent_id = %(agent)s"
+            " AND bucket >= %(start)s AND bucket < %(end)s AND runs > 0",
+            {"tier": tier, "start": start, "end": end, "agent": agent_id})
+        parts: dict[int | None, list] = {}
+        for caller_id, *figures, latency in rows:
+            acc = parts.get(caller_id)
+            if acc is None:
+                acc = parts[caller_id] = [0, 0, 0, Decimal(0), 0, 0, {}]
+            for i, value in enumerate(figures):
+                acc[i] += value
+            sketch.add_into(acc[6], json.loads(latency))
+        return {key: tuple(values) for key, values in parts.items()}
+    return read
+
+
+def caller_totals(start: datetime, end: datetime, agent_id: int) -> list[CallerTotals]:
+    """The agent's invocations per caller over the range's version cells (hour cells up to two days,
+    day cells beyond, like the other insight figures); settled cells cached, recent ones read."""
+    totals: dict[int | None, CallerTotals] = {}
+    for part in _settled_then_live("callers", start, end, str(agent_id), _caller_parts(agent_id)):
+        for caller_id, (runs, errors, escalated, cost, inp, out, latency) in part.items():
+            t = totals.setdefault(caller_id, CallerTotals(caller_id))
+            t.runs += runs
+            t.errors += errors
+            t.escalated += escalated
+            t.cost += cost
+            t.input_tokens += inp
+            t.output_tokens += out
+            sketch.add_into(t.latency, latency)
+    return [t for t in totals.values() if t.runs]
+
+
+@dataclass
 class EdgeTotals:
     source_id: int
     target_kind: str

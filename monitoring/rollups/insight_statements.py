@@ -23,13 +23,14 @@ from monitoring.sqlbuild import compose, identifiers
 # columns, the raw table and how its rows map to the source columns.
 INVOCATION_FIELDS = (("started_at", "timestamptz"), ("agent_id", "bigint"), ("prompt_id", "bigint"),
                      ("prompt_version", "text"), ("model", "text"), ("status", "text"), ("escalated", "boolean"),
-                     ("quality", "float8"), ("cost", "numeric"), ("duration_ms", "float8"), ("fingerprint", "text"))
+                     ("quality", "float8"), ("cost", "numeric"), ("duration_ms", "float8"), ("fingerprint", "text"),
+                     ("caller_agent_id", "bigint"), ("input_tokens", "bigint"), ("output_tokens", "bigint"))
 EDGE_FIELDS = (("started_at", "timestamptz"), ("source_id", "bigint"), ("target_kind", "text"),
                ("target_name", "text"), ("target_agent_id", "bigint"), ("department_id", "bigint"),
                ("calls", "bigint"), ("errors", "bigint"), ("total_ms", "float8"), ("cost", "numeric"))
 
 _RAW_INVOCATIONS = ("started_at, agent_id, prompt_id, prompt_version, model, status, escalations > 0, quality_score,"
-                    " cost, duration_ms, fingerprint")
+                    " cost, duration_ms, fingerprint, caller_agent_id, input_tokens, output_tokens")
 _RAW_EDGES = "started_at, source_id, target_kind, target_name, target_agent_id, department_id, calls, errors, total_ms, cost"
 
 _TIERS = sql.SQL("CROSS JOIN (VALUES ('h', 'hour'), ('d', 'day')) AS v(tier, unit)")
@@ -42,24 +43,28 @@ _VERSION = """
 WITH src AS ({source}), t AS (
     SELECT v.tier, date_trunc(v.unit, s.started_at) AS bucket, s.* FROM src s {tiers}
 ), x AS (
-    SELECT tier, bucket, agent_id, prompt_id, prompt_version, model, {latency_key} AS skey, sum(sign) AS n,
+    SELECT tier, bucket, agent_id, prompt_id, prompt_version, model, caller_agent_id, {latency_key} AS skey,
+           sum(sign) AS n,
            coalesce(sum(sign) FILTER (WHERE status = 'error'), 0) AS errors,
            coalesce(sum(sign) FILTER (WHERE escalated), 0) AS escalations,
            coalesce(sum(sign * round(quality::numeric, 6)), 0) AS q_sum,
            coalesce(sum(sign * round(quality::numeric, 6) * round(quality::numeric, 6)), 0) AS q_sq,
-           coalesce(sum(sign) FILTER (WHERE quality IS NOT NULL), 0) AS q_n, coalesce(sum(sign * cost), 0) AS cost
-    FROM t GROUP BY 1, 2, 3, 4, 5, 6, 7
+           coalesce(sum(sign) FILTER (WHERE quality IS NOT NULL), 0) AS q_n, coalesce(sum(sign * cost), 0) AS cost,
+           coalesce(sum(sign * input_tokens), 0) AS input_tokens, coalesce(sum(sign * output_tokens), 0) AS output_tokens
+    FROM t GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 )
-INSERT INTO monitoring_versioncell AS c (tier, bucket, agent_id, prompt_id, prompt_version, model, runs, errors,
-    escalations, quality_sum, quality_sumsq, quality_count, cost, latency)
-SELECT tier, bucket, agent_id, prompt_id, prompt_version, model, sum(n), sum(errors), sum(escalations), sum(q_sum),
-       sum(q_sq), sum(q_n), sum(cost), coalesce(jsonb_object_agg(skey, n) FILTER (WHERE n <> 0), '{{}}'::jsonb)
-FROM x GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 3, 2, 4, 5, 6
-ON CONFLICT (tier, agent_id, bucket, prompt_id, prompt_version, model) DO UPDATE SET
+INSERT INTO monitoring_versioncell AS c (tier, bucket, agent_id, prompt_id, prompt_version, model, caller_agent_id,
+    runs, errors, escalations, quality_sum, quality_sumsq, quality_count, cost, input_tokens, output_tokens, latency)
+SELECT tier, bucket, agent_id, prompt_id, prompt_version, model, caller_agent_id, sum(n), sum(errors),
+       sum(escalations), sum(q_sum), sum(q_sq), sum(q_n), sum(cost), sum(input_tokens), sum(output_tokens),
+       coalesce(jsonb_object_agg(skey, n) FILTER (WHERE n <> 0), '{{}}'::jsonb)
+FROM x GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 3, 2, 4, 5, 6, 7
+ON CONFLICT (tier, agent_id, bucket, prompt_id, prompt_version, model, caller_agent_id) DO UPDATE SET
     runs = c.runs + EXCLUDED.runs, errors = c.errors + EXCLUDED.errors,
     escalations = c.escalations + EXCLUDED.escalations, quality_sum = c.quality_sum + EXCLUDED.quality_sum,
     quality_sumsq = c.quality_sumsq + EXCLUDED.quality_sumsq,
     quality_count = c.quality_count + EXCLUDED.quality_count, cost = c.cost + EXCLUDED.cost,
+    input_tokens = c.input_tokens + EXCLUDED.input_tokens, output_tokens = c.output_tokens + EXCLUDED.output_tokens,
     latency = {merge_sketch}
 RETURNING id, runs"""
 

@@ -185,3 +185,20 @@ def test_pages_keep_their_figures_after_retention_drops_the_raw_partitions(setti
     assert kept.daily == detail.daily and kept.description == detail.description
     assert before[RANGES[3]]["versions"] and before[RANGES[3]]["edges"]
     assert sum(v[6] for v in before[RANGES[3]]["versions"]) > Decimal(0)
+
+
+def test_a_group_stored_without_its_signature_is_described_from_its_runs_and_recorded_once():
+    from monitoring.models import FailureSignatureRecord
+
+    for minutes in range(2):
+        write(failing_orchestration(NOW - timedelta(hours=3, minutes=minutes)))
+    (group,) = insight_queries.failure_groups(NOW - timedelta(days=7), NOW)
+    FailureSignatureRecord.objects.all().delete()  # as for runs stored before signatures were recorded
+
+    (described,) = insight_queries.failure_groups(NOW - timedelta(days=7), NOW)
+
+    assert described.description == group.description
+    record = FailureSignatureRecord.objects.get()
+    assert record.fingerprint == group.fingerprint and record.agent_id == _agent("refund-agent").pk
+    (again,) = insight_queries.failure_groups(NOW - timedelta(days=7), NOW)  # now from the record
+    assert again.description == group.description
