@@ -76,9 +76,13 @@ def test_failure_groups_use_a_fixed_number_of_queries(django_assert_max_num_quer
     for i, agent in enumerate(agents):
         for j in range(3):
             failing(agent, fp=f"{i}{j}".ljust(40, "c"))
-    with django_assert_max_num_queries(12):
+    # These runs were stored without signature records: the first read describes them from their
+    # runs and records them (one statement more), the next reads the records.
+    with django_assert_max_num_queries(13):
         groups = insight_queries.failure_groups(NOW - timedelta(days=7), NOW)
     assert len(groups) == 9
+    with django_assert_max_num_queries(10):
+        assert len(insight_queries.failure_groups(NOW - timedelta(days=7), NOW)) == 9
 
 
 @pytest.mark.django_db
