@@ -336,7 +336,7 @@ def ingest_to_visible() -> float:
         runs = "(SELECT * FROM monitoring_run WHERE id = ANY(%(ids)s))"
         cursor.execute(dashboard_data._INVOCATIONS.format(table="monitoring_invocation", runs=runs),
                        {"agents": _bench_agent_ids(), "ids": ids})
-        rollups.refresh_for_runs(ids)
+        rollups.refresh_for_runs(ids, new_ids=ids)  # new traces, as ingest passes them
     client.get("/monitoring/", {"range": "15m"})
     return time.perf_counter() - started
 
@@ -385,13 +385,12 @@ def main() -> None:
         print(f"loaded {runs * SPANS_PER_RUN:,} spans ({runs:,} runs, {AGENTS} agents, {DAYS} days) in {load_s:.1f} s"
               f" ({args.workers} sessions); {share.summary()}")
         print(f"vacuumed the telemetry in {vacuum(TELEMETRY_TABLES):.1f} s (what autovacuum does to every day partition)")
-        _print_storage()
         if args.load_only:
+            _print_storage()
             return
     if not (args.skip_load and args.keep_rollups):
         print(f"built rollups in {build_rollups():.1f} s; vacuumed them in {vacuum(CELL_TABLES):.1f} s")
-    if args.skip_load or args.prepare_only:
-        _print_storage()
+    _print_storage()
     if args.prepare_only:
         return
     with HostShare() as share:
