@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import time
 from unittest import mock
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
           f"({elapsed * 1e6 / spans:.1f} us per span), web process CPU {cpu * 1000 / count:.2f} ms per request "
           f"({cpu * 1e6 / spans:.1f} us per span)")
     if profiler:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(40)
 
 
 if __name__ == "__main__":
