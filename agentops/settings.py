@@ -250,6 +250,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sweep-experiments": {"task": "evals.tasks.sweep_experiments", "schedule": 60.0},
     "watch-lifecycle": {"task": "lifecycle.tasks.watch_lifecycle", "schedule": 3600.0},
     "maintain-partitions": {"task": "monitoring.tasks.maintain_partitions", "schedule": 3600.0},
+    # The dashboards' settled summaries filled before the first poll after an hour boundary or late data.
+    "warm-dashboards": {"task": "monitoring.tasks.warm_dashboards", "schedule": 60.0},
 }
 
 # Raw telemetry (runs, steps, scores, escalations, agent-map edges) is kept this many days, in one

@@ -10,6 +10,7 @@ class MonitoringConfig(AppConfig):
         from agentops.extensions import register_all
         from monitoring import extensions
         from monitoring.alerts import tasks as _alert_tasks  # noqa: F401
+        from monitoring.dashboards import tasks as _dashboard_tasks  # noqa: F401
         from monitoring.ingest import tasks as _ingest_tasks  # noqa: F401
         from monitoring.rollups import tasks as _rollup_tasks  # noqa: F401
         from monitoring.storage import tasks as _storage_tasks  # noqa: F401

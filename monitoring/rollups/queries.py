@@ -237,11 +237,8 @@ def _settled_parts(tier: str, start: datetime, end: datetime, split: datetime,
     timeout = getattr(settings, "MONITORING_SETTLED_CACHE_SECONDS", SETTLED_CACHE_SECONDS)
     if start >= end or not timeout:
         return _read_parts(tier, start, end, split, agent_ids)
-    who = "fleet" if agent_ids is None else hashlib.sha1(
-        ",".join(map(str, sorted(set(agent_ids)))).encode(), usedforsecurity=False).hexdigest()
     try:
-        key = (f"monitoring:settled:{_database_oid()}:{settled_generation()}:{tier}:{start.isoformat()}:"
-               f"{end.isoformat()}:{split.isoformat()}:{who}")
+        key = _settled_key(tier, start, end, split, agent_ids)
         parts = cache.get(key)
     except Exception:  # the cache is an accelerator: without Redis the page reads every cell
         logger.warning("settled summary cache unavailable", exc_info=True)
@@ -253,6 +250,36 @@ def _settled_parts(tier: str, start: datetime, end: datetime, split: datetime,
         except Exception:
             logger.warning("settled summary cache unavailable", exc_info=True)
     return parts
+
+
+def _settled_key(tier: str, start: datetime, end: datetime, split: datetime, agent_ids: list[int] | None) -> str:
+    who = "fleet" if agent_ids is None else hashlib.sha1(
+        ",".join(map(str, sorted(set(agent_ids)))).encode(), usedforsecurity=False).hexdigest()
+    return (f"monitoring:settled:{_database_oid()}:{settled_generation()}:{tier}:{start.isoformat()}:"
+            f"{end.isoformat()}:{split.isoformat()}:{who}")
+
+
+def warm_summaries(time_range: TimeRange, agent_ids: list[int] | None, *, now: datetime | None = None) -> bool:
+    """Fill the settled cache entry ``summaries`` reads for this range and these agents, when it is
+    missing (an hour or day boundary moved the settled range, late data replaced the generation, or
+    the entry expired); an entry already there is left alone, unread. Returns whether it was filled.
+    Run by beat (``monitoring.tasks.warm_dashboards``) so that the first poll after a boundary does
+    not pay for parsing every settled cell."""
+    now = now or timezone.now()
+    tier = aggregate_tier(time_range, now)
+    timeout = getattr(settings, "MONITORING_SETTLED_CACHE_SECONDS", SETTLED_CACHE_SECONDS)
+    if tier == Tier.MINUTE or not timeout:
+        return False
+    start = truncate(time_range.previous().start, tier)
+    split = truncate(time_range.start, tier)
+    boundary = min(max(settled_boundary(tier, now), start), time_range.end)
+    if start >= boundary:
+        return False
+    key = _settled_key(tier, start, boundary, split, agent_ids)
+    if cache.has_key(key):
+        return False
+    cache.set(key, _read_parts(tier, start, boundary, split, agent_ids), timeout)
+    return True
 
 
 def settled_boundary(tier: str, now: datetime) -> datetime:

@@ -145,3 +145,42 @@ def test_cached_and_uncached_summaries_are_identical(frozen, settings):
         settings.MONITORING_SETTLED_CACHE_SECONDS = 0
         assert rollup_queries.summaries(time_range, ids, now=NOW) == cached
         settings.MONITORING_SETTLED_CACHE_SECONDS = 600
+
+
+@pytest.mark.django_db
+def test_the_warm_task_fills_what_the_overview_and_agent_pages_read_so_their_first_poll_reads_only_live_cells(
+        frozen, django_assert_num_queries):
+    from monitoring.dashboards import warm
+    from monitoring.dashboards.tasks import warm_dashboards
+
+    agents = [make_agent(f"Agent {i}") for i in range(2)]
+    retired = make_agent("Old agent", lifecycle_stage="retired")
+    runs = [make_run(agent, started_at=NOW - timedelta(hours=hours), steps=[]) for agent in (*agents, retired)
+            for hours in (5, 30, 200)]
+    rollups.refresh_for_runs([r.id for r in runs])
+    ids = [a.id for a in agents]
+
+    filled = warm_dashboards.apply().get()  # as beat runs it
+
+    assert filled == 3 * (2 + len(agents))  # three ranges: the overview's agents, the fleet, each agent
+    assert warm.warm_default_ranges(now=NOW) == 0  # a warm cache is left alone
+    for key in warm.DEFAULT_RANGES:
+        time_range = timerange.parse_range({"range": key}, now=NOW)
+        with django_assert_num_queries(1):  # the settled cells from the cache, the live ones read
+            overview = rollup_queries.summaries(time_range, ids, now=NOW)
+        with django_assert_num_queries(1):
+            fleet = rollup_queries.summaries(time_range, None, now=NOW)
+        with django_assert_num_queries(1):
+            one = rollup_queries.summaries(time_range, [agents[0].id], now=NOW)
+        assert overview[0][agents[0].id] == one[0][agents[0].id]
+        assert fleet[0][None].runs == sum(r.started_at >= time_range.start for r in runs)
+    rollups.bump_settled_generation()  # late data: every entry is stale
+    assert warm.warm_default_ranges(now=NOW) == 3 * (2 + len(agents))
+
+
+def test_beat_runs_the_warm_task_every_minute(settings):
+    from agentops.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["warm-dashboards"]
+    assert entry == {"task": "monitoring.tasks.warm_dashboards", "schedule": 60.0}
+    assert "monitoring.tasks.warm_dashboards" in app.tasks
