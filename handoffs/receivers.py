@@ -27,10 +27,11 @@ def on_runs_recorded(run_ids: list[int]) -> None:
     context.snapshot(routing.open_tickets_for_runs(run_ids))
 
 
+# The receiver keeps its first name: deliveries recorded under it stay recognised.
 @receiver(RUNS_RECORDED, "handoffs.reattribute_escalation_tickets")
 def on_runs_completed(run_ids: list[int]) -> None:
     """A later piece of a trace can show which sub-agent raised an escalation that already has a ticket."""
-    context.snapshot(routing.reattribute_escalation_tickets(run_ids))
+    context.snapshot(routing.reattribute_tickets(run_ids))
 
 
 @signal_receiver(telemetry_expiring, dispatch_uid="handoffs.keep_expiring_context")

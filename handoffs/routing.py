@@ -156,8 +156,8 @@ def open_tickets_for_escalations(escalation_ids: Iterable[int], now: datetime | 
 LATE_SPAN_NOTE = "whose spans arrived after the ticket opened"
 
 
-def reattribute_escalation_tickets(run_ids: Iterable[int], now: datetime | None = None,
-                                   note: str = LATE_SPAN_NOTE) -> list[Ticket]:
+def reattribute_tickets(run_ids: Iterable[int], now: datetime | None = None,
+                        note: str = LATE_SPAN_NOTE) -> list[Ticket]:
     """Tickets of these runs whose invocation is now known better: a trace arrives in pieces, in any
     order, so a ticket may have opened before the span of the sub-agent that raised the escalation,
     or whose step failed (a "run failed" rule ticket), was stored. Each such ticket takes that
@@ -226,20 +226,20 @@ def _reroute(ticket: Ticket, routes: list[_Route], agent_id: int, data: dict) ->
 
 def attribute_stored_tickets(after_id: int = 0, chunk: int = 500) -> tuple[int, int | None]:
     """Tickets stored without an invocation (opened before tickets named one): escalation tickets
-    take the invocation that raised them (``reattribute_escalation_tickets``), rule tickets the run's
+    take the invocation that raised them (``reattribute_tickets``), rule tickets the run's
     top invocation (a failed run's, the invocation that failed). One chunk of tickets after ``after_id``, in id order; returns (tickets changed,
     the last id read, None when none was left) so a caller can go on from there."""
     rows = list(Ticket.objects.filter(pk__gt=after_id, invocation_span_id="", run__isnull=False)
                 .order_by("pk").values_list("pk", "run_id", "escalation_id", "run__root_span_id")[:chunk])
     if not rows:
         return 0, None
-    changed = reattribute_escalation_tickets({run_id for _, run_id, esc, _ in rows if esc},
+    changed = reattribute_tickets({run_id for _, run_id, esc, _ in rows if esc},
                                              note="attributed to the invocation that raised it")
     rule = [(pk, root) for pk, _, esc, root in rows if not esc and root]
     for pk, root in rule:
         Ticket.objects.filter(pk=pk, invocation_span_id="").update(invocation_span_id=root)
     # A failed run's rule ticket then moves to the invocation that failed, where one is known.
-    failed = reattribute_escalation_tickets({run_id for _, run_id, esc, _ in rows if not esc},
+    failed = reattribute_tickets({run_id for _, run_id, esc, _ in rows if not esc},
                                             note="attributed to the invocation that failed")
     return len(changed) + len(rule) + len(failed), rows[-1][0]
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from agentops import formatting
-from monitoring.dashboards.charts import Figure
+from monitoring.dashboards.charts import Figure, figure
 from monitoring.ingest.derived_models import EdgeKind
 
 _GRID = "#eef0f4"
@@ -34,14 +34,7 @@ def failure_colour(rate: float, alpha: float = 0.55) -> str:
 
 
 def _figure(*traces: dict[str, Any], **layout: Any) -> Figure:
-    """A spec with the shared layout; nested layout dicts (axes) merge into the shared ones."""
-    spec = {key: dict(value) if isinstance(value, dict) else value for key, value in _LAYOUT.items()}
-    for key, value in layout.items():
-        spec[key] = {**spec[key], **value} if isinstance(spec.get(key), dict) and isinstance(value, dict) else value
-    fig = Figure(spec)
-    for trace in traces:
-        fig.add_trace(**trace)
-    return fig
+    return figure(_LAYOUT, *traces, **layout)
 
 
 def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:

@@ -59,12 +59,20 @@ class Figure:
             return plotly.io.to_json(self.to_dict(), validate=False)
 
 
-def _figure(title: str, **layout: Any) -> Figure:
-    spec = deepcopy(_LAYOUT)
-    for key, value in layout.items():  # nested dicts merge, like Figure.update_layout
+def figure(base: dict[str, Any], *traces: dict[str, Any], **layout: Any) -> Figure:
+    """A spec on a copy of ``base`` layout; nested layout dicts (axes, margins) merge into the base's,
+    like ``Figure.update_layout``. ``traces``: dicts with ``kind`` and the trace's attributes."""
+    spec = deepcopy(base)
+    for key, value in layout.items():
         spec[key] = {**spec[key], **value} if isinstance(spec.get(key), dict) and isinstance(value, dict) else value
-    spec["title"] = {"text": title, "x": 0, "font": {"size": 13}}
-    return Figure(spec)
+    fig = Figure(spec)
+    for trace in traces:
+        fig.add_trace(**trace)
+    return fig
+
+
+def _figure(title: str, **layout: Any) -> Figure:
+    return figure(_LAYOUT, title={"text": title, "x": 0, "font": {"size": 13}}, **layout)
 
 
 def _target_line(fig: Figure, value: float | None, label: str) -> None:

@@ -265,15 +265,9 @@ def warm_summaries(time_range: TimeRange, agent_ids: list[int] | None, *, now: d
     the entry expired); an entry already there is left alone, unread. Returns whether it was filled.
     Run by beat (``monitoring.tasks.warm_dashboards``) so that the first poll after a boundary does
     not pay for parsing every settled cell."""
-    now = now or timezone.now()
-    tier = aggregate_tier(time_range, now)
+    tier, start, split, boundary = _settled_window(time_range, now or timezone.now())
     timeout = getattr(settings, "MONITORING_SETTLED_CACHE_SECONDS", SETTLED_CACHE_SECONDS)
-    if tier == Tier.MINUTE or not timeout:
-        return False
-    start = truncate(time_range.previous().start, tier)
-    split = truncate(time_range.start, tier)
-    boundary = min(max(settled_boundary(tier, now), start), time_range.end)
-    if start >= boundary:
+    if start >= boundary or not timeout:  # the minute tier (nothing settled) or the cache turned off
         return False
     key = _settled_key(tier, start, boundary, split, agent_ids)
     if cache.has_key(key):
@@ -299,11 +293,8 @@ def summaries(
     so a 3 s poll merges a few hundred small cells instead of thousands.
     """
     now = now or timezone.now()
-    tier = aggregate_tier(time_range, now)
-    start = truncate(time_range.previous().start if with_previous else time_range.start, tier)
-    split = truncate(time_range.start, tier)
+    tier, start, split, boundary = _settled_window(time_range, now, with_previous)
     end = time_range.end
-    boundary = start if tier == Tier.MINUTE else min(max(settled_boundary(tier, now), start), end)
     current: dict[int | None, Summary] = {}
     previous: dict[int | None, Summary] = {}
     for parts in (_settled_parts(tier, start, boundary, split, agent_ids),
@@ -316,6 +307,17 @@ def summaries(
             else:
                 target[agent_id] = Summary(*values)
     return current, previous
+
+
+def _settled_window(time_range: TimeRange, now: datetime, with_previous: bool = True,
+                    ) -> tuple[str, datetime, datetime, datetime]:
+    """(tier, first cell, start of the current period's cells, end of the settled cells) of a range:
+    cells from the first one to the settled end come from the cache, the rest are read."""
+    tier = aggregate_tier(time_range, now)
+    start = truncate(time_range.previous().start if with_previous else time_range.start, tier)
+    split = truncate(time_range.start, tier)
+    boundary = start if tier == Tier.MINUTE else min(max(settled_boundary(tier, now), start), time_range.end)
+    return tier, start, split, boundary
 
 
 @dataclass
