@@ -289,6 +289,7 @@ class Stats:
     latencies_ms: list[float] = field(default_factory=list)
     accepted_spans: int = 0
     throttled: int = 0
+    throttle_reasons: collections.Counter = field(default_factory=collections.Counter)
     errors: int = 0
     probes: list[tuple[str, float]] = field(default_factory=list)  # (trace id, monotonic send time)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -329,7 +330,7 @@ def sender(url: str, token: str, pool: BodyPool, stop_at: float, stats: Stats, p
             try:
                 connection.request("POST", target.path, body=body, headers=headers)
                 response = connection.getresponse()
-                response.read()
+                answer = response.read()
                 status, retry_after = response.status, response.getheader("Retry-After", "1")
                 if response.will_close:
                     connection.close()
@@ -350,12 +351,19 @@ def sender(url: str, token: str, pool: BodyPool, stop_at: float, stats: Stats, p
                     stats.probes.append((trace_ids[0], time.monotonic()))
             elif status in (429, 503):
                 stats.throttled += 1
+                stats.throttle_reasons[_reason(answer)] += 1
             else:
                 stats.errors += 1
         if status in (429, 503):
             time.sleep(float(retry_after))
     if connection is not None:
         connection.close()
+
+
+def _reason(body: bytes) -> str:
+    """The message of a refusal (a google.rpc.Status protobuf: its text is readable in the bytes)."""
+    text = "".join(ch if ch.isprintable() else " " for ch in body.decode("utf-8", "replace"))
+    return " ".join(text.split())[:120]
 
 
 def lock_waits(stop: threading.Event, every: float = 0.02) -> dict[str, int]:
@@ -544,6 +552,8 @@ def run_benchmark(args: argparse.Namespace) -> None:
     print(f"API: {stats.accepted_spans / send_seconds:,.0f} spans/s accepted, {len(stats.latencies_ms)} requests, "
           f"p50 {percentile(stats.latencies_ms, 50):.1f} ms, p95 {percentile(stats.latencies_ms, 95):.1f} ms, "
           f"p99 {percentile(stats.latencies_ms, 99):.1f} ms, throttled {stats.throttled}, errors {stats.errors}")
+    for reason, times in stats.throttle_reasons.most_common(3):
+        print(f"  refused {times}x: {reason}")
     print(f"stored {stored:,} spans; inbox drained {drained_seconds - send_seconds:.1f} s after sending stopped; "
           f"dead letters {dead}")
     print(f"time until queryable: p50 {percentile(probe_results, 50):.2f} s, p95 {percentile(probe_results, 95):.2f} s "

@@ -19,6 +19,7 @@ from decimal import Decimal
 from django.core.cache import cache
 from django.db import transaction
 
+from agentops import counters
 from monitoring.ingest import invocations, outbox
 from monitoring.ingest.recompute import recompute_runs
 from monitoring.ingest.write import failures_of
@@ -85,9 +86,7 @@ def budget_key(online_id: int, at: float | None = None) -> str:
 
 def _take_budget(online: OnlineEvaluation, wanted: int) -> int:
     """How many of ``wanted`` runs this minute's budget allows (Redis counter per minute)."""
-    key = budget_key(online.pk)
-    cache.add(key, 0, 120)
-    used = cache.incr(key, wanted)
+    _added, used = counters.take(budget_key(online.pk), wanted, expire_seconds=120)
     allowed = online.max_per_minute - (used - wanted)
     return max(0, min(wanted, allowed))
 

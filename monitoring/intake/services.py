@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from agentops import counters
 from agentops.celery import app as celery_app
 from agentops.models import ApiKey
 from monitoring.intake.models import InboxBatch
@@ -54,7 +55,7 @@ def pending_estimate() -> int:
     if read_at >= 0 and now - read_at < PENDING_COUNT_CACHE_SECONDS and count < limit // 2:
         return int(count)
     try:
-        shared = cache.get(PENDING_KEY)
+        shared = counters.get_expiring(PENDING_KEY)
         if shared is None:
             shared = _count_pending(limit)
             cache.set(PENDING_KEY, shared, PENDING_COUNT_CACHE_SECONDS)
@@ -74,11 +75,11 @@ def inbox_is_full() -> bool:
 
 
 def _count_accepted() -> None:
+    """Raise the shared count if it is there (atomically: an expired count stays expired, for the next
+    check to count the inbox again, and is never brought back without its expiry)."""
     _pending_seen[0] += 1
     try:
-        cache.incr(PENDING_KEY)
-    except ValueError:
-        pass  # expired: the next check counts the inbox again
+        counters.incr_existing(PENDING_KEY, expire_seconds=PENDING_COUNT_CACHE_SECONDS)
     except Exception:  # noqa: BLE001 - Redis down: this process's own count was raised above
         logger.debug("could not raise the shared pending count", exc_info=True)
 
@@ -107,16 +108,14 @@ def check_key_quotas(api_key: ApiKey | None, span_count: int) -> None:
         return
     window = f"intake:rate:{api_key.pk}:{int(time.time() // 60)}"
     try:
-        cache.add(window, 0, 120)
-        used = cache.incr(window, span_count)
-        if used > rate:
-            cache.decr(window, span_count)  # a refused request does not use up the quota
-            raise QuotaExceeded(f"this API key sent more than {rate} spans in the current minute, its limit "
-                                "(INTAKE_KEY_SPANS_PER_MINUTE): retry in the next minute")
-    except QuotaExceeded:
-        raise
+        # One atomic step: a refused request does not use up the quota.
+        added, _used = counters.take(window, span_count, limit=rate, expire_seconds=120)
     except Exception:  # noqa: BLE001 - Redis down: the rate limit is not enforced, the inbox still is
         logger.warning("per-key rate limit unavailable (cache down)", exc_info=True)
+        return
+    if not added:
+        raise QuotaExceeded(f"this API key sent more than {rate} spans in the current minute, its limit "
+                            "(INTAKE_KEY_SPANS_PER_MINUTE): retry in the next minute")
 
 
 def restricted_agent(key: ApiKey | None) -> str | None:
