@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> None:
         for sql, times in sorted(timings.items(), key=lambda item: -sum(item[1]))[:25]:
             print(f"  {sum(times) * 1000 / max(spans, 1) * 1000:7.1f} us/span {len(times):6d}x  {sql}")
     if profiler:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(45)
         if os.environ.get("PROFILE_OUT"):
             profiler.dump_stats(os.environ["PROFILE_OUT"])
 

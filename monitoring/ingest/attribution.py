@@ -7,6 +7,10 @@ A span belongs to the invocation of its nearest ancestor (itself included) that 
 stored invocations are those heads, so the walk up the stored parent links stops at the first span
 that has an invocation row. Two queries for any number of spans, each bounded by the runs' time
 span (a step and an invocation start within their run), so they read only those days' partitions.
+
+Agents and prompt versions are fetched by id afterwards rather than joined: joined, a day partition
+without statistics yet (its first minute) makes the planner walk the (agent, time) index of every
+agent over the whole range instead of looking the runs up (measured 130 ms against 0.2 ms).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ def owning_invocations(spans: Iterable[tuple[Run, str, int | None]]) -> dict[tup
     heads = {
         (i.run_id, i.span_id): i
         for i in Invocation.objects.filter(run_id__in=runs, started_at__gte=start, started_at__lte=end)
-        .select_related("agent", "prompt")
+        .prefetch_related("agent", "prompt")  # not joined: see the module's note on plans
     }
     first_of_agent: dict[tuple[int, int], Invocation] = {}
     for invocation in sorted(heads.values(), key=lambda i: (i.started_at, i.span_id), reverse=True):
@@ -70,4 +74,5 @@ def failing_invocations(runs: Iterable[Run]) -> dict[int, Invocation]:
         i.run_id: i
         for i in Invocation.objects.filter(run_id__in=[run.pk for run in runs], started_at__gte=start,
                                            started_at__lte=end).exclude(fingerprint="")
+        .prefetch_related("agent", "prompt")
     }

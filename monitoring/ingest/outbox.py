@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from agentops.celery import app as celery_app
 from monitoring import announcements
+from monitoring.ingest import session
 from monitoring.ingest.models import Announcement
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ def deliver_due(*, seconds: float | None = None) -> DeliveryResult:
                    .order_by("next_attempt_at", "id").first())
             if row is None:
                 return DeliveryResult(delivered, retrying, failed, True)
-            _relax_commit()
+            session.relax_commit()
+            session.keyed_plans()
             errors = [*notify(announcements.RUNS_RECORDED, row.run_ids),
                       *notify(announcements.ESCALATIONS_RECORDED, row.escalation_ids)]
             if not errors:
@@ -111,14 +113,6 @@ def deliver_due(*, seconds: float | None = None) -> DeliveryResult:
                 row.save(update_fields=["attempts", "error", "status", "next_attempt_at"])
         if time.monotonic() >= deadline:
             return DeliveryResult(delivered, retrying, failed, False)
-
-
-def _relax_commit() -> None:
-    """No wait for this transaction's WAL flush (as ingest, ``services._relax_commit``): a commit lost
-    in a database crash loses the tickets and the row's deletion together, so the row is delivered
-    again. Atomicity and commit order are kept."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def retry_failed() -> int:

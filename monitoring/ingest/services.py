@@ -24,6 +24,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from monitoring.ingest import session
 from monitoring.ingest.models import Run
 from monitoring.ingest.write import write_records
 from monitoring.intake import native, otlp
@@ -150,7 +151,8 @@ def _ingest(batch_id: int, group: int, *, oldest_first: bool = False) -> IngestR
         batches = _claim(batch_id, group, oldest_first=oldest_first)
         if not batches:
             return IngestResult("skipped")
-        _relax_commit()
+        session.relax_commit()
+        session.keyed_plans()
         try:
             records, notes = [], {}
             for batch in batches:
@@ -173,16 +175,6 @@ def _ingest(batch_id: int, group: int, *, oldest_first: bool = False) -> IngestR
                 raise _GroupFailed([b.pk for b in batches]) from exc
             raise
         return IngestResult("done", tuple(run_ids), len(records))
-
-
-def _relax_commit() -> None:
-    """Do not wait for this transaction's WAL flush at commit (``synchronous_commit = off``, this
-    transaction only). Safe because ingest is idempotent and atomic: a database crash can lose only
-    the last few hundred milliseconds of *processing*, never an accepted batch (the inbox row was
-    committed synchronously by the intake view), and a lost transaction loses its ``done`` mark
-    with it, so the sweeper processes the batch again. Atomicity and ordering of commits are kept."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _claim(batch_id: int, group: int, *, oldest_first: bool = False) -> list[InboxBatch]:

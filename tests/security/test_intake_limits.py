@@ -72,6 +72,22 @@ def test_a_key_over_its_pending_cap_gets_429_others_do_not(client, settings):
     assert _post(client, protobuf_body(_recent()), other_token).status_code == 200
 
 
+def test_the_keys_pending_count_is_skipped_while_the_inbox_is_far_below_the_cap(client, token, settings):
+    """A key cannot hold more batches than the whole inbox: below half its cap, no count in Postgres."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.INTAKE_KEY_MAX_PENDING_BATCHES = 1000
+    with CaptureQueriesContext(connection) as queries:
+        assert _post(client, protobuf_body(_recent()), token).status_code == 200
+    assert not [q for q in queries.captured_queries if '"api_key_id" =' in q["sql"] and "COUNT" in q["sql"]]
+    settings.INTAKE_KEY_MAX_PENDING_BATCHES = 2  # the inbox (1 pending) is now at half this key's cap
+    intake_services.forget_pending_count()
+    with CaptureQueriesContext(connection) as queries:
+        assert _post(client, protobuf_body(_recent()), token).status_code == 200
+    assert [q for q in queries.captured_queries if '"api_key_id" =' in q["sql"] and "COUNT" in q["sql"]]
+
+
 def test_a_key_over_its_span_rate_gets_429_others_do_not(client, settings):
     settings.INTAKE_KEY_SPANS_PER_MINUTE = 5
     _key, fast = make_api_key("fast")
