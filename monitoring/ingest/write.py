@@ -74,8 +74,10 @@ def write_records(records: list[SpanRecord]) -> list[int]:
     # Rollups last: their cells (an agent's minute, the fleet's) are shared with every concurrent
     # ingest transaction, and their row and advisory locks are held until commit. Taken last, the
     # other worker waits for a commit, not for the rest of this batch.
+    stored = runs_by_trace.values()
     rollups.refresh_for_runs(run_ids, previous=previous, new_ids=created_ids,  # new: counted in no cell yet
-                             previous_invocations=left)
+                             previous_invocations=left,
+                             window=(min(run.started_at for run in stored), max(run.ended_at for run in stored)))
     return run_ids
 
 

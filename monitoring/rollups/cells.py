@@ -43,6 +43,7 @@ from psycopg2 import sql
 
 from monitoring.rollups import insight_cells, statements
 from monitoring.rollups.models import ROLLUP_LOCK, TIER_SPAN, Tier
+from monitoring.sqlbuild import compose
 from monitoring.storage.services import retention_cutoff
 
 # Minute cells cover the last two days, hour cells about 13 months; day cells are kept forever.
@@ -178,9 +179,9 @@ def _cells_from_source(tier: str, keys: Iterable[Key]) -> None:
     _execute(statements.fleet_cells_from_runs(), fleet_keys, params)
 
 
-def _add_new_runs(keys: Iterable[Key], new_ids: list[int]) -> None:
+def _add_new_runs(keys: Iterable[Key], new_ids: list[int], window: tuple[datetime, datetime]) -> None:
     agent_keys, fleet_keys = _split(keys)
-    params = {"tier": Tier.MINUTE, "span": TIER_SPAN[Tier.MINUTE], "new": new_ids}
+    params = {"tier": Tier.MINUTE, "span": TIER_SPAN[Tier.MINUTE], "new": new_ids, "lo": window[0], "hi": window[1]}
     _execute(statements.cells_added_from_new_invocations(), agent_keys, params)
     _execute(statements.fleet_cells_added_from_new_runs(), fleet_keys, params)
 
@@ -198,25 +199,30 @@ def _coarse_cells(tier: str, keys: set[Key], now: datetime) -> None:
     _cells_from_source(tier, keys - merged)
 
 
-def _apply(plan: _Plan, now: datetime, added: set[Key] = frozenset(), new_ids: list[int] = ()) -> None:
+def _apply(plan: _Plan, now: datetime, added: set[Key] = frozenset(), new_ids: list[int] = (),
+           window: tuple[datetime, datetime] | None = None) -> None:
     _cells_from_source(Tier.MINUTE, plan.minute - added)
-    _add_new_runs(plan.minute & added, list(new_ids))
+    _add_new_runs(plan.minute & added, list(new_ids), window or _ANY_TIME)
     _coarse_cells(Tier.HOUR, plan.hour, now)
     _coarse_cells(Tier.DAY, plan.day, now)
 
 
-_TOUCHED_SQL = """
-SELECT agent_id, date_trunc('minute', started_at), bool_and(run_id = ANY(%(new)s)) FROM monitoring_invocation
-WHERE run_id = ANY(%(runs)s) GROUP BY 1, 2
+# The minutes holding the runs (fleet) and their invocations (agents), and whether only new runs are there.
+_TOUCHED_SQL = compose(
+    """SELECT agent_id, date_trunc('minute', started_at), bool_and(run_id = ANY(%(new)s)) FROM ({invocations}) i
+GROUP BY 1, 2
 UNION ALL
-SELECT NULL, date_trunc('minute', started_at), bool_and(id = ANY(%(new)s)) FROM monitoring_run
-WHERE id = ANY(%(runs)s) GROUP BY 2
-"""
+SELECT NULL, date_trunc('minute', started_at), bool_and(id = ANY(%(new)s)) FROM ({runs}) r GROUP BY 2""",
+    invocations=statements.by_run_id("monitoring_invocation", "run_id", "runs", ("agent_id", "started_at", "run_id")),
+    runs=statements.by_run_id("monitoring_run", "id", "runs", ("id", "started_at")),
+)
+# No window given: every partition is looked in.
+_ANY_TIME = (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
 
 
 def refresh_for_runs(
     run_ids: list[int], previous: Iterable[tuple[int, datetime]] = (), new_ids: Iterable[int] = (),
-    previous_invocations: Iterable[tuple[int, datetime]] = (),
+    previous_invocations: Iterable[tuple[int, datetime]] = (), window: tuple[datetime, datetime] | None = None,
 ) -> None:
     """Recompute every rollup cell holding one of ``run_ids`` (fleet cells) or one of their
     invocations (agent cells). Idempotent.
@@ -233,6 +239,9 @@ def refresh_for_runs(
     the refresh, or a previous place, are recomputed as usual. A replayed batch finds its runs
     existing, so it recomputes.
 
+    ``window``: where the runs lie (their earliest start, latest end), so only those days' partitions
+    are read; without it every partition is looked in.
+
     Precondition: called inside the ingest transaction, after the runs and invocations are written
     (it opens an atomic block of its own otherwise, so it is also safe to call from tests and shells).
     """
@@ -241,7 +250,9 @@ def refresh_for_runs(
     new_ids = sorted(set(new_ids).intersection(run_ids))
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_TOUCHED_SQL, {"new": new_ids, "runs": list(run_ids)})
+            lo, hi = window or _ANY_TIME
+            cursor.execute(_TOUCHED_SQL.as_string(cursor.cursor),
+                           {"new": new_ids, "runs": list(run_ids), "lo": lo, "hi": hi})
             rows = cursor.fetchall()
         left = {(None, truncate(started_at, Tier.MINUTE)) for _agent, started_at in previous if started_at is not None}
         left |= {(agent_id, truncate(started_at, Tier.MINUTE)) for agent_id, started_at in previous_invocations
@@ -256,7 +267,7 @@ def refresh_for_runs(
         _lock_cells(plan.day)
         if _touches_settled(plan.hour, now):
             bump_settled_generation()
-        _apply(plan, now, added, new_ids)
+        _apply(plan, now, added, new_ids, window or _ANY_TIME)
 
 
 @dataclass(frozen=True)

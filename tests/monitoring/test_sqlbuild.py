@@ -47,13 +47,13 @@ def test_the_increment_statements_join_only_the_new_rows_and_the_recomputes_all_
         recomputed = statements.cells_from_invocations().as_string(cursor.cursor)
         fleet_added = statements.fleet_cells_added_from_new_runs().as_string(cursor.cursor)
         fleet_recomputed = statements.fleet_cells_from_runs().as_string(cursor.cursor)
-    # The new rows are looked up by run id alone (the run-id index is the only way in), then joined.
-    new_rows = ('new_rows AS MATERIALIZED (SELECT * FROM "monitoring_invocation"'
-                ' WHERE run_id = ANY(%(new)s::bigint[]))')
+    # The new rows are looked up run id by run id (an equality on the run-id index each), then joined.
+    new_rows = ('new_rows AS MATERIALIZED (SELECT x.* FROM unnest(%(new)s::bigint[]) AS n(id) CROSS JOIN LATERAL'
+                ' (SELECT * FROM "monitoring_invocation" WHERE "run_id" = n.id AND started_at >= %(lo)s')
     assert new_rows in added and added.count("%(new)s") == 1
     assert 'JOIN "new_rows" r ON r.agent_id = k.agent_id' in added
     assert "%(new)s" not in recomputed and 'JOIN "monitoring_invocation" r ON r.agent_id = k.agent_id' in recomputed
-    assert 'new_rows AS MATERIALIZED (SELECT * FROM "monitoring_run" WHERE id = ANY(%(new)s::bigint[]))' in fleet_added
+    assert 'SELECT * FROM "monitoring_run" WHERE "id" = n.id AND started_at >= %(lo)s' in fleet_added
     assert 'JOIN "new_rows" r ON r.started_at' in fleet_added
     assert "%(new)s" not in fleet_recomputed and 'JOIN "monitoring_run" r ON r.started_at' in fleet_recomputed
     assert '"runs" = "monitoring_rollupcell"."runs" + EXCLUDED."runs"' in added

@@ -297,3 +297,25 @@ def test_steps_of_new_traces_are_copied_straight_in_and_stored_traces_skip_spans
     write(spans)  # the trace is stored now: its steps go through the staging table, the two it has are skipped
     assert ("monitoring_step", 3) in staged
     assert Step.objects.count() == 3 and Run.objects.get().step_count == 3
+
+
+@time_machine.travel(NOW, tick=False)  # minute cells exist for the last two days only
+def test_a_new_trace_across_midnight_is_counted_in_both_days_cells():
+    """The new runs' rows are looked up within the runs' time span: a trace whose sub-agents start
+    after midnight (the next day's partition) is counted whole, in the minute of each invocation."""
+    from collections import Counter
+    from datetime import UTC, datetime
+
+    from monitoring.models import Invocation, RollupCell
+    from monitoring.rollups.models import Tier
+    from tests.monitoring.otlp_builders import orchestrated_trace
+
+    midnight = datetime(2026, 11, 20, tzinfo=UTC)
+    write(orchestrated_trace(start=midnight - timedelta(milliseconds=30)) + agent_trace("refund-agent", start=T0))
+    invocations = Counter((i.agent_id, i.started_at.replace(second=0, microsecond=0)) for i in Invocation.objects.all())
+    assert {minute.date() for _agent, minute in invocations} == {midnight.date() - timedelta(days=1), midnight.date()}
+    cells = Counter({(c.agent_id, c.bucket): c.runs
+                     for c in RollupCell.objects.filter(tier=Tier.MINUTE).exclude(agent=None) if c.runs})
+    assert cells == invocations
+    fleet = {c.bucket: c.runs for c in RollupCell.objects.filter(tier=Tier.MINUTE, agent=None) if c.runs}
+    assert fleet == {midnight - timedelta(minutes=1): 1, T0: 1}
