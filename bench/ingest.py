@@ -362,9 +362,14 @@ def sender(url: str, token: str, pool: BodyPool, stop_at: float, stats: Stats, p
 
 
 def _reason(body: bytes) -> str:
-    """The message of a refusal (a google.rpc.Status protobuf: its text is readable in the bytes)."""
-    text = "".join(ch if ch.isprintable() else " " for ch in body.decode("utf-8", "replace"))
-    return " ".join(text.split())[:120]
+    """The message of a refusal (a google.rpc.Status protobuf, as OTLP/HTTP answers)."""
+    from google.protobuf.message import DecodeError
+    from google.rpc import status_pb2
+
+    try:
+        return status_pb2.Status.FromString(body).message[:160]
+    except DecodeError:
+        return body[:160].decode("utf-8", "replace")
 
 
 def lock_waits(stop: threading.Event, every: float = 0.02) -> dict[str, int]:
