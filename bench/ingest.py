@@ -7,10 +7,11 @@ OpenTelemetry's exporter does). gunicorn runs as deployed: 3 workers of 4 thread
 sustained spans/s end to end (stored spans over the time from the first request until the inbox has
 drained), CPU per stored span of each part (senders, gunicorn, Celery, the Postgres backends serving
 each, Redis), accepted spans/s at the API, API latency p50/p95/p99,
-time until a span is queryable, worker peak memory, and the raw COPY rate of the same rows into the
-same step table as the reference limit. The last line is
+time until a span is queryable, worker peak memory, why requests were refused, and two references:
+the raw COPY rate of minimal step rows into the same step table (the reference limit), and that of
+the step rows the run stored, copied back (rolled back). The last line is
 
-    ingest: <N> spans/s sustained, raw COPY <M> spans/s, ratio <R>
+    ingest: <N> spans/s sustained, raw COPY <M> spans/s, ratio <R> (against the stored rows' own COPY: <R2>)
 
 ``--preload N`` first loads N spans (bench/dashboard.py's generated data over 30 days, in day
 partitions), so ingest and the raw COPY are measured against tables that already hold them;
