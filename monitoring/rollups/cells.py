@@ -294,6 +294,9 @@ def rebuild(start: datetime, end: datetime) -> RebuildResult:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_GLOBAL_LOCK])
+            # Its statements aggregate whole days: JIT-compiling them cost more than it saved (30 days
+            # of 10 M spans: 61 s with JIT, 55 s without, a fifth of the statements' time compiling).
+            cursor.execute("SET LOCAL jit = off")
             bump_settled_generation()
             cursor.execute("DELETE FROM monitoring_rollupcell WHERE bucket >= %s AND bucket < %s", [start, end])
             minute_keys = _distinct_keys(cursor, "minute", max(start, minute_cutoff(now)), end)
