@@ -66,7 +66,8 @@ def test_bad_cases_fail_with_their_reason_and_the_experiment_completes(responder
         ("refund [fail:401]", ""), ("refund [fail:malformed]", ""), ("refund [fail:timeout]", ""),
         ("refund [fail:offrubric]", "Refunds take 5 business days."), ("refund", "Refunds take 5 business days."),
     ])
-    endpoint = make_endpoint(responder.url, timeout=0.3)
+    # Long enough for the cases that answer on a busy machine; the hanging one (5 s) still times out.
+    endpoint = make_endpoint(responder.url, timeout=2)
     with thread_worker():
         experiment = start(name="bad", dataset=dataset, endpoint=endpoint,
                                              evaluators=[make_judge(endpoint)], prompt_version=prompt, max_attempts=2)
