@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from agentops.celery import app as celery_app
 from monitoring import announcements
-from monitoring.ingest import session
+from monitoring.ingest import transaction_settings
 from monitoring.ingest.models import Announcement
 
 logger = logging.getLogger(__name__)
@@ -94,8 +94,8 @@ def deliver_due(*, seconds: float | None = None) -> DeliveryResult:
                    .order_by("next_attempt_at", "id").first())
             if row is None:
                 return DeliveryResult(delivered, retrying, failed, True)
-            session.relax_commit()
-            session.keyed_plans()
+            transaction_settings.relax_commit()
+            transaction_settings.keyed_plans()
             errors = [*notify(announcements.RUNS_RECORDED, row.run_ids),
                       *notify(announcements.ESCALATIONS_RECORDED, row.escalation_ids)]
             if not errors:

@@ -24,7 +24,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from monitoring.ingest import session
+from monitoring.ingest import transaction_settings
 from monitoring.ingest.models import Run
 from monitoring.ingest.write import write_records
 from monitoring.intake import native, otlp
@@ -151,8 +151,8 @@ def _ingest(batch_id: int, group: int, *, oldest_first: bool = False) -> IngestR
         batches = _claim(batch_id, group, oldest_first=oldest_first)
         if not batches:
             return IngestResult("skipped")
-        session.relax_commit()
-        session.keyed_plans()
+        transaction_settings.relax_commit()
+        transaction_settings.keyed_plans()
         try:
             records, notes = [], {}
             for batch in batches:
