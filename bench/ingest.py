@@ -1,6 +1,6 @@
 """End-to-end ingest benchmark: HTTP (gunicorn) -> inbox -> Celery (Redis) -> Postgres.
 
-N sender threads POST 100-span gzip protobuf OTLP batches to /v1/traces for --seconds, honouring
+N sender threads POST 100-span (``--spans-per-batch``) gzip protobuf OTLP batches to /v1/traces for --seconds, honouring
 429/503 Retry-After (bodies, each with fresh trace ids, are prepared before the timed phase; the
 senders share the machine's cores with the system under test; each keeps its connection alive, as
 OpenTelemetry's exporter does). gunicorn runs as deployed: 3 workers of 4 threads. Reported:
@@ -111,7 +111,7 @@ SPANS_PER_BATCH = 100
 
 
 class BodyFactory:
-    def __init__(self) -> None:
+    def __init__(self, spans_per_batch: int = SPANS_PER_BATCH) -> None:
         from django.utils import timezone
 
         from demo.simulator import TraceGenerator, plan_to_span_inputs
@@ -120,10 +120,10 @@ class BodyFactory:
         generator = TraceGenerator(42)
         spans = []
         now = timezone.now()
-        while len(spans) < SPANS_PER_BATCH:
+        while len(spans) < spans_per_batch:
             plan = generator.trace(now, agent="support-orchestrator").end_at(now)
             spans.extend(plan_to_span_inputs(plan))
-        spans = _complete_traces(spans, SPANS_PER_BATCH)
+        spans = _complete_traces(spans, spans_per_batch)
         for span in spans:
             span.resource = {"service.name": BENCH_SERVICE}
             if "gen_ai.agent.name" in span.attributes:  # bench agents, apart from any real ones
@@ -496,6 +496,8 @@ def main() -> None:
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--worker-nice", type=int, default=10,
                         help="CPU priority of the Celery worker below the web server (as deployed: docker-compose gives it half the CPU shares)")
+    parser.add_argument("--spans-per-batch", type=int, default=SPANS_PER_BATCH,
+                        help="spans per request, whole traces (OpenTelemetry's batch exporter sends up to 512)")
     parser.add_argument("--keep", action="store_true", help=f"keep the benchmark database ({BENCH_DB})")
     parser.add_argument("--preload", type=int, default=0, metavar="N",
                         help="first load N spans over 30 days (bench/dashboard.py's data), so ingest and the raw "
@@ -529,8 +531,9 @@ def run_benchmark(args: argparse.Namespace) -> None:
         runs, load_seconds, share = dashboard.load(args.preload, workers=2)
         print(f"preloaded {runs * dashboard.SPANS_PER_RUN:,} spans in {load_seconds:.1f} s; {share.summary()}")
     _key, token = ApiKey.generate(label="ingest benchmark")
-    factory = BodyFactory()
-    pool = BodyPool(factory, int(args.seconds * 150))  # above what the API accepts per second
+    factory = BodyFactory(args.spans_per_batch)
+    # Above what the API accepts per second.
+    pool = BodyPool(factory, int(args.seconds * 150 * SPANS_PER_BATCH / factory.span_count) + 1)
     port = free_port()
     server, worker = start_server(port, args.server_workers, args.server_threads), start_worker(args.worker_concurrency, args.worker_nice)
     stats, stop = Stats(), threading.Event()
