@@ -264,6 +264,24 @@ def test_trace_view_draws_the_waterfall_with_scores_and_escalation(ops_client):
     assert "helpfulness" in html and "Order not found" in html
 
 
+def test_trace_view_marks_recorded_words_as_verbatim(ops_client):
+    """What the customer, the agent or an escalation said is shown as recorded: an order number in it
+    is not a figure the page formats (the every-page check skips ``verbatim`` text, and flagged this
+    whenever the demo's first trace was a refund)."""
+    from tests.visible_numbers import bare_numbers
+
+    agent = make_agent("Refund Agent")
+    run = make_run(agent, steps=[{"kind": "llm", "name": "chat gpt-4o", "duration_ms": 700,
+                                  "input": '[{"role": "user", "content": "Refund order 54754, please."}]',
+                                  "output": "Refund 54754 is on its way."}])
+    Run.objects.filter(pk=run.pk).update(input_preview="I want a refund for order 54754.",
+                                          output_preview="Refund 54754 is on its way.")
+    make_escalation(run, reason="refund over 5000", summary="Order 54754 is over the limit")
+    html = ops_client.get(reverse("monitoring:run_detail", args=[run.trace_id])).content.decode()
+    assert "order 54754" in html and "Order 54754 is over the limit" in html
+    assert bare_numbers(html) == []
+
+
 def test_trace_view_shows_links_registered_by_higher_apps(ops_client):
     from agentops import extensions
 
