@@ -64,6 +64,7 @@ FROM totals t LEFT JOIN lat l ON l.idx = t.idx LEFT JOIN errs e ON e.idx = t.idx
     totals=sql.SQL(", ").join(sql.SQL("t.") + sql.Identifier(c) for c in FIGURES),
 )
 
+
 def by_run_id(table: str, run_column: str, ids: str, columns: tuple[str, ...] | None = None) -> sql.Composed:
     """``SELECT`` the ``columns`` (all: None) of ``table``'s rows whose ``run_column`` is in the bound
     parameter ``ids`` and that started within ``lo``..``hi``.
