@@ -42,13 +42,15 @@ from hostload import HostShare
 RANGES = ("24h", "7d", "30d")
 # The run explorer and the insight pages: page -> (url, {label: query}), each over the dashboards'
 # ranges. The run explorer pages through the newest runs (all, one agent's, the errors) with its capped
-# count; the insight pages read their own cells (root causes, one failure group's drill-down, prompt
+# count, an agent's runs page through its newest invocations (all, the errors, those via one caller); the insight pages read their own cells (root causes, one failure group's drill-down, prompt
 # version compare, agent map).
 _RANGES = {key: {"range": key} for key in RANGES}
 _GROUP = hashlib.md5(b"group 0", usedforsecurity=False).hexdigest().ljust(40, "0")  # as dashboard_data makes them
 DIRECT_PAGES = {
     "runs": ("/monitoring/runs/", {**_RANGES, "agent30d": {"range": "30d", "agent": "bench-agent-07"},
                                    "err30d": {"range": "30d", "status": "error"}}),
+    "agentruns": ("/monitoring/agents/bench-agent-07/runs/", {
+        **_RANGES, "err30d": {"range": "30d", "status": "error"}, "via30d": {"range": "30d", "caller": "bench-agent-06"}}),
     "compare": ("/monitoring/agents/bench-agent-07/compare/", _RANGES),
     "causes": ("/monitoring/root-causes/", _RANGES),
     "group": (f"/monitoring/root-causes/{_GROUP}/", _RANGES),

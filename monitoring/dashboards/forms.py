@@ -1,4 +1,4 @@
-"""Run explorer filters."""
+"""Filters of the run explorer and of an agent's runs page."""
 
 from __future__ import annotations
 
@@ -25,3 +25,30 @@ class RunFilterForm(forms.Form):
                                   label="Min cost (USD)")
     has_escalation = forms.ChoiceField(choices=[("", "either"), ("yes", "escalated"), ("no", "not escalated")],
                                        required=False, label="Escalation")
+
+
+DIRECT = "direct"
+
+
+class AgentRunFilterForm(forms.Form):
+    """Filters of one agent's runs (its invocations, at the top of a trace or inside another agent's);
+    every field is optional and arrives in the query string. ``caller``: "direct" (the top of a
+    trace) or the slug of the agent that invoked it."""
+
+    label_suffix = ""
+
+    caller = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(choices=[("", "any status"), *RunStatus.choices], required=False)
+    error_type = forms.CharField(max_length=255, required=False)
+    prompt_version = forms.CharField(max_length=64, required=False)
+    min_latency_ms = forms.FloatField(min_value=0, required=False, label="Min latency (ms)")
+    escalated = forms.ChoiceField(choices=[("", "either"), ("yes", "escalated"), ("no", "not escalated")],
+                                  required=False, label="Escalation")
+
+    def __init__(self, *args, callers=None, **kwargs):
+        """``callers``: the agents offered as callers (the user's departments'); every agent by default."""
+        super().__init__(*args, **kwargs)
+        callers = Agent.objects.all() if callers is None else callers
+        self.fields["caller"].choices = [("", "any caller"), (DIRECT, "direct (top of a trace)")] + [
+            (slug, f"via {name}") for slug, name in callers.order_by("name").values_list("slug", "name")
+        ]

@@ -1,5 +1,6 @@
-"""Read-only selectors over agent invocations for the agent page and the trace view: the breakdown of
-an agent's invocations by caller, its latest (failed) invocations, and a trace's invocation tree.
+"""Read-only selectors over agent invocations for the agent page, its runs page and the trace view:
+the breakdown of an agent's invocations by caller, its latest (failed) invocations, its invocations
+filtered (the runs page), and a trace's invocation tree.
 
 The by-caller breakdown reads the version cells, which count each agent's invocations per caller in
 hour and day cells (``monitoring.rollups.insight_queries.caller_totals``): its cost grows with the
@@ -13,7 +14,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db.models import QuerySet
+
 from agentops.models import Agent
+from monitoring.dashboards.forms import DIRECT
 from monitoring.ingest.models import Invocation, Run
 from monitoring.rollups import insight_queries, sketch
 from monitoring.timerange import TimeRange
@@ -84,6 +88,28 @@ def recent_invocations(agent: Agent, time_range: TimeRange, *, failed: bool = Fa
     if failed:
         rows = rows.filter(status="error")
     return list(rows.select_related("caller_agent").order_by("-started_at", "-id")[:limit])
+
+
+def filter_invocations(agent: Agent, filters: dict, time_range: TimeRange) -> QuerySet[Invocation]:
+    """The agent's invocations started in the range (root or nested: its runs, as its tile counts
+    them) matching an ``AgentRunFilterForm``'s cleaned filters, newest first. Read along the
+    (agent, start) index of the range's day partitions; the caller choice is a slug or "direct"."""
+    rows = Invocation.objects.filter(agent=agent, started_at__gte=time_range.start, started_at__lt=time_range.end)
+    caller = filters.get("caller")
+    if caller == DIRECT:
+        rows = rows.filter(caller_agent__isnull=True)
+    elif caller:
+        rows = rows.filter(caller_agent__slug=caller)
+    for name in ("status", "error_type", "prompt_version"):
+        if filters.get(name):
+            rows = rows.filter(**{name: filters[name]})
+    if filters.get("min_latency_ms") is not None:
+        rows = rows.filter(duration_ms__gte=filters["min_latency_ms"])
+    if filters.get("escalated") == "yes":
+        rows = rows.filter(escalations__gt=0)
+    elif filters.get("escalated") == "no":
+        rows = rows.filter(escalations=0)
+    return rows.select_related("caller_agent").order_by("-started_at", "-id")
 
 
 @dataclass

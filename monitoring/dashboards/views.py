@@ -21,7 +21,7 @@ from agentops.scoping import allows_agent, department_ids, require_agent, scope_
 from monitoring import timerange
 from monitoring.dashboards import access, charts, invocations, queries
 from monitoring.dashboards.failure_origin import failure_origin
-from monitoring.dashboards.forms import RunFilterForm
+from monitoring.dashboards.forms import AgentRunFilterForm, RunFilterForm
 from monitoring.ingest.models import Run
 from monitoring.rollups import queries as rollup_queries
 
@@ -144,11 +144,16 @@ def _run_filters(request: HttpRequest) -> tuple[RunFilterForm, timerange.TimeRan
     """The bound filter form and range; raises ValueError with a message on bad input."""
     form = scope_form(RunFilterForm(request.GET), request.user)
     time_range = timerange.parse_range(request.GET)
+    _require_valid(form)
+    return form, time_range
+
+
+def _require_valid(form) -> None:
+    """Raises ValueError naming every field in error and why (shown above the results)."""
     if not form.is_valid():
         problems = "; ".join(f"{form.fields[name].label or name}: {' '.join(errs)}"
                              for name, errs in form.errors.items())
         raise ValueError(f"Some filters are not valid: {problems}")
-    return form, time_range
 
 
 @role_required(OPERATIONS, unless=access.may_open_session)
@@ -166,12 +171,41 @@ def runs(request: HttpRequest) -> HttpResponse:
     params.pop("after", None)
     context.update({
         "time_range": time_range, "runs": page, "is_first_page": not request.GET.get("after"),
+        "chosen_agent": form.cleaned_data.get("agent"),
         "match_count": total, "match_count_label": f"{format_count(total)}{'+' if more else ''}",
         "filter_query": params.urlencode(),
         "next_url": f"?{params.urlencode()}&{urlencode({'after': next_cursor})}" if next_cursor else None,
     })
     template = "monitoring/runs.html#results" if request.htmx else "monitoring/runs.html"
     return render(request, template, context)
+
+
+@role_required(OPERATIONS)
+def agent_runs(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every run of one agent: its invocations at the top of a trace or inside another agent's, the
+    runs its tile and charts count, with their own figures and caller, each opening its trace."""
+    agent = get_object_or_404(Agent, slug=slug)
+    require_agent(request.user, agent)
+    form = AgentRunFilterForm(request.GET, callers=scope_agents(Agent.objects.all(), request.user))
+    context = _range_context(request, None) | {"agent": agent, "form": form}
+    try:
+        time_range = timerange.parse_range(request.GET)
+        context["time_range"] = time_range
+        _require_valid(form)
+        matching = invocations.filter_invocations(agent, form.cleaned_data, time_range)
+        page, next_cursor = queries.runs_page(matching, request.GET.get("after"))
+        total, more = queries.count_runs_capped(matching)
+    except ValueError as exc:
+        context["filter_error"] = str(exc)
+        return render(request, "monitoring/agent_runs.html", context, status=400)
+    params = request.GET.copy()
+    params.pop("after", None)
+    context.update({
+        "runs": page, "is_first_page": not request.GET.get("after"), "match_count": total,
+        "match_count_label": f"{format_count(total)}{'+' if more else ''}", "filter_query": params.urlencode(),
+        "next_url": f"?{params.urlencode()}&{urlencode({'after': next_cursor})}" if next_cursor else None,
+    })
+    return render(request, "monitoring/agent_runs.html", context)
 
 
 CSV_COLUMNS = ["trace_id", "agent", "started_at", "duration_ms", "status", "error_type", "model", "prompt_version",

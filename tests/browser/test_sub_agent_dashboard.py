@@ -53,3 +53,39 @@ def test_a_sub_agents_dashboard_shows_its_own_invocations(new_page, live_server)
     expect(stat(page, "Success")).to_have_text("0.0 %")
     expect(stat(page, "Cost / run")).to_have_text("$0.0035")  # its own 800 + 150 gpt-4o tokens, not the task's
     expect(stat(page, "p50 / p95 / p99")).to_have_text(re.compile(r"^\s*1\.(19|20|21) s /"))  # 1,200 ms, sketch ±1 %
+
+
+def test_a_manager_goes_from_a_sub_agents_dashboard_to_all_its_runs_and_into_one(new_page, live_server):
+    group, _ = Group.objects.get_or_create(name=ROLE_OPERATIONS)
+    olivia = User.objects.create_user(username="olivia", password=PASSWORD, first_name="Olivia")
+    olivia.groups.add(group)
+    make_price("gpt-4o", inp="2.50", out="10.00")
+    now = timezone.now()
+    for minutes in (6, 4):  # refund-agent only ever runs inside the orchestrator's traces, and fails there
+        with transaction.atomic():
+            write_records(normalize_spans(orchestrated_trace(start=now - timedelta(minutes=minutes)), now=now).records)
+
+    page = new_page(olivia)
+    page.goto(f"{live_server.url}/monitoring/runs/?agent=refund-agent&range=1h")
+    expect(page.get_by_text("No runs match")).to_be_visible(timeout=SLOW)  # it started no trace...
+    page.locator("#agent-runs-hint a").click()  # ...and the explorer says where its runs are
+    expect(page.locator("h1")).to_have_text("Runs of refund-agent", timeout=SLOW)  # discovered: named by its slug
+    expect(page.locator("#match-count")).to_have_text("2 runs match")
+    rows = page.locator("#agent-runs-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("via support-orchestrator")
+    expect(rows.first).to_contain_text("TimeoutError")
+    expect(rows.first).to_contain_text("$0.0035")  # its own 800 + 150 gpt-4o tokens
+
+    page.select_option("#id_caller", "direct")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#no-agent-runs")).to_be_visible(timeout=SLOW)
+    page.select_option("#id_caller", "support-orchestrator")
+    page.select_option("#id_status", "error")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#match-count")).to_have_text("2 runs match", timeout=SLOW)
+
+    rows.first.get_by_role("link", name="trace").click()
+    expect(page.locator("#invocation-tree")).to_be_visible(timeout=SLOW)
+    span = re.search(r"#inv-([0-9a-f]{16})$", page.url).group(1)
+    expect(page.locator(f"#inv-{span}")).to_contain_text("refund-agent")

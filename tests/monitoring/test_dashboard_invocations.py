@@ -179,3 +179,105 @@ def test_the_trace_view_shows_the_invocation_tree_above_the_waterfall(ops_client
     assert "1,400 in · 260 out" in tree  # the orchestrator's inclusive tokens
     assert "800 in · 150 out" in tree  # the refund agent's own
 
+
+
+# -- an agent's runs page -----------------------------------------------------------------------
+
+
+def agent_runs(client, slug: str, **params):
+    return client.get(reverse("monitoring:agent_runs", args=[slug]), {"range": "24h", **params})
+
+
+def table_of(html: str) -> str:
+    return html.split('id="agent-runs-table"')[1].split("</table>")[0]
+
+
+def test_a_sub_agents_runs_page_lists_every_invocation_with_its_caller_and_own_figures(ops_client, traffic):
+    response = agent_runs(ops_client, "refund-agent")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<p class="muted small" id="match-count">3 runs match</p>' in html  # two via the orchestrator, one direct
+    rows = table_of(html).split("<tr>")[2:]
+    assert len(rows) == 3
+    assert "direct" in rows[0] and "ok" in rows[0]  # newest first: the direct call five minutes ago
+    for row in rows[1:]:
+        assert "via <a href=\"/monitoring/agents/support-orchestrator/?range=24h\">Support Orchestrator</a>" in row
+        assert "TimeoutError" in row and "950" in row and "$0.0035" in row and "v2" in row  # its own 800 + 150 tokens
+    run = Run.objects.filter(agent=traffic["support-orchestrator"]).order_by("-started_at").first()
+    span = run.invocations.get(agent=traffic["refund-agent"]).span_id
+    assert f'href="/monitoring/runs/{run.trace_id}/#inv-{span}"' in rows[1]
+    # The run explorer holds only the traces it started, and says where the others are.
+    explorer = ops_client.get(reverse("monitoring:runs"), {"agent": "refund-agent", "range": "24h"}).content.decode()
+    assert "1 run match" in explorer and 'href="/monitoring/agents/refund-agent/runs/?range=24h"' in explorer
+
+
+def test_an_agent_only_ever_called_by_an_orchestrator_has_its_runs_on_its_page(ops_client, traffic):
+    html = agent_runs(ops_client, "kb-search-agent").content.decode()
+    assert "2 runs match" in html
+    table = table_of(html)
+    assert table.count("via <a") == 2 and table.count("escalated") == 2 and table.count("0.40") == 2
+    assert Run.objects.filter(agent=traffic["kb-search-agent"]).count() == 0
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"caller": "direct"}, 1),
+    ({"caller": "support-orchestrator"}, 2),
+    ({"status": "error"}, 2),
+    ({"status": "ok"}, 1),
+    ({"error_type": "TimeoutError"}, 2),
+    ({"prompt_version": "2"}, 3),
+    ({"prompt_version": "7"}, 0),
+    ({"min_latency_ms": "1000"}, 2),  # 1,200 ms via the orchestrator, 900 ms direct
+    ({"escalated": "no"}, 3),
+    ({"escalated": "yes"}, 0),
+    ({"range": "7d"}, 4),  # the orchestrated trace of three days ago too
+])
+def test_the_runs_page_filters_the_agents_invocations(ops_client, traffic, params, expected):
+    html = agent_runs(ops_client, "refund-agent", **params).content.decode()
+    if expected:
+        assert f'id="match-count">{expected} run{"s" if expected != 1 else ""} match' in html
+        assert table_of(html).count("<tr>") == expected + 1
+    else:
+        assert 'id="no-agent-runs"' in html
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"caller": "nobody"}, "Select a valid choice"),
+    ({"min_latency_ms": "-5"}, "Min latency (ms)"),
+    ({"status": "lost"}, "Select a valid choice"),
+    ({"range": "custom", "from": "yesterday"}, ""),
+    ({"after": "not-a-cursor"}, "That page link is not valid any more"),
+])
+def test_bad_filters_on_the_runs_page_are_a_400_that_names_the_problem(ops_client, traffic, params, message):
+    response = agent_runs(ops_client, "refund-agent", **params)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="filter-error"' in html and message in html
+
+
+def test_the_runs_page_pages_through_older_runs_with_a_cursor(ops_client, agents):
+    now = timezone.now()
+    for minute in range(53):
+        write(agent_trace("refund-agent", start=now - timedelta(minutes=60 - minute)))
+    first = agent_runs(ops_client, "refund-agent").content.decode()
+    assert "53 runs match" in first and table_of(first).count("<tr>") == 51
+    next_url = first.split('id="next-page" href="')[1].split('"')[0].replace("&amp;", "&")
+    second = ops_client.get(reverse("monitoring:agent_runs", args=["refund-agent"]) + next_url).content.decode()
+    assert table_of(second).count("<tr>") == 4 and "End of the list." in second
+    shown = set()
+    for html in (first, second):
+        shown.update(part.split('"')[0] for part in table_of(html).split('href="/monitoring/runs/')[1:])
+    assert len(shown) == 53  # every run once, none twice
+
+
+def test_the_runs_page_reads_a_bounded_number_of_statements(ops_client, traffic):
+    with CaptureQueriesContext(connection) as captured:
+        assert agent_runs(ops_client, "refund-agent").status_code == 200
+    invocation_reads = [q for q in captured.captured_queries if "monitoring_invocation" in q["sql"]]
+    assert len(invocation_reads) == 2  # the page and the capped count
+    assert all('"monitoring_invocation"."agent_id" = ' in q["sql"] for q in invocation_reads)
+
+
+def test_the_agent_page_links_to_all_its_runs(ops_client, traffic):
+    html = ops_client.get(reverse("monitoring:agent_dashboard", args=["kb-search-agent"]), {"range": "7d"}).content.decode()
+    assert 'id="all-agent-runs"' in html and 'href="/monitoring/agents/kb-search-agent/runs/?range=7d"' in html

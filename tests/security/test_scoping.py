@@ -193,3 +193,14 @@ def test_a_trace_crossing_departments_hides_the_other_departments_steps(scoped_c
     assert "billing-bot-secret" not in page.content.decode() and "Billing Bot" not in page.content.decode()
     assert page.context["hidden_steps"] == 1
     assert "billing-bot-secret" in ops_client.get(url).content.decode()
+
+
+def test_an_agents_runs_page_is_scoped_and_offers_only_the_users_agents_as_callers(scoped_client, world):
+    assert scoped_client.get(reverse("monitoring:agent_runs", args=[world["theirs"].slug])).status_code == 404
+    page = scoped_client.get(reverse("monitoring:agent_runs", args=[world["ours"].slug]), {"range": "24h"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "via Support Bot" in html and "Billing Bot" not in html
+    refused = scoped_client.get(reverse("monitoring:agent_runs", args=[world["ours"].slug]),
+                                {"caller": world["theirs"].slug})
+    assert refused.status_code == 400 and "Select a valid choice" in refused.content.decode()
