@@ -99,7 +99,10 @@ def filter_invocations(agent: Agent, filters: dict, time_range: TimeRange) -> Qu
     if caller == DIRECT:
         rows = rows.filter(caller_agent__isnull=True)
     elif caller:
-        rows = rows.filter(caller_agent__slug=caller)
+        # By id, not through a join on the slug: the planner then knows how many rows the caller has
+        # (a join hid it: 85 rows expected for 6,668, and a sort of the whole range instead of the index order).
+        caller_id = Agent.objects.filter(slug=caller).values_list("pk", flat=True).first()
+        rows = rows.filter(caller_agent_id=caller_id) if caller_id is not None else rows.none()
     for name in ("status", "error_type", "prompt_version"):
         if filters.get(name):
             rows = rows.filter(**{name: filters[name]})

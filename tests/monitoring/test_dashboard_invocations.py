@@ -281,3 +281,9 @@ def test_the_runs_page_reads_a_bounded_number_of_statements(ops_client, traffic)
 def test_the_agent_page_links_to_all_its_runs(ops_client, traffic):
     html = ops_client.get(reverse("monitoring:agent_dashboard", args=["kb-search-agent"]), {"range": "7d"}).content.decode()
     assert 'id="all-agent-runs"' in html and 'href="/monitoring/agents/kb-search-agent/runs/?range=7d"' in html
+
+
+def test_an_unknown_caller_matches_no_invocation_not_the_direct_ones(traffic):
+    rows = invocations.filter_invocations(traffic["refund-agent"], {"caller": "nobody"}, last())
+    assert list(rows) == []
+    assert invocations.filter_invocations(traffic["refund-agent"], {"caller": "direct"}, last()).count() == 1
