@@ -12,6 +12,7 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("agents/<slug:slug>/", views.agent_dashboard, name="agent_dashboard"),
     path("agents/<slug:slug>/runs/", views.agent_runs, name="agent_runs"),
+    path("agents/<slug:slug>/runs/export.csv", views.agent_runs_export, name="agent_runs_export"),
     path("runs/", views.runs, name="runs"),
     path("runs/export.csv", views.runs_export, name="runs_export"),
     path("runs/<str:trace_id>/", views.run_detail, name="run_detail"),

@@ -4,6 +4,8 @@ tree. Telemetry goes through the real ingest write path (normalise, write, rollu
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 from decimal import Decimal
 
@@ -287,3 +289,28 @@ def test_an_unknown_caller_matches_no_invocation_not_the_direct_ones(traffic):
     rows = invocations.filter_invocations(traffic["refund-agent"], {"caller": "nobody"}, last())
     assert list(rows) == []
     assert invocations.filter_invocations(traffic["refund-agent"], {"caller": "direct"}, last()).count() == 1
+
+
+def test_an_agents_runs_export_as_filtered_with_own_and_total_cost(ops_client, traffic):
+    html = agent_runs(ops_client, "refund-agent", status="error").content.decode()
+    assert 'id="export-csv"' in html and "/monitoring/agents/refund-agent/runs/export.csv?" in html
+    response = ops_client.get(reverse("monitoring:agent_runs_export", args=["refund-agent"]),
+                              {"range": "24h", "status": "error"})
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv"
+    assert 'filename="runs-refund-agent-' in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 2
+    for row in rows:
+        assert (row["agent"], row["caller"], row["status"], row["error_type"]) == (
+            "refund-agent", "support-orchestrator", "error", "TimeoutError")
+        assert (row["input_tokens"], row["output_tokens"], row["prompt_version"]) == ("800", "150", "2")
+        assert row["cost"] == row["total_cost"] == "0.003500"  # it calls no other agent
+    top = ops_client.get(reverse("monitoring:agent_runs_export", args=["support-orchestrator"]), {"range": "24h"})
+    [first, *_] = list(csv.DictReader(io.StringIO(b"".join(top.streaming_content).decode())))
+    assert first["caller"] == "" and float(first["total_cost"]) > float(first["cost"])  # with the agents it called
+
+
+def test_an_agents_runs_export_refuses_bad_filters_and_other_departments(ops_client, traffic):
+    response = ops_client.get(reverse("monitoring:agent_runs_export", args=["refund-agent"]), {"caller": "nobody"})
+    assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
+    assert ops_client.get(reverse("monitoring:agent_runs_export", args=["no-such-agent"])).status_code == 404

@@ -204,3 +204,4 @@ def test_an_agents_runs_page_is_scoped_and_offers_only_the_users_agents_as_calle
     refused = scoped_client.get(reverse("monitoring:agent_runs", args=[world["ours"].slug]),
                                 {"caller": world["theirs"].slug})
     assert refused.status_code == 400 and "Select a valid choice" in refused.content.decode()
+    assert scoped_client.get(reverse("monitoring:agent_runs_export", args=[world["theirs"].slug])).status_code == 404
