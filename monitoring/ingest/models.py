@@ -277,6 +277,11 @@ class Invocation(models.Model):
             models.Index(fields=["agent", "started_at"], name="invocation_agent_time_idx",
                          include=["caller_agent", "duration_ms", "status", "escalations", "cost", "input_tokens",
                                   "output_tokens"]),
+            # An agent's failed invocations over a range (the agent page's recent failures, its runs
+            # page filtered to errors): read and counted among the failures alone, however many
+            # successful invocations the range holds.
+            models.Index(fields=["agent", "started_at"], name="invocation_error_time_idx",
+                         condition=models.Q(status="error")),
         ]
 
     def __str__(self) -> str:
