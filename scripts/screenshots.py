@@ -1,6 +1,6 @@
 """Take the README's screenshots from a running demo (``make demo``) with Debian's headless Chromium.
 
-Usage: .venv/bin/python scripts/screenshots.py [--base http://127.0.0.1:8000] [--out docs/screenshots]
+Usage: .venv/bin/python scripts/screenshots.py [--base http://127.0.0.1:8000] [--out docs/screenshots] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ SHOTS = [
     ("overview", "olivia", "/monitoring/", None),
     ("agent-dashboard", "olivia", "/monitoring/agents/billing-agent/?range=7d", None),
     ("runs", "olivia", "/monitoring/runs/", None),
+    ("agent-runs", "olivia", "/monitoring/agents/refund-agent/runs/?range=24h", None),
     ("trace", "olivia", "/monitoring/runs/?status=error", "table a[href*='/monitoring/runs/']"),
     ("alerts", "olivia", "/monitoring/alerts/", None),
     ("root-causes", "olivia", "/monitoring/root-causes/", None),
@@ -42,6 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", default="http://127.0.0.1:8000")
     parser.add_argument("--out", default="docs/screenshots")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="take only these screenshots (file names without .png)")
     opts = parser.parse_args()
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -49,6 +51,8 @@ def main() -> None:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         pages = {}
         for name, user, path, follow in SHOTS:
+            if opts.only and name not in opts.only:
+                continue
             if user not in pages:
                 ctx = browser.new_context(viewport={"width": 1440, "height": 900})
                 page = ctx.new_page()

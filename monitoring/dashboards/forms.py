@@ -8,10 +8,17 @@ from agentops.models import Agent
 from monitoring.ingest.models import RunStatus
 
 
-class RunFilterForm(forms.Form):
-    """The run explorer's filters; every field is optional and arrives in the query string."""
+class FilterForm(forms.Form):
+    """A GET filter form whose labels read like the time-range ones beside them: "Agent", not
+    "Agent:" (Django's default suffix is set per instance, so a class attribute cannot change it)."""
 
-    label_suffix = ""  # labels read like the time-range ones beside them: "Agent", not "Agent:"
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class RunFilterForm(FilterForm):
+    """The run explorer's filters; every field is optional and arrives in the query string."""
 
     agent = forms.ModelChoiceField(queryset=Agent.objects.order_by("name"), required=False, to_field_name="slug",
                                    empty_label="all agents")
@@ -30,12 +37,10 @@ class RunFilterForm(forms.Form):
 DIRECT = "direct"
 
 
-class AgentRunFilterForm(forms.Form):
+class AgentRunFilterForm(FilterForm):
     """Filters of one agent's runs (its invocations, at the top of a trace or inside another agent's);
     every field is optional and arrives in the query string. ``caller``: "direct" (the top of a
     trace) or the slug of the agent that invoked it."""
-
-    label_suffix = ""
 
     caller = forms.ChoiceField(required=False)
     status = forms.ChoiceField(choices=[("", "any status"), *RunStatus.choices], required=False)

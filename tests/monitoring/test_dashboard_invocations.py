@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 
 from monitoring import timerange
@@ -314,3 +314,13 @@ def test_an_agents_runs_export_refuses_bad_filters_and_other_departments(ops_cli
     response = ops_client.get(reverse("monitoring:agent_runs_export", args=["refund-agent"]), {"caller": "nobody"})
     assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
     assert ops_client.get(reverse("monitoring:agent_runs_export", args=["no-such-agent"])).status_code == 404
+
+
+@pytest.mark.parametrize(("url", "label"), [
+    (reverse_lazy("monitoring:runs"), '<label for="id_agent">Agent</label>'),
+    (reverse_lazy("monitoring:agent_runs", args=["refund-agent"]), '<label for="id_caller">Caller</label>'),
+])
+def test_filter_labels_read_like_the_time_range_ones_without_a_colon(ops_client, agents, url, label):
+    html = ops_client.get(url).content.decode()
+    assert '<label for="id_range">Time range</label>' in html and label in html
+    assert '<label for="id_status">Status</label>' in html
