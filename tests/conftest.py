@@ -34,6 +34,20 @@ def _fresh_back_pressure():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_settled_generation():
+    """Start every test with a new settled-rollup generation, so no summary cached by an earlier test
+    (the test database is rolled back, the cache is not) is read: a test of any app reading the
+    dashboards' or insights' figures would otherwise see another test's runs."""
+    import uuid
+
+    from django.core.cache import cache
+
+    from monitoring.rollups import cells as rollups
+
+    cache.set(rollups.SETTLED_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+@pytest.fixture(autouse=True)
 def _no_queued_wake_up():
     """A drain woken by an earlier test (with no worker to start it) must not silence this test's."""
     from monitoring.ingest import outbox
