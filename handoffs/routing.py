@@ -234,13 +234,13 @@ def attribute_stored_tickets(after_id: int = 0, chunk: int = 500) -> tuple[int, 
     if not rows:
         return 0, None
     changed = reattribute_tickets({run_id for _, run_id, esc, _ in rows if esc},
-                                             note="attributed to the invocation that raised it")
+                                  note="attributed to the invocation that raised it")
     rule = [(pk, root) for pk, _, esc, root in rows if not esc and root]
     for pk, root in rule:
         Ticket.objects.filter(pk=pk, invocation_span_id="").update(invocation_span_id=root)
     # A failed run's rule ticket then moves to the invocation that failed, where one is known.
     failed = reattribute_tickets({run_id for _, run_id, esc, _ in rows if not esc},
-                                            note="attributed to the invocation that failed")
+                                 note="attributed to the invocation that failed")
     return len(changed) + len(rule) + len(failed), rows[-1][0]
 
 

@@ -156,26 +156,32 @@ def _require_valid(form) -> None:
         raise ValueError(f"Some filters are not valid: {problems}")
 
 
+def _list_page(request: HttpRequest, matching) -> dict:
+    """A list page's context: the page of ``matching`` (rows newest first by ``(started_at, id)``)
+    after the ``after`` cursor, the capped count, and the links keeping the filters. Raises
+    ValueError for a cursor this site did not produce."""
+    page, next_cursor = queries.runs_page(matching, request.GET.get("after"))
+    total, more = queries.count_runs_capped(matching)
+    params = request.GET.copy()
+    params.pop("after", None)
+    return {
+        "runs": page, "is_first_page": not request.GET.get("after"), "match_count": total,
+        "match_count_label": f"{format_count(total)}{'+' if more else ''}", "filter_query": params.urlencode(),
+        "next_url": f"?{params.urlencode()}&{urlencode({'after': next_cursor})}" if next_cursor else None,
+    }
+
+
 @role_required(OPERATIONS, unless=access.may_open_session)
 def runs(request: HttpRequest) -> HttpResponse:
     context = _range_context(request, None) | {"form": scope_form(RunFilterForm(request.GET or None), request.user)}
     try:
         form, time_range = _run_filters(request)
         matching = scope_agents(queries.filter_runs(form.cleaned_data, time_range), request.user, "agent__department_id")
-        page, next_cursor = queries.runs_page(matching, request.GET.get("after"))
-        total, more = queries.count_runs_capped(matching)
+        context.update(_list_page(request, matching))
     except ValueError as exc:
         context["filter_error"] = str(exc)
         return render(request, "monitoring/runs.html", context, status=400)
-    params = request.GET.copy()
-    params.pop("after", None)
-    context.update({
-        "time_range": time_range, "runs": page, "is_first_page": not request.GET.get("after"),
-        "chosen_agent": form.cleaned_data.get("agent"),
-        "match_count": total, "match_count_label": f"{format_count(total)}{'+' if more else ''}",
-        "filter_query": params.urlencode(),
-        "next_url": f"?{params.urlencode()}&{urlencode({'after': next_cursor})}" if next_cursor else None,
-    })
+    context.update({"time_range": time_range, "chosen_agent": form.cleaned_data.get("agent")})
     template = "monitoring/runs.html#results" if request.htmx else "monitoring/runs.html"
     return render(request, template, context)
 
@@ -196,19 +202,10 @@ def agent_runs(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         time_range = context["time_range"] = timerange.parse_range(request.GET)
         _require_valid(form)
-        matching = invocations.filter_invocations(agent, form.cleaned_data, time_range)
-        page, next_cursor = queries.runs_page(matching, request.GET.get("after"))
-        total, more = queries.count_runs_capped(matching)
+        context.update(_list_page(request, invocations.filter_invocations(agent, form.cleaned_data, time_range)))
     except ValueError as exc:
         context["filter_error"] = str(exc)
         return render(request, "monitoring/agent_runs.html", context, status=400)
-    params = request.GET.copy()
-    params.pop("after", None)
-    context.update({
-        "runs": page, "is_first_page": not request.GET.get("after"), "match_count": total,
-        "match_count_label": f"{format_count(total)}{'+' if more else ''}", "filter_query": params.urlencode(),
-        "next_url": f"?{params.urlencode()}&{urlencode({'after': next_cursor})}" if next_cursor else None,
-    })
     return render(request, "monitoring/agent_runs.html", context)
 
 

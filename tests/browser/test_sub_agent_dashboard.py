@@ -28,18 +28,23 @@ def stat(page, label: str):
     return page.locator(f'.tile-grid > div:has(> .stat-label:text-is("{label}")) .stat')
 
 
-def test_a_sub_agents_dashboard_shows_its_own_invocations(new_page, live_server):
+@pytest.fixture
+def olivia():
+    """An operations manager, and two tasks of the last minutes: support-orchestrator invokes
+    refund-agent (fails; 800 + 150 tokens) and kb-search-agent (escalates, scored 0.4, 400 ms).
+    Neither sub-agent is ever the root of a trace."""
     group, _ = Group.objects.get_or_create(name=ROLE_OPERATIONS)
-    olivia = User.objects.create_user(username="olivia", password=PASSWORD, first_name="Olivia")
-    olivia.groups.add(group)
+    user = User.objects.create_user(username="olivia", password=PASSWORD, first_name="Olivia")
+    user.groups.add(group)
     make_price("gpt-4o", inp="2.50", out="10.00")
     now = timezone.now()
-    # Two tasks: support-orchestrator invokes refund-agent (fails; 800 + 150 tokens) and kb-search-agent
-    # (escalates, scored 0.4, 400 ms). Neither sub-agent is ever the root of a trace.
     for minutes in (6, 4):
         with transaction.atomic():
             write_records(normalize_spans(orchestrated_trace(start=now - timedelta(minutes=minutes)), now=now).records)
+    return user
 
+
+def test_a_sub_agents_dashboard_shows_its_own_invocations(new_page, live_server, olivia):
     page = new_page(olivia)
     page.goto(f"{live_server.url}/monitoring/agents/kb-search-agent/?range=1h")
     expect(page.locator("#agent-runs")).to_have_text("2", timeout=SLOW)
@@ -55,16 +60,8 @@ def test_a_sub_agents_dashboard_shows_its_own_invocations(new_page, live_server)
     expect(stat(page, "p50 / p95 / p99")).to_have_text(re.compile(r"^\s*1\.(19|20|21) s /"))  # 1,200 ms, sketch ±1 %
 
 
-def test_a_manager_goes_from_a_sub_agents_dashboard_to_all_its_runs_and_into_one(new_page, live_server):
-    group, _ = Group.objects.get_or_create(name=ROLE_OPERATIONS)
-    olivia = User.objects.create_user(username="olivia", password=PASSWORD, first_name="Olivia")
-    olivia.groups.add(group)
-    make_price("gpt-4o", inp="2.50", out="10.00")
-    now = timezone.now()
-    for minutes in (6, 4):  # refund-agent only ever runs inside the orchestrator's traces, and fails there
-        with transaction.atomic():
-            write_records(normalize_spans(orchestrated_trace(start=now - timedelta(minutes=minutes)), now=now).records)
-
+def test_a_manager_goes_from_a_sub_agents_dashboard_to_all_its_runs_and_into_one(new_page, live_server, olivia):
+    # refund-agent only ever runs inside the orchestrator's traces, and fails there.
     page = new_page(olivia)
     page.goto(f"{live_server.url}/monitoring/runs/?agent=refund-agent&range=1h")
     expect(page.get_by_text("No runs match")).to_be_visible(timeout=SLOW)  # it started no trace...
